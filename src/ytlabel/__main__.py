@@ -1,0 +1,5 @@
+import sys
+
+from ytlabel.cli import main
+
+sys.exit(main())

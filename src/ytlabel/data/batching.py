@@ -1,0 +1,91 @@
+"""Framework-neutral preparation of decoded records into model inputs (numpy only).
+
+Both loaders (PyTorch and tf.data) follow these rules, and tests hold them to identical values:
+  * frames: take every `stride`-th frame, then the first `max_frames`, dequantize, zero-pad to
+    `max_frames`; `num_frames` says how many rows are real;
+  * `min_frames`: videos with fewer *original* frames are dropped and counted (the research kept
+    only videos of >= 100 s);
+  * `l2_normalize`: like the starter code, each frame's (or video's) concatenated 1152-d
+    [rgb, audio] vector is scaled to unit length; padding rows stay zero;
+  * labels become a (3862,) float32 multi-hot vector.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ytlabel.data import schema
+from ytlabel.data.records import FRAME, VIDEO, FrameRecord, VideoRecord
+
+_EPSILON = 1e-12
+
+
+@dataclasses.dataclass(frozen=True)
+class LoaderOptions:
+    """Options shared by the PyTorch and tf.data loaders.
+
+    Attributes:
+        level: "video" (mean features) or "frame" (per-frame sequences).
+        max_frames: frames kept per video after striding; batches are padded to this length.
+        stride: keep every `stride`-th frame (1 = all); 2 halves sequence cost for LSTMs.
+        min_frames: drop videos with fewer original frames (0 keeps all); frame level only.
+        l2_normalize: unit-length [rgb, audio] per frame or video, as the starter code does.
+    """
+
+    level: str = FRAME
+    max_frames: int = schema.MAX_FRAMES
+    stride: int = 1
+    min_frames: int = 0
+    l2_normalize: bool = False
+
+    def __post_init__(self):
+        if self.level not in (VIDEO, FRAME):
+            raise ValueError(f"level={self.level!r}: must be {VIDEO!r} or {FRAME!r}")
+        if not 1 <= self.max_frames <= schema.MAX_FRAMES:
+            raise ValueError(f"max_frames={self.max_frames}: must be in [1, {schema.MAX_FRAMES}]")
+        if self.stride < 1:
+            raise ValueError(f"stride={self.stride}: must be >= 1")
+        if self.min_frames < 0:
+            raise ValueError(f"min_frames={self.min_frames}: must be >= 0")
+        if self.min_frames and self.level == VIDEO:
+            raise ValueError(f"min_frames={self.min_frames}: video-level records carry no frame count; use 0")
+
+
+def multi_hot(labels: np.ndarray) -> np.ndarray:
+    """(3862,) float32 with ones at the label ids."""
+    target = np.zeros(schema.NUM_CLASSES, dtype=np.float32)
+    target[labels] = 1.0
+    return target
+
+
+def prepare(record: VideoRecord | FrameRecord, options: LoaderOptions) -> dict[str, np.ndarray] | None:
+    """Model inputs for one record, or None when `min_frames` drops it.
+
+    Returns:
+        video level: {"rgb": (1024,), "audio": (128,), "labels": (3862,)} float32;
+        frame level: {"rgb": (max_frames, 1024), "audio": (max_frames, 128), "labels": (3862,)}
+        float32 and "num_frames": int64 scalar (>= 1).
+    """
+    if options.level == VIDEO:
+        rgb, audio = record.rgb, record.audio
+        if options.l2_normalize:
+            rgb, audio = _l2_normalize(rgb, audio)
+        return {"rgb": rgb, "audio": audio, "labels": multi_hot(record.labels)}
+    if record.num_frames < options.min_frames:
+        return None
+    rgb_codes = record.rgb[:: options.stride][: options.max_frames]
+    audio_codes = record.audio[:: options.stride][: options.max_frames]
+    count = rgb_codes.shape[0]
+    rgb = np.zeros((options.max_frames, schema.RGB_DIM), dtype=np.float32)
+    audio = np.zeros((options.max_frames, schema.AUDIO_DIM), dtype=np.float32)
+    rgb[:count], audio[:count] = schema.dequantize(rgb_codes), schema.dequantize(audio_codes)
+    if options.l2_normalize:
+        rgb[:count], audio[:count] = _l2_normalize(rgb[:count], audio[:count])
+    return {"rgb": rgb, "audio": audio, "num_frames": np.int64(count), "labels": multi_hot(record.labels)}
+
+
+def _l2_normalize(rgb: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scales [rgb, audio] along the last axis to unit norm (jointly, as one 1152-d vector)."""
+    squared = np.sum(np.square(rgb), axis=-1, keepdims=True) + np.sum(np.square(audio), axis=-1, keepdims=True)
+    inverse = 1.0 / np.sqrt(np.maximum(squared, _EPSILON))
+    return (rgb * inverse).astype(np.float32), (audio * inverse).astype(np.float32)

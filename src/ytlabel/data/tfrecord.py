@@ -1,0 +1,166 @@
+"""TFRecord framing: read and write records with masked CRC32C checks, no TensorFlow.
+
+A TFRecord file is a sequence of frames:
+
+    uint64 length | uint32 masked_crc32c(length) | bytes data[length] | uint32 masked_crc32c(data)
+
+all little-endian. The mask rotates the CRC and adds a constant so that CRCs of data that itself
+contains CRCs stay well distributed.
+"""
+
+import dataclasses
+import os
+import struct
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import google_crc32c
+
+from ytlabel.errors import DataError
+
+_HEADER = struct.Struct("<QI")
+_FOOTER = struct.Struct("<I")
+_LENGTH = struct.Struct("<Q")
+_MASK_DELTA = 0xA282EAD8
+
+
+def masked_crc32c(data: bytes) -> int:
+    """CRC32C of `data`, masked as the TFRecord format requires."""
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+@dataclasses.dataclass
+class CorruptionReport:
+    """What a lenient read skipped. Every skipped record is counted here, never dropped silently.
+
+    Attributes:
+        skipped: number of records (or unreadable file tails) skipped.
+        problems: one "file at byte offset N: reason" line per skip.
+    """
+
+    skipped: int = 0
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, error: DataError) -> None:
+        self.skipped += 1
+        self.problems.append(str(error))
+
+
+def read_records(
+    stream: BinaryIO,
+    *,
+    source: str,
+    skip_corrupt: bool = False,
+    report: CorruptionReport | None = None,
+    keep: tuple[int, int] = (1, 0),
+) -> Iterator[tuple[int, bytes]]:
+    """Yields (byte offset, payload) for each record of a TFRecord stream.
+
+    Args:
+        stream: a binary stream positioned at the start of the file (local file or S3 body).
+        source: the file name or URI, used in error messages.
+        skip_corrupt: when True, count corrupt records in `report` and carry on; when False, raise.
+            A record whose length header is corrupt ends the file: nothing after it can be framed.
+        report: collects what was skipped; required when `skip_corrupt` is True.
+        keep: (stride, offset): only records whose index i satisfies i % stride == offset are
+            checked and yielded; the others are stepped over unread. Used to share one shard
+            between several loader workers without any record going to two of them.
+
+    Raises:
+        DataError: naming the source and byte offset of a truncated or corrupt record.
+    """
+    if skip_corrupt and report is None:
+        raise ValueError("skip_corrupt=True needs a CorruptionReport to count what is skipped")
+    stride, first = keep
+    offset = 0
+    index = 0
+    while True:
+        header = stream.read(_HEADER.size)
+        if not header:
+            return
+        try:
+            if len(header) < _HEADER.size:
+                raise DataError(f"truncated record header ({len(header)} of {_HEADER.size} bytes)")
+            length, length_crc = _HEADER.unpack(header)
+            if masked_crc32c(header[: _LENGTH.size]) != length_crc:
+                raise DataError("corrupt record length (CRC mismatch); the rest of the file cannot be framed")
+            wanted = index % stride == first
+            if wanted or not _skip(stream, length + _FOOTER.size):
+                body = stream.read(length + _FOOTER.size)
+                if len(body) < length + _FOOTER.size:
+                    raise DataError(f"truncated record: expected {length} data bytes and a CRC, got {len(body)} bytes")
+                if wanted:
+                    payload = body[:length]
+                    (data_crc,) = _FOOTER.unpack_from(body, length)
+                    if masked_crc32c(payload) != data_crc:
+                        raise _RecoverableError(f"corrupt record data (CRC mismatch over {length} bytes)")
+                    yield offset, payload
+        except _RecoverableError as error:
+            located = DataError(error.reason, source=source, offset=offset)
+            if not skip_corrupt:
+                raise located from None
+            report.add(located)
+        except DataError as error:
+            located = DataError(error.reason, source=source, offset=offset)
+            if not skip_corrupt:
+                raise located from None
+            report.add(located)
+            return
+        offset += _HEADER.size + length + _FOOTER.size
+        index += 1
+
+
+class _RecoverableError(DataError):
+    """A bad record whose framing is intact, so reading can continue after it."""
+
+
+def _skip(stream: BinaryIO, count: int) -> bool:
+    """Moves past `count` bytes without reading them where the stream allows; False otherwise."""
+    if not (hasattr(stream, "seekable") and stream.seekable()):
+        return False
+    stream.seek(count, os.SEEK_CUR)
+    return True
+
+
+class TFRecordWriter:
+    """Writes records to `path` atomically: readers see the file only once it is complete.
+
+    Data goes to `path + ".partial"` and is renamed on a clean close; on an exception the partial
+    file is removed, so a failed run never leaves a half-written shard behind.
+
+    Example:
+        with TFRecordWriter("out/shard-00000.tfrecord") as writer:
+            writer.write(example_bytes)
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self._partial = self.path + ".partial"
+        self._file = open(self._partial, "wb")
+        self.count = 0
+
+    def write(self, payload: bytes) -> None:
+        length = _LENGTH.pack(len(payload))
+        self._file.write(length)
+        self._file.write(_FOOTER.pack(masked_crc32c(length)))
+        self._file.write(payload)
+        self._file.write(_FOOTER.pack(masked_crc32c(payload)))
+        self.count += 1
+
+    def close(self) -> None:
+        self._file.close()
+        os.replace(self._partial, self.path)
+
+    def abort(self) -> None:
+        self._file.close()
+        os.remove(self._partial)
+
+    def __enter__(self) -> "TFRecordWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

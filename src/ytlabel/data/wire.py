@@ -1,0 +1,99 @@
+"""Protobuf message classes wire-compatible with tf.train.Example and tf.train.SequenceExample.
+
+Why this route: the PyTorch images must not install TensorFlow just to parse records. We keep the
+maintained `protobuf` runtime (its upb C core does the parsing) and describe the few messages we
+need in Python, here, instead of vendoring a .proto file or generated code. Protobuf identifies
+fields on the wire by number and type only, so these classes read and write the same bytes as
+TensorFlow's. They live in a private descriptor pool, so they never clash with TensorFlow's own
+classes when both are loaded in one process (the Keras side and the interop tests).
+
+Messages (field numbers are the wire format):
+
+    BytesList    { repeated bytes value = 1 }
+    FloatList    { repeated float value = 1 (packed) }
+    Int64List    { repeated int64 value = 1 (packed) }
+    Feature      { oneof kind { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list = 3 } }
+    Features     { map<string, Feature> feature = 1 }
+    FeatureList  { repeated Feature feature = 1 }
+    FeatureLists { map<string, FeatureList> feature_list = 1 }
+    Example      { Features features = 1 }
+    SequenceExample { Features context = 1; FeatureLists feature_lists = 2 }
+"""
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+_PACKAGE = "ytlabel.wire"
+_F = descriptor_pb2.FieldDescriptorProto
+
+
+def _field(name: str, number: int, kind: int, *, repeated: bool = False, message: str = "", oneof: int | None = None):
+    field = _F(name=name, number=number, type=kind, label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
+    if message:
+        field.type_name = f".{_PACKAGE}.{message}"
+    if oneof is not None:
+        field.oneof_index = oneof
+    return field
+
+
+def _message(name: str, *fields, oneofs: tuple[str, ...] = (), nested=()) -> descriptor_pb2.DescriptorProto:
+    message = descriptor_pb2.DescriptorProto(name=name, field=list(fields), nested_type=list(nested))
+    for oneof in oneofs:
+        message.oneof_decl.add(name=oneof)
+    return message
+
+
+def _map_of(parent: str, field_name: str, value_message: str, entry_name: str):
+    """A proto3 map<string, value_message>: a repeated nested *Entry message flagged map_entry."""
+    entry = _message(
+        entry_name,
+        _field("key", 1, _F.TYPE_STRING),
+        _field("value", 2, _F.TYPE_MESSAGE, message=value_message),
+    )
+    entry.options.map_entry = True
+    field = _field(field_name, 1, _F.TYPE_MESSAGE, repeated=True, message=f"{parent}.{entry_name}")
+    return field, entry
+
+
+def _file() -> descriptor_pb2.FileDescriptorProto:
+    features_map, features_entry = _map_of("Features", "feature", "Feature", "FeatureEntry")
+    lists_map, lists_entry = _map_of("FeatureLists", "feature_list", "FeatureList", "FeatureListEntry")
+    messages = [
+        _message("BytesList", _field("value", 1, _F.TYPE_BYTES, repeated=True)),
+        _message("FloatList", _field("value", 1, _F.TYPE_FLOAT, repeated=True)),
+        _message("Int64List", _field("value", 1, _F.TYPE_INT64, repeated=True)),
+        _message(
+            "Feature",
+            _field("bytes_list", 1, _F.TYPE_MESSAGE, message="BytesList", oneof=0),
+            _field("float_list", 2, _F.TYPE_MESSAGE, message="FloatList", oneof=0),
+            _field("int64_list", 3, _F.TYPE_MESSAGE, message="Int64List", oneof=0),
+            oneofs=("kind",),
+        ),
+        _message("Features", features_map, nested=[features_entry]),
+        _message("FeatureList", _field("feature", 1, _F.TYPE_MESSAGE, repeated=True, message="Feature")),
+        _message("FeatureLists", lists_map, nested=[lists_entry]),
+        _message("Example", _field("features", 1, _F.TYPE_MESSAGE, message="Features")),
+        _message(
+            "SequenceExample",
+            _field("context", 1, _F.TYPE_MESSAGE, message="Features"),
+            _field("feature_lists", 2, _F.TYPE_MESSAGE, message="FeatureLists"),
+        ),
+    ]
+    # proto3: repeated scalars are packed by default, as in TensorFlow's files.
+    return descriptor_pb2.FileDescriptorProto(
+        name="ytlabel/wire.proto", package=_PACKAGE, syntax="proto3", message_type=messages
+    )
+
+
+_POOL = descriptor_pool.DescriptorPool()
+_POOL.Add(_file())
+
+
+def _class(name: str):
+    return message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
+
+
+Feature = _class("Feature")
+Features = _class("Features")
+FeatureList = _class("FeatureList")
+Example = _class("Example")
+SequenceExample = _class("SequenceExample")

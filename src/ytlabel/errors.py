@@ -1,0 +1,28 @@
+"""Errors that speak to the user. The CLI prints these as one line and exits non-zero."""
+
+
+class YtlabelError(Exception):
+    """Base class for expected failures caused by input, configuration or environment."""
+
+
+class DataError(YtlabelError):
+    """A record, file or data source is unreadable or does not match the YT8M v2 schema.
+
+    Attributes:
+        source: the file or URI the problem is in.
+        offset: byte offset of the record (None when the problem is not tied to one record).
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, offset: int | None = None):
+        self.source = source
+        self.offset = offset
+        self.reason = message
+        where = ""
+        if source is not None:
+            where = source if offset is None else f"{source} at byte offset {offset}"
+            where += ": "
+        super().__init__(where + message)
+
+
+class SchemaError(DataError):
+    """A record parses but its features are not the v2 schema (wrong release, sizes, label ids)."""
