@@ -71,22 +71,25 @@ def every_nth(shards: Sequence[str], n: int, offset: int = 0) -> list[str]:
 
 
 def split_shards(shards: Sequence[str], validation_fraction: float) -> tuple[list[str], list[str]]:
-    """Splits shards into (train, validation) by a hash of each shard's file name.
+    """Splits shards into (train, validation), deterministically by shard file name.
 
-    The split depends only on the names, so it is the same on every machine and for every worker,
-    and adding shards never moves an existing shard to the other side.
+    Shards are ranked by a hash of their base name and the first round(fraction * n) go to
+    validation (at least one when the fraction is positive and there are two or more shards).
+    Ranking instead of thresholding each hash gives exact sizes, and never an empty validation
+    set from four shards; the result depends only on the names, so every worker and machine
+    agrees. Both lists keep the input order.
 
     Raises:
         ValueError: validation_fraction outside [0, 1).
     """
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    train, validation = [], []
-    for shard in shards:
-        digest = hashlib.sha256(os.path.basename(shard).encode()).digest()
-        bucket = int.from_bytes(digest[:8], "big") / 2**64
-        (validation if bucket < validation_fraction else train).append(shard)
-    return train, validation
+    count = round(validation_fraction * len(shards))
+    if validation_fraction > 0 and len(shards) >= 2:
+        count = max(count, 1)
+    ranked = sorted(shards, key=lambda shard: (hashlib.sha256(os.path.basename(shard).encode()).digest(), shard))
+    chosen = set(ranked[:count])
+    return [s for s in shards if s not in chosen], [s for s in shards if s in chosen]
 
 
 @contextlib.contextmanager
