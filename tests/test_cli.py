@@ -1,0 +1,67 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ytlabel.cli import main
+
+
+def test_inspect_json_on_the_real_sample(sample_shards, capsys):
+    assert main(["data", "inspect", os.path.dirname(sample_shards[0]), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["videos"], summary["level"], summary["skipped_corrupt"], summary["shards"]) == (589, "video", 0, 2)
+    assert summary["labels_per_video"] == pytest.approx(1849 / 589)
+    assert summary["frames_per_video"] is None
+    assert summary["top_genres"][0] == ["Arts & Entertainment", 215]
+
+
+def test_inspect_frame_level_text(synth_dir, capsys):
+    assert main(["data", "inspect", os.path.join(synth_dir, "frame")]) == 0
+    out = capsys.readouterr().out
+    assert "level            frame" in out and "videos           24" in out and "frames/video" in out
+
+
+def _corrupt_copy(sample_shards, tmp_path):
+    path = tmp_path / "validate0000.tfrecord"
+    shutil.copy(sample_shards[0], path)
+    data = bytearray(path.read_bytes())
+    data[5000] ^= 0x01
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+def test_corruption_is_one_line_with_file_and_offset(sample_shards, tmp_path, capsys):
+    path = _corrupt_copy(sample_shards, tmp_path)
+    assert main(["data", "inspect", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith(f"ytlabel: error: {path} at byte offset ") and "CRC mismatch" in err
+
+
+def test_skip_corrupt_counts_instead_of_failing(sample_shards, tmp_path, capsys):
+    path = _corrupt_copy(sample_shards, tmp_path)
+    assert main(["data", "inspect", path, "--json", "--skip-corrupt"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["videos"], summary["skipped_corrupt"]) == (283, 1)
+
+
+def test_bad_flag_values_name_the_field(tmp_path, capsys):
+    assert main(["data", "synth", "--out", str(tmp_path / "x"), "--videos", "30", "--frames", "500"]) == 2
+    assert "frames=500: must be in [2, 300]" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "x")
+    assert main(["data", "inspect", str(tmp_path / "missing")]) == 2
+    assert "missing: no such file or directory" in capsys.readouterr().err
+
+
+def test_console_script_synth_then_peek(tmp_path):
+    script = os.path.join(os.path.dirname(sys.executable), "ytlabel")
+    out = str(tmp_path / "d")
+    synth = subprocess.run([script, "data", "synth", "--out", out, "--videos", "6", "--shards", "2", "--frames", "12"],
+                           capture_output=True, text=True, check=True)
+    assert "wrote 6 videos in 2 shards per level" in synth.stdout
+    peek = subprocess.run([script, "data", "peek", os.path.join(out, "frame"), "--batch-size", "3", "--max-frames", "5"],
+                          capture_output=True, text=True, check=True)
+    assert "rgb (3, 5, 1024)" in peek.stdout and "num_frames (3,)" in peek.stdout
