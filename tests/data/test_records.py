@@ -124,3 +124,20 @@ def test_reader_locates_schema_errors_by_file_and_offset(tmp_path):
         list(read_shard(path))
     assert caught.value.offset == 16 + len(good)
     assert str(caught.value).startswith(f"{path} at byte offset {16 + len(good)}: label id 5000")
+
+
+def test_fast_path_equals_the_protobuf_path(monkeypatch):
+    payload = records.encode_frames("fast", [7, 8], RGB_CODES, AUDIO_CODES)
+    fast = records._decode_frames_fast(payload)
+    assert fast is not None  # canonical encoding: the fast path applies
+    monkeypatch.setattr(records, "_decode_frames_fast", lambda payload: None)
+    slow = records.decode_frames(payload)
+    assert (fast.id, fast.labels.tolist()) == (slow.id, slow.labels.tolist()) == ("fast", [7, 8])
+    np.testing.assert_array_equal(fast.rgb, slow.rgb)
+    np.testing.assert_array_equal(fast.audio, slow.audio)
+
+
+def test_fast_path_declines_what_it_cannot_verify():
+    assert records._decode_frames_fast(tf_frames(rgb=RGB_CODES[:, :1000])) is None  # other width
+    assert records._decode_frames_fast(tf_video()) is None  # no feature lists
+    assert records._decode_frames_fast(b"\x12\xff") is None  # truncated length

@@ -44,8 +44,8 @@ class FrameRecord:
     Attributes:
         id: the video id.
         labels: int32 label ids, shape (labels,).
-        rgb: uint8 codes, shape (frames, 1024).
-        audio: uint8 codes, shape (frames, 128).
+        rgb: uint8 codes, shape (frames, 1024); may be a read-only view into the record's bytes.
+        audio: uint8 codes, shape (frames, 128); likewise.
     """
 
     id: str
@@ -90,6 +90,9 @@ def decode_video(payload: bytes) -> VideoRecord:
 
 def decode_frames(payload: bytes) -> FrameRecord:
     """Decodes a serialized frame-level tf.train.SequenceExample."""
+    fast = _decode_frames_fast(payload)
+    if fast is not None:
+        return fast
     message = wire.SequenceExample()
     _parse(message, payload)
     context = message.context.feature
@@ -99,9 +102,36 @@ def decode_frames(payload: bytes) -> FrameRecord:
         raise SchemaError("record has no feature lists: this looks like video-level data read as frame level")
     rgb = _frames(lists, schema.RGB_KEY, schema.RGB_DIM)
     audio = _frames(lists, schema.AUDIO_KEY, schema.AUDIO_DIM)
+    return _frame_record(_video_id(context), _labels(context), rgb, audio)
+
+
+def _decode_frames_fast(payload: bytes) -> FrameRecord | None:
+    """The canonical-encoding fast path (see `wire.fixed_width_frames`); None when it does not apply."""
+    try:
+        top = wire.length_delimited_fields(payload)
+        (context_start, context_end), = top.get(1, [(0, 0)])
+        (lists_start, lists_end), = top[2]
+        ranges = {}
+        for entry_start, entry_end in wire.length_delimited_fields(payload, lists_start, lists_end).get(1, []):
+            entry = wire.length_delimited_fields(payload, entry_start, entry_end)
+            (key_start, key_end), = entry[1]
+            (ranges[payload[key_start:key_end].decode()],) = entry[2]
+        rgb = wire.fixed_width_frames(payload, *ranges[schema.RGB_KEY], schema.RGB_DIM)
+        audio = wire.fixed_width_frames(payload, *ranges[schema.AUDIO_KEY], schema.AUDIO_DIM)
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
+        return None
+    if rgb is None or audio is None:
+        return None
+    context = wire.Features()
+    _parse(context, payload[context_start:context_end])
+    _check_release(context.feature)
+    return _frame_record(_video_id(context.feature), _labels(context.feature), rgb, audio)
+
+
+def _frame_record(video_id: str, labels: np.ndarray, rgb: np.ndarray, audio: np.ndarray) -> FrameRecord:
     if rgb.shape[0] != audio.shape[0]:
         raise SchemaError(f"feature lists disagree: {rgb.shape[0]} rgb frames but {audio.shape[0]} audio frames")
-    return FrameRecord(id=_video_id(context), labels=_labels(context), rgb=rgb, audio=audio)
+    return FrameRecord(id=video_id, labels=labels, rgb=rgb, audio=audio)
 
 
 def encode_video(video_id: str, labels, rgb: np.ndarray, audio: np.ndarray) -> bytes:

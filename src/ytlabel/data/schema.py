@@ -40,13 +40,13 @@ _QUANT_RANGE = QUANT_MAX - QUANT_MIN
 DEQUANT_SCALE = np.float32(_QUANT_RANGE / 255.0)
 DEQUANT_BIAS = np.float32(_QUANT_RANGE / 512.0 + QUANT_MIN)
 
-# Computed once in float32 exactly as the starter's float32 graph does (multiply, then add), so a
-# table lookup gives bit-identical values to `q * scale + bias` and is several times faster.
-DEQUANT_TABLE = np.arange(256, dtype=np.float32) * DEQUANT_SCALE + DEQUANT_BIAS
 
 
 def dequantize(quantized: np.ndarray) -> np.ndarray:
     """Maps uint8 codes to float32 features, bit-identical to the official starter code.
+
+    The starter computes `float32(q) * scale + bias` in float32; so do we, in place on one new
+    array (a lookup table would be slower: NumPy widens uint8 indices to int64 first).
 
     Args:
         quantized: uint8 array of any shape, e.g. (frames, 1024).
@@ -56,7 +56,10 @@ def dequantize(quantized: np.ndarray) -> np.ndarray:
     """
     if quantized.dtype != np.uint8:
         raise TypeError(f"dequantize expects uint8 codes, got dtype {quantized.dtype}")
-    return DEQUANT_TABLE[quantized]
+    features = quantized.astype(np.float32)
+    features *= DEQUANT_SCALE
+    features += DEQUANT_BIAS
+    return features
 
 
 def quantize(features: np.ndarray) -> np.ndarray:

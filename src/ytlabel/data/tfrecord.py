@@ -87,13 +87,14 @@ def read_records(
                 raise DataError("corrupt record length (CRC mismatch); the rest of the file cannot be framed")
             wanted = index % stride == first
             if wanted or not _skip(stream, length + _FOOTER.size):
-                body = stream.read(length + _FOOTER.size)
-                if len(body) < length + _FOOTER.size:
-                    raise DataError(f"truncated record: expected {length} data bytes and a CRC, got {len(body)} bytes")
+                # Payload and CRC in two reads: slicing one read would copy the payload again.
+                payload = stream.read(length)
+                footer = stream.read(_FOOTER.size)
+                if len(payload) + len(footer) < length + _FOOTER.size:
+                    got = len(payload) + len(footer)
+                    raise DataError(f"truncated record: expected {length} data bytes and a CRC, got {got} bytes")
                 if wanted:
-                    payload = body[:length]
-                    (data_crc,) = _FOOTER.unpack_from(body, length)
-                    if masked_crc32c(payload) != data_crc:
+                    if masked_crc32c(payload) != _FOOTER.unpack(footer)[0]:
                         raise _RecoverableError(f"corrupt record data (CRC mismatch over {length} bytes)")
                     yield offset, payload
         except _RecoverableError as error:

@@ -17,7 +17,6 @@ from ytlabel.data import schema, sources
 from ytlabel.data.batching import LoaderOptions
 from ytlabel.data.records import VIDEO
 
-_DEQUANT_TABLE = tf.constant(schema.DEQUANT_TABLE)  # the very table numpy uses: identical values
 _EPSILON = 1e-12
 
 
@@ -73,6 +72,11 @@ def make_dataset(
     distribute = tf.data.Options()
     distribute.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.FILE
     return dataset.with_options(distribute).prefetch(tf.data.AUTOTUNE)
+
+
+def _dequantize(codes: tf.Tensor) -> tf.Tensor:
+    """float32(q) * scale + bias in float32, the starter's formula and `schema.dequantize`'s."""
+    return tf.cast(codes, tf.float32) * schema.DEQUANT_SCALE + schema.DEQUANT_BIAS
 
 
 def _without_flag(example: dict) -> dict:
@@ -135,8 +139,7 @@ def _frame_parser(options: LoaderOptions):
         audio_codes = audio_codes[:: options.stride][: options.max_frames]
         count = tf.shape(rgb_codes)[0]
         # (count, dim) float32, then zero rows up to (max_frames, dim)
-        rgb = tf.gather(_DEQUANT_TABLE, tf.cast(rgb_codes, tf.int32))
-        audio = tf.gather(_DEQUANT_TABLE, tf.cast(audio_codes, tf.int32))
+        rgb, audio = _dequantize(rgb_codes), _dequantize(audio_codes)
         if options.l2_normalize:
             rgb, audio = _l2_normalize(rgb, audio)
         padding = [[0, options.max_frames - count], [0, 0]]
