@@ -82,6 +82,8 @@ def _inspect(args) -> None:
 
 
 def _peek(args) -> None:
+    import numpy as np
+
     from ytlabel.data import reader, sources
     from ytlabel.data.batching import LoaderOptions
 
@@ -93,15 +95,20 @@ def _peek(args) -> None:
     if args.framework == "torch":
         from ytlabel.loaders.torch_loader import make_loader
 
-        batch = next(iter(make_loader(shards, options, args.batch_size)))
-        shapes = {key: tuple(value.shape) for key, value in batch.items() if key != "id"}
+        loader = make_loader(shards, options, args.batch_size)
+        batch = next(iter(loader))
+        dropped = loader.dataset.dropped_short
         ids = batch["id"]
     else:
-        from ytlabel.loaders.keras_loader import make_dataset
+        from ytlabel.loaders.keras_loader import DropCounter, make_dataset
 
-        batch = next(iter(make_dataset(shards, options, args.batch_size)))
-        shapes = {key: tuple(value.shape) for key, value in batch.items() if key != "id"}
-        ids = [value.decode() for value in batch["id"].numpy()]
+        counter = DropCounter()  # counts what tf.data has read so far, including its read-ahead
+        batch = {key: value.numpy() for key, value in next(iter(make_dataset(shards, options, args.batch_size, counter=counter))).items()}
+        dropped = counter.value
+        ids = [value.decode() for value in batch["id"]]
+    shapes = {key: tuple(value.shape) for key, value in batch.items() if key != "id"}
     print(f"{args.framework} batch from {len(shards)} shard(s), {options.level} level: "
           + ", ".join(f"{key} {shape}" for key, shape in sorted(shapes.items())))
-    print(f"first ids: {', '.join(ids[:4])}; labels/video {float(batch['labels'].numpy().sum(1).mean()):.2f}")
+    labels_per_video = float(np.asarray(batch["labels"]).sum(axis=1).mean())
+    print(f"first ids: {', '.join(ids[:4])}; labels/video {labels_per_video:.2f}; "
+          f"videos dropped so far by min_frames={options.min_frames}: {dropped}")

@@ -20,8 +20,8 @@ class YT8MIterable(torch.utils.data.IterableDataset):
 
     Every (rank, worker) pair reads a disjoint part of the data (`ytlabel.data.partition`), so a
     full pass over all ranks and workers yields each record exactly once. Dropped (min_frames) and
-    skipped (corrupt) records are counted in `dropped_short` / `corruption` when iterated in the
-    main process, and logged by each worker process at the end of its pass.
+    skipped (corrupt) records are counted live in `dropped_short` / `corruption` when iterated in
+    the main process, and logged by every process, workers included, at the end of its pass.
 
     Args:
         shards: shard URIs, e.g. from `ytlabel.data.sources.resolve_shards`.
@@ -52,34 +52,30 @@ class YT8MIterable(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
         reader = self.rank * workers + worker
-        dropped = 0
-        report = CorruptionReport()
+        # In a worker process these counters belong to the worker's copy; the log line below reports them.
+        dropped_before, skipped_before = self.dropped_short, self.corruption.skipped
         for part in partition.assign(len(self.shards), reader, self.world_size * workers):
             records = read_shard(
                 self.shards[part.shard],
                 self.options.level,
                 skip_corrupt=self.skip_corrupt,
-                report=report,
+                report=self.corruption,
                 keep=(part.stride, part.offset),
             )
             for record in records:
                 example = batching.prepare(record, self.options)
                 if example is None:
-                    dropped += 1
+                    self.dropped_short += 1
                     continue
-                example = {key: torch.from_numpy(value) if key != "num_frames" else torch.tensor(value)
-                           for key, value in example.items()}
-                example["id"] = record.id
-                yield example
-        if dropped or report.skipped:
+                tensors = {key: torch.as_tensor(value) for key, value in example.items()}
+                tensors["id"] = record.id
+                yield tensors
+        dropped, skipped = self.dropped_short - dropped_before, self.corruption.skipped - skipped_before
+        if dropped or skipped:
             log.warning(
                 "rank %d worker %d: dropped %d videos shorter than min_frames=%d, skipped %d corrupt records",
-                self.rank, worker, dropped, self.options.min_frames, report.skipped,
+                self.rank, worker, dropped, self.options.min_frames, skipped,
             )
-        if info is None:
-            self.dropped_short += dropped
-            self.corruption.skipped += report.skipped
-            self.corruption.problems += report.problems
 
 
 def _distributed_place(rank: int | None, world_size: int | None) -> tuple[int, int]:
