@@ -77,9 +77,9 @@ def decode_video(payload: bytes) -> VideoRecord:
     message = wire.Example()
     _parse(message, payload)
     features = message.features.feature
-    _check_release(features)
-    if len(message.features.feature) == 0:
+    if not len(features):
         raise SchemaError("record has no features: is this a frame-level SequenceExample read as video level?")
+    _check_release(features)
     return VideoRecord(
         id=_video_id(features),
         labels=_labels(features),

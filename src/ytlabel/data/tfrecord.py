@@ -47,6 +47,10 @@ class CorruptionReport:
         self.problems.append(str(error))
 
 
+class _RecoverableError(DataError):
+    """A bad record whose framing is intact, so reading can continue after it."""
+
+
 def read_records(
     stream: BinaryIO,
     *,
@@ -110,10 +114,6 @@ def read_records(
             return
         offset += _HEADER.size + length + _FOOTER.size
         index += 1
-
-
-class _RecoverableError(DataError):
-    """A bad record whose framing is intact, so reading can continue after it."""
 
 
 def _skip(stream: BinaryIO, count: int) -> bool:
