@@ -1,0 +1,108 @@
+"""The encoder artifact: what `ytlabel expand` writes and every model can load (numpy only).
+
+An encoder keeps the two modalities apart so two-stream models stay two-stream:
+
+    rgb_code   = relu(rgb   @ rgb_kernel   + rgb_bias)     (…, 1024) -> (…, rgb_dim)
+    audio_code = relu(audio @ audio_kernel + audio_bias)   (…, 128)  -> (…, audio_dim)
+
+Files in the artifact directory:
+    encoder.npz    rgb_kernel (1024, R), rgb_bias (R,), audio_kernel (128, A), audio_bias (A,), float32
+    encoder.json   manifest: dims, activation, noise, losses, data fingerprint, sha256 of encoder.npz
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from ytlabel.data import schema
+from ytlabel.errors import YtlabelError
+
+WEIGHTS = "encoder.npz"
+MANIFEST = "encoder.json"
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoder:
+    """Loaded encoder weights. Kernels are (in, out) as in Keras Dense layers."""
+
+    rgb_kernel: np.ndarray
+    rgb_bias: np.ndarray
+    audio_kernel: np.ndarray
+    audio_bias: np.ndarray
+    manifest: dict
+
+    @property
+    def rgb_dim(self) -> int:
+        return self.rgb_kernel.shape[1]
+
+    @property
+    def audio_dim(self) -> int:
+        return self.audio_kernel.shape[1]
+
+    def encode(self, rgb: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Codes for (…, 1024) rgb and (…, 128) audio, float32; used by tests and the numpy reference."""
+        rgb_code = np.maximum(rgb @ self.rgb_kernel + self.rgb_bias, 0.0)
+        audio_code = np.maximum(audio @ self.audio_kernel + self.audio_bias, 0.0)
+        return rgb_code.astype(np.float32), audio_code.astype(np.float32)
+
+
+def save_encoder(out_dir: str, weights: dict[str, np.ndarray], manifest: dict) -> None:
+    """Writes encoder.npz, then encoder.json last (a directory without the manifest is incomplete)."""
+    os.makedirs(out_dir, exist_ok=True)
+    _check_shapes(weights, out_dir)
+    path = os.path.join(out_dir, WEIGHTS)
+    with open(path + ".partial", "wb") as handle:
+        np.savez(handle, **{key: np.asarray(value, np.float32) for key, value in weights.items()})
+    os.replace(path + ".partial", path)
+    manifest = {
+        **manifest,
+        "format_version": FORMAT_VERSION,
+        "rgb_dim": int(weights["rgb_kernel"].shape[1]),
+        "audio_dim": int(weights["audio_kernel"].shape[1]),
+        "activation": "relu",
+        "weights_sha256": _sha256(path),
+    }
+    with open(os.path.join(out_dir, MANIFEST + ".partial"), "w") as handle:
+        json.dump(manifest, handle, indent=2, sort_keys=True)
+    os.replace(os.path.join(out_dir, MANIFEST + ".partial"), os.path.join(out_dir, MANIFEST))
+
+
+def load_encoder(path: str) -> Encoder:
+    """Reads and verifies an encoder directory.
+
+    Raises:
+        YtlabelError: missing files, a checksum mismatch or shapes that do not fit the features.
+    """
+    manifest_path, weights_path = os.path.join(path, MANIFEST), os.path.join(path, WEIGHTS)
+    if not os.path.exists(manifest_path):
+        raise YtlabelError(f"{path}: not an encoder artifact (no {MANIFEST}; was `ytlabel expand` interrupted?)")
+    with open(manifest_path) as handle:
+        manifest = json.load(handle)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise YtlabelError(f"{manifest_path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+    if not os.path.exists(weights_path) or _sha256(weights_path) != manifest["weights_sha256"]:
+        raise YtlabelError(f"{weights_path}: missing or does not match the sha256 in {MANIFEST}")
+    with np.load(weights_path) as archive:
+        weights = {key: archive[key].astype(np.float32) for key in archive.files}
+    _check_shapes(weights, path)
+    return Encoder(manifest=manifest, **weights)
+
+
+def _check_shapes(weights: dict[str, np.ndarray], where: str) -> None:
+    expected_in = {"rgb_kernel": schema.RGB_DIM, "audio_kernel": schema.AUDIO_DIM}
+    for name, rows in expected_in.items():
+        kernel, bias = weights.get(name), weights.get(name.replace("kernel", "bias"))
+        if kernel is None or bias is None or kernel.ndim != 2 or kernel.shape[0] != rows or bias.shape != kernel.shape[1:]:
+            raise YtlabelError(f"{where}: encoder weight {name!r} must be ({rows}, code) with a matching bias")
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,15 @@
+"""Starter baseline: logistic regression on the concatenated video-level features."""
+
+import keras
+from keras import layers, ops
+
+from ytlabel.models.keras.layers import encode_inputs, model_inputs
+from ytlabel.models.spec import LogisticSpec
+
+
+def build(spec: LogisticSpec) -> keras.Model:
+    """rgb (batch, 1024), audio (batch, 128) -> logits (batch, classes)."""
+    inputs = model_inputs("video")
+    rgb, audio = encode_inputs(spec.encoder, inputs["rgb"], inputs["audio"])
+    logits = layers.Dense(spec.num_classes, name="logits")(ops.concatenate([rgb, audio], axis=-1))
+    return keras.Model(inputs, logits, name="logistic")

@@ -1,0 +1,166 @@
+"""One frozen dataclass per architecture: the single source both frameworks build from.
+
+`models/torch/<arch>.py` and `models/keras/<arch>.py` read only these fields; parity tests hold the
+two builds to the same parameter count and, after weight transfer, the same logits.
+
+Inputs (batch dicts from `ytlabel.loaders`):
+    video level: rgb (batch, 1024), audio (batch, 128)
+    frame level: rgb (batch, frames, 1024), audio (batch, frames, 128), num_frames (batch,)
+Every model returns logits (batch, num_classes); multi-label: sigmoid + binary cross-entropy.
+"""
+
+import dataclasses
+
+from ytlabel.data import schema
+
+VIDEO, FRAME = "video", "frame"
+AVERAGE = "average"
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderRef:
+    """An autoencoder expansion artifact used as the (frozen by default) input layer.
+
+    Attributes:
+        path: directory written by `ytlabel expand` (encoder.npz + encoder.json).
+        finetune: train the encoder's weights with the model instead of keeping them frozen.
+    """
+
+    path: str
+    finetune: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    # Why shared: every architecture predicts the same label space and may sit behind an encoder.
+    num_classes: int = schema.NUM_CLASSES  # tests shrink this; real data needs 3862
+    encoder: EncoderRef | None = None  # None: raw 1024-d rgb and 128-d audio go straight in
+
+    def _positive(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{type(self).__name__}.{name}={value!r}: must be a positive integer")
+
+    def _fraction(self, name: str) -> None:
+        value = getattr(self, name)
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{type(self).__name__}.{name}={value!r}: must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class LogisticSpec(_Spec):
+    """Starter baseline: one linear layer on the concatenated 1152-d video features."""
+
+    def __post_init__(self):
+        self._positive("num_classes")
+
+
+@dataclasses.dataclass(frozen=True)
+class MoeSpec(_Spec):
+    """Starter baseline: per-class mixture of logistic experts with a softmax gate (plus a null expert)."""
+
+    mixtures: int = 2  # the starter's default; each adds 1152 x num_classes weights to gate and experts
+
+    def __post_init__(self):
+        self._positive("num_classes", "mixtures")
+
+
+@dataclasses.dataclass(frozen=True)
+class FCSpec(_Spec):
+    """Video level: separate RGB and audio towers, concatenated, an MLP head."""
+
+    rgb_hidden: int = 512  # RGB tower width; 1024 -> 512 halves the visual features
+    audio_hidden: int = 128  # audio tower width; audio is already compact
+    head_hidden: int = 1024  # hidden layer of the head over the concatenated towers
+    dropout: float = 0.2  # before the output layer, training only
+
+    def __post_init__(self):
+        self._positive("num_classes", "rgb_hidden", "audio_hidden", "head_hidden")
+        self._fraction("dropout")
+
+
+@dataclasses.dataclass(frozen=True)
+class BiLSTMSpec(_Spec):
+    """Frame level: per-frame [rgb, audio], stacked bidirectional LSTM, masked mean pooling, head."""
+
+    hidden: int = 256  # per direction; the pooled feature is 2 * hidden
+    layers: int = 2  # stacked bidirectional layers
+    dropout: float = 0.2  # before the output layer, training only
+
+    def __post_init__(self):
+        self._positive("num_classes", "hidden", "layers")
+        self._fraction("dropout")
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamLSTMSpec(_Spec):
+    """Frame level, two streams: an RGB LSTM and an audio LSTM, each with its own classifier.
+
+    The streams' class probabilities are averaged (fusion "average", as the research describes):
+    each stream stays a complete classifier of its modality, so an audio-only class is not diluted
+    by a shared head that must also fit RGB. The fused output is returned as the logit of the
+    averaged probability.
+    """
+
+    rgb_hidden: int = 256  # RGB stream LSTM width
+    audio_hidden: int = 64  # audio stream LSTM width
+    layers: int = 1  # stacked unidirectional layers per stream; the last real step's output is used
+    fusion: str = AVERAGE  # only "average" exists; named so a learned fusion can be added explicitly
+
+    def __post_init__(self):
+        self._positive("num_classes", "rgb_hidden", "audio_hidden", "layers")
+        if self.fusion != AVERAGE:
+            raise ValueError(f"{type(self).__name__}.fusion={self.fusion!r}: only {AVERAGE!r} is implemented")
+
+
+@dataclasses.dataclass(frozen=True)
+class FCStreamLSTMSpec(_Spec):
+    """Video + frame level: the `fc` classifier on the frames' masked mean, plus `stream_lstm`.
+
+    The three classifiers (fc, RGB stream, audio stream) are fused by averaging probabilities.
+    """
+
+    fc: FCSpec = FCSpec()
+    streams: StreamLSTMSpec = StreamLSTMSpec()
+
+    def __post_init__(self):
+        self._positive("num_classes")
+        for name, part in (("fc", self.fc), ("streams", self.streams)):
+            if part.num_classes != self.num_classes or part.encoder != self.encoder:
+                raise ValueError(f"FCStreamLSTMSpec.{name}: num_classes and encoder must match the outer spec")
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """A registry entry: what the architecture is and which data level it reads."""
+
+    spec: type
+    level: str
+    summary: str
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "logistic": Architecture(LogisticSpec, VIDEO, "starter baseline: logistic regression on [rgb, audio] means"),
+    "moe": Architecture(MoeSpec, VIDEO, "starter baseline: mixture of logistic experts with softmax gating"),
+    "fc": Architecture(FCSpec, VIDEO, "RGB and audio towers, concatenated, MLP head"),
+    "bilstm": Architecture(BiLSTMSpec, FRAME, "stacked bidirectional LSTM over [rgb, audio] frames, masked mean"),
+    "stream_lstm": Architecture(StreamLSTMSpec, FRAME, "RGB and audio LSTM streams, probabilities averaged"),
+    "fc_stream_lstm": Architecture(FCStreamLSTMSpec, FRAME, "fc on frame means + stream_lstm, probabilities averaged"),
+}
+
+
+def make_spec(arch: str, **fields) -> _Spec:
+    """The spec of `arch` with `fields` overridden; unknown architectures and fields are named."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
+    spec_type = ARCHITECTURES[arch].spec
+    known = {field.name for field in dataclasses.fields(spec_type)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"{arch}: unknown setting(s) {unknown}; known: {sorted(known)}")
+    if arch == "fc_stream_lstm":
+        shared = {key: fields[key] for key in ("num_classes", "encoder") if key in fields}
+        fields.setdefault("fc", FCSpec(**shared))
+        fields.setdefault("streams", StreamLSTMSpec(**shared))
+    return spec_type(**fields)

@@ -1,0 +1,37 @@
+"""Video level: separate RGB and audio towers, concatenated, an MLP head."""
+
+import torch
+from torch import nn
+
+from ytlabel.data import schema
+from ytlabel.models.spec import FCSpec
+from ytlabel.models.torch.layers import InputEncoder, dense
+
+
+class FCClassifier(nn.Module):
+    """The towers and head on already-encoded (batch, rgb_in) and (batch, audio_in) features."""
+
+    def __init__(self, spec: FCSpec, rgb_in: int, audio_in: int):
+        super().__init__()
+        self.rgb_tower = dense(rgb_in, spec.rgb_hidden)
+        self.audio_tower = dense(audio_in, spec.audio_hidden)
+        self.head_hidden = dense(spec.rgb_hidden + spec.audio_hidden, spec.head_hidden)
+        self.dropout = nn.Dropout(spec.dropout)
+        self.logits = dense(spec.head_hidden, spec.num_classes)
+
+    def forward(self, rgb: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        towers = torch.cat([torch.relu(self.rgb_tower(rgb)), torch.relu(self.audio_tower(audio))], dim=-1)
+        return self.logits(self.dropout(torch.relu(self.head_hidden(towers))))
+
+
+class FC(nn.Module):
+    level = "video"
+
+    def __init__(self, spec: FCSpec):
+        super().__init__()
+        self.inputs = InputEncoder(spec.encoder)
+        self.fc = FCClassifier(spec, *self.inputs.dims(schema.RGB_DIM, schema.AUDIO_DIM))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """rgb (batch, 1024), audio (batch, 128) -> logits (batch, classes)."""
+        return self.fc(*self.inputs(batch["rgb"], batch["audio"]))
