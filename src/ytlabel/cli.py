@@ -56,6 +56,28 @@ def _parser() -> argparse.ArgumentParser:
     peek.add_argument("--min-frames", type=int, default=0)
     peek.add_argument("--l2-normalize", action="store_true")
     peek.set_defaults(run=_peek)
+
+    expand = stages.add_parser("expand", help="train the autoencoder expansion and write an encoder artifact")
+    expand.add_argument("--data", required=True, nargs="+", help="video- or frame-level shards (files, dirs, globs, s3://)")
+    expand.add_argument("--out", required=True, help="artifact directory (encoder.npz + encoder.json)")
+    expand.add_argument("--rgb-dim", type=int, default=2048, help="RGB code width (1024 in; default 2048)")
+    expand.add_argument("--audio-dim", type=int, default=256, help="audio code width (128 in; default 256)")
+    expand.add_argument("--noise", type=float, default=0.1, help="std of the training input corruption")
+    expand.add_argument("--epochs", type=int, default=5)
+    expand.add_argument("--batch-size", type=int, default=256)
+    expand.add_argument("--learning-rate", type=float, default=1e-3)
+    expand.add_argument("--seed", type=int, default=0)
+    expand.set_defaults(run=_expand)
+
+    models = stages.add_parser("models", help="list architectures and check PyTorch/Keras parity")
+    model_verbs = models.add_subparsers(dest="verb", required=True, metavar="VERB")
+    listing = model_verbs.add_parser("list", help="architectures with level, frameworks and parameter counts")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_models_list)
+    check = model_verbs.add_parser("check", help="build each architecture in both frameworks, transfer weights, compare logits")
+    check.add_argument("--json", action="store_true")
+    check.add_argument("--arch", action="append", help="only these architectures (repeatable)")
+    check.set_defaults(run=_models_check)
     return parser
 
 
@@ -112,3 +134,47 @@ def _peek(args) -> None:
     labels_per_video = float(np.asarray(batch["labels"]).sum(axis=1).mean())
     print(f"first ids: {', '.join(ids[:4])}; labels/video {labels_per_video:.2f}; "
           f"videos dropped so far by min_frames={options.min_frames}: {dropped}")
+
+
+def _expand(args) -> None:
+    from ytlabel.features.autoencoder import ExpandConfig, expand
+
+    config = ExpandConfig(
+        rgb_dim=args.rgb_dim, audio_dim=args.audio_dim, noise=args.noise, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+    )
+    expand(args.data, args.out, config)
+
+
+def _models_list(args) -> None:
+    from ytlabel.models import spec
+    from ytlabel.models.torch import build
+    from ytlabel.models.torch.layers import trainable_parameters
+
+    rows = [{"arch": name, "level": entry.level, "frameworks": ["torch", "keras"],
+             "params": trainable_parameters(build(name, spec.make_spec(name))), "summary": entry.summary}
+            for name, entry in spec.ARCHITECTURES.items()]
+    if args.json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        print(f"{row['arch']:15s} {row['level']:6s} torch+keras {row['params']:>11,d}  {row['summary']}")
+
+
+def _models_check(args) -> int:
+    from ytlabel.models import parity, spec
+
+    names = args.arch or list(spec.ARCHITECTURES)
+    unknown = sorted(set(names) - set(spec.ARCHITECTURES))
+    if unknown:
+        raise ValueError(f"--arch {unknown[0]!r} is not an architecture; choose from {sorted(spec.ARCHITECTURES)}")
+    results = [parity.check(name) for name in names]
+    if args.json:
+        print(json.dumps([{"arch": r.arch, "torch_params": r.torch_params, "keras_params": r.keras_params,
+                           "max_abs_diff": r.max_abs_diff, "max_abs_diff_back": r.max_abs_diff_back} for r in results]))
+    else:
+        for r in results:
+            verdict = "ok" if r.ok else "MISMATCH"
+            print(f"{r.arch:15s} torch {r.torch_params:>11,d}  keras {r.keras_params:>11,d}  "
+                  f"max|dlogit| {r.max_abs_diff:.2e} / back {r.max_abs_diff_back:.2e}  {verdict}")
+    return 0 if all(r.ok for r in results) else 1
