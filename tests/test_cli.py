@@ -65,3 +65,21 @@ def test_console_script_synth_then_peek(tmp_path):
     peek = subprocess.run([script, "data", "peek", os.path.join(out, "frame"), "--batch-size", "3", "--max-frames", "5"],
                           capture_output=True, text=True, check=True)
     assert "rgb (3, 5, 1024)" in peek.stdout and "num_frames (3,)" in peek.stdout
+
+
+def test_models_list_json(capsys):
+    assert main(["models", "list", "--json"]) == 0
+    rows = {row["arch"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"logistic", "moe", "fc", "bilstm", "stream_lstm", "fc_stream_lstm"}
+    assert rows["fc"]["params"] == 5_156_246 and rows["bilstm"]["level"] == "frame"
+    assert rows["moe"]["frameworks"] == ["torch", "keras"]
+
+
+def test_models_check_json_reports_parity(capsys):
+    assert main(["models", "check", "--json", "--arch", "logistic", "--arch", "stream_lstm"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["arch"] for row in rows] == ["logistic", "stream_lstm"]
+    for row in rows:
+        assert row["torch_params"] == row["keras_params"] and row["max_abs_diff"] <= 1e-4
+    assert main(["models", "check", "--arch", "cnn"]) == 2
+    assert "--arch 'cnn' is not an architecture" in capsys.readouterr().err
