@@ -20,18 +20,24 @@ $(STAMP): requirements/dev.lock pyproject.toml
 test: setup
 	$(BIN)/python -m pytest -q
 
-# Grows with each stage of the platform; today: synthetic data -> inspect -> load in both frameworks.
+# Grows with each stage of the platform; today: synthetic data -> inspect -> load in both frameworks
+# -> autoencoder expansion -> every architecture built in PyTorch and Keras with the parity check.
 demo: setup
 	rm -rf $(DEMO_DIR)
-	@echo "== 1/4 synthetic YT8M v2 data (video, frame and oracle shards)"
+	@echo "== 1/6 synthetic YT8M v2 data (video, frame and oracle shards)"
 	$(BIN)/ytlabel data synth --out $(DEMO_DIR)/synth --videos 200 --shards 4 --seed 7
-	@echo "== 2/4 inspect: synthetic frame level, then the real YT8M sample shards"
+	@echo "== 2/6 inspect: synthetic frame level, then the real YT8M sample shards"
 	$(BIN)/ytlabel data inspect $(DEMO_DIR)/synth/frame
 	$(BIN)/ytlabel data inspect src/ytlabel/data/assets/sample
-	@echo "== 3/4 load a batch with the PyTorch loader (videos >= 100 s, every 2nd frame)"
+	@echo "== 3/6 load a batch with the PyTorch loader (videos >= 100 s, every 2nd frame)"
 	$(BIN)/ytlabel data peek $(DEMO_DIR)/synth/frame --framework torch --min-frames 100 --stride 2 --max-frames 150
-	@echo "== 4/4 the same batch through tf.data for Keras"
+	@echo "== 4/6 the same batch through tf.data for Keras"
 	$(BIN)/ytlabel data peek $(DEMO_DIR)/synth/frame --framework keras --min-frames 100 --stride 2 --max-frames 150
+	@echo "== 5/6 autoencoder expansion of the real sample's 1152-d features (over-complete: 1536 + 192)"
+	$(BIN)/ytlabel expand --data src/ytlabel/data/assets/sample --out $(DEMO_DIR)/encoder --rgb-dim 1536 --audio-dim 192 --epochs 8 --batch-size 32 --seed 1
+	@echo "== 6/6 every architecture in PyTorch and Keras from one spec: parameters and logits after weight transfer"
+	$(BIN)/ytlabel models list
+	$(BIN)/ytlabel models check
 
 benchmark: setup
 	$(BIN)/python benchmarks/reader.py
