@@ -69,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     expand.add_argument("--seed", type=int, default=0)
     expand.set_defaults(run=_expand)
 
+    train = stages.add_parser("train", help="train one architecture in one framework (distributed when asked)")
+    train.add_argument("--arch", required=True, help="architecture (see `ytlabel models list`)")
+    train.add_argument("--framework", required=True, choices=("torch", "keras"))
+    train.add_argument("--data", required=True, help="training shards: file, dir, glob or s3://bucket/prefix")
+    train.add_argument("--out", required=True, help="run directory, local or s3://; rerunning resumes")
+    train.add_argument("--config", help="YAML preset: a path or a shipped name such as 'fc'")
+    train.add_argument("--workers", type=int, default=1, help="local processes with the PyTorchJob/TFJob env contract")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="settings, e.g. epochs=2 model.hidden=128")
+    train.set_defaults(run=_train)
+
     models = stages.add_parser("models", help="list architectures and check PyTorch/Keras parity")
     model_verbs = models.add_subparsers(dest="verb", required=True, metavar="VERB")
     listing = model_verbs.add_parser("list", help="architectures with level, frameworks and parameter counts")
@@ -178,3 +188,19 @@ def _models_check(args) -> int:
             print(f"{r.arch:15s} torch {r.torch_params:>11,d}  keras {r.keras_params:>11,d}  "
                   f"max|dlogit| {r.max_abs_diff:.2e} / back {r.max_abs_diff_back:.2e}  {verdict}")
     return 0 if all(r.ok for r in results) else 1
+
+
+def _train(args) -> None:
+    from ytlabel.config import load_config
+    from ytlabel.training.run import train
+
+    if args.workers < 1:
+        raise ValueError(f"--workers={args.workers}: must be >= 1")
+    config = load_config(args.arch, args.framework, args.data, args.out, args.config, args.overrides)
+    result = train(config, workers=args.workers)
+    if result:
+        metrics = result["val_metrics"]
+        gap = f"{metrics['gap_at_20']:.4f}" if metrics["gap_at_20"] is not None else "n/a"
+        print(f"{config.arch}/{config.framework}: {result['epochs']} epochs, train loss {result['train_loss']:.4f}, "
+              f"val GAP@20 {gap}, {result['videos_per_s']} videos/s, world size {result['world_size']}; "
+              f"wrote {config.out}")

@@ -135,9 +135,11 @@ class TFRecordWriter:
             writer.write(example_bytes)
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, atomic: bool = True):
+        """`atomic=False` writes in place and flushes each record (live logs such as event files)."""
         self.path = os.fspath(path)
-        self._partial = self.path + ".partial"
+        self._atomic = atomic
+        self._partial = self.path + ".partial" if atomic else self.path
         self._file = open(self._partial, "wb")
         self.count = 0
 
@@ -148,14 +150,18 @@ class TFRecordWriter:
         self._file.write(payload)
         self._file.write(_FOOTER.pack(masked_crc32c(payload)))
         self.count += 1
+        if not self._atomic:
+            self._file.flush()
 
     def close(self) -> None:
         self._file.close()
-        os.replace(self._partial, self.path)
+        if self._atomic:
+            os.replace(self._partial, self.path)
 
     def abort(self) -> None:
         self._file.close()
-        os.remove(self._partial)
+        if self._atomic:
+            os.remove(self._partial)
 
     def __enter__(self) -> "TFRecordWriter":
         return self
@@ -165,3 +171,27 @@ class TFRecordWriter:
             self.close()
         else:
             self.abort()
+
+
+def count_records(stream: BinaryIO, *, source: str) -> int:
+    """Number of records, from the length headers alone: payloads are stepped over, not checked.
+
+    Raises:
+        DataError: a corrupt length header or a truncated file (named with the byte offset).
+    """
+    count = offset = 0
+    while True:
+        header = stream.read(_HEADER.size)
+        if not header:
+            return count
+        if len(header) < _HEADER.size:
+            raise DataError("truncated record header", source=source, offset=offset)
+        length, length_crc = _HEADER.unpack(header)
+        if masked_crc32c(header[: _LENGTH.size]) != length_crc:
+            raise DataError("corrupt record length (CRC mismatch)", source=source, offset=offset)
+        if not _skip(stream, length + _FOOTER.size):
+            skipped = len(stream.read(length + _FOOTER.size))
+            if skipped < length + _FOOTER.size:
+                raise DataError("truncated record", source=source, offset=offset)
+        count += 1
+        offset += _HEADER.size + length + _FOOTER.size

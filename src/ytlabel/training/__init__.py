@@ -1,0 +1,1 @@
+"""Stage 4: one `train()` for both frameworks, distributed under the PyTorchJob / TFJob contracts."""

@@ -1,0 +1,124 @@
+"""Pieces both training loops share: data resolution, the stream plan, history, the result record."""
+
+import csv
+import dataclasses
+import io
+import logging
+import time
+
+from ytlabel.config import TrainConfig
+from ytlabel.data import sources, stream
+from ytlabel.data.batching import LoaderOptions
+from ytlabel.errors import YtlabelError
+from ytlabel.training.distributed import Place
+from ytlabel.training.events import EventWriter
+from ytlabel.training.outputs import RunDir
+
+log = logging.getLogger("ytlabel.train")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunData:
+    train_shards: list[str]
+    train_counts: list[int]
+    validation_shards: list[str]
+    validation_counts: list[int]
+    options: LoaderOptions
+
+
+def resolve_data(config: TrainConfig) -> RunData:
+    """Training and validation shards with their record counts."""
+    shards = sources.resolve_shards(config.data)
+    if config.validation_data:
+        train, validation = shards, sources.resolve_shards(config.validation_data)
+    elif config.validation_fraction > 0 and len(shards) > 1:
+        train, validation = sources.split_shards(shards, config.validation_fraction)
+    else:
+        train, validation = shards, []
+    options = LoaderOptions(level=config.level, max_frames=config.max_frames, stride=config.stride,
+                            min_frames=config.min_frames, l2_normalize=config.l2_normalize)
+    return RunData(train, stream.count_records(train), validation, stream.count_records(validation), options)
+
+
+def make_plan(config: TrainConfig, data: RunData, place: Place) -> stream.StreamPlan:
+    plan = stream.StreamPlan(
+        shards=tuple(data.train_shards), counts=tuple(data.train_counts), options=data.options,
+        batch_size=config.batch_size, seed=config.seed, rank=place.rank, world_size=place.world_size,
+        readers=max(1, config.loader_workers), shuffle_buffer=config.shuffle_buffer,
+        max_steps=config.max_steps_per_epoch, skip_corrupt=config.skip_corrupt,
+    )
+    if plan.steps_per_epoch < 1:
+        raise YtlabelError(
+            f"not enough training data for one batch of {config.batch_size} per rank and reader "
+            f"({sum(data.train_counts)} videos in {len(data.train_shards)} shards, world size {place.world_size}, "
+            f"{plan.readers} reader(s) per rank); lower batch_size or loader_workers"
+        )
+    return plan
+
+
+class History:
+    """Per-epoch rows kept in memory, written to curves.csv and TensorBoard by the writer rank."""
+
+    COLUMNS = ("epoch", "train_loss", "val_loss", "val_gap_at_20", "val_hit_at_1", "learning_rate",
+               "videos_per_s", "epoch_s")
+
+    def __init__(self, run: RunDir, writer: bool, rows: list[dict] | None = None):
+        self.run, self.writer = run, writer
+        self.rows = list(rows or [])
+        self._events = EventWriter(run.path("tensorboard", "train")) if writer else None
+
+    def add(self, row: dict, step: int) -> None:
+        self.rows.append(row)
+        if not self.writer:
+            return
+        self._events.scalars(step, {f"epoch/{key}": value for key, value in row.items()
+                                    if key != "epoch" and value is not None})
+        text = io.StringIO()
+        table = csv.DictWriter(text, fieldnames=self.COLUMNS, extrasaction="ignore")
+        table.writeheader()
+        table.writerows(self.rows)
+        with open(self.run.path("curves.csv"), "w") as handle:
+            handle.write(text.getvalue())
+        log.info("epoch %d: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float)), row["epoch"])
+
+    def step(self, step: int, loss: float, learning_rate: float) -> None:
+        if self.writer:
+            self._events.scalars(step, {"step/loss": loss, "step/learning_rate": learning_rate})
+
+    def close(self) -> None:
+        if self._events:
+            self._events.close()
+
+
+def result_record(config: TrainConfig, place: Place, history: History, usage: dict, videos: int,
+                  train_seconds: float, started: float, params: int, first_step_s: float | None,
+                  first_step_videos: int, extra: dict) -> dict:
+    """result.json: the columns of the research's comparison table, measured.
+
+    `videos_per_s` leaves out the first step (graph tracing in Keras, allocator warm-up in PyTorch)
+    so that short runs compare steady-state speed; `videos_per_s_with_first_step` keeps it.
+    """
+    last = history.rows[-1] if history.rows else {}
+    steady = None
+    if first_step_s is not None and train_seconds > first_step_s and videos > first_step_videos:
+        steady = round((videos - first_step_videos) / (train_seconds - first_step_s), 2)
+    return {
+        "arch": config.arch,
+        "framework": config.framework,
+        "epochs": len(history.rows),
+        "train_loss": last.get("train_loss"),
+        "val_metrics": {"gap_at_20": last.get("val_gap_at_20"), "hit_at_1": last.get("val_hit_at_1"),
+                        "loss": last.get("val_loss")},
+        "videos_per_s": steady if steady is not None else (round(videos / train_seconds, 2) if train_seconds else None),
+        "videos_per_s_with_first_step": round(videos / train_seconds, 2) if train_seconds else None,
+        "wall_s": round(time.perf_counter() - started, 2),
+        "train_s": round(train_seconds, 2),
+        "world_size": place.world_size,
+        "usage": usage,
+        "params": params,
+        "optimizer": config.optimizer,
+        "learning_rate": config.learning_rate,
+        "batch_size": config.batch_size,
+        "videos": videos,
+        **extra,
+    }

@@ -1,0 +1,145 @@
+"""The distributed environment contracts, and a local launcher that reproduces them.
+
+PyTorch (PyTorchJob from the Kubeflow training operator, or torchrun):
+    MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK [, LOCAL_RANK]
+    With elastic/torchrun-style variables only (PET_NNODES, PET_NODE_RANK, PET_MASTER_ADDR,
+    PET_MASTER_PORT, one process per node), RANK = PET_NODE_RANK and WORLD_SIZE = PET_NNODES.
+Keras (TFJob):
+    TF_CONFIG = {"cluster": {"chief": [...], "worker": [...]}, "task": {"type": ..., "index": ...}}
+    The chief writes outputs: the "chief" task, or worker 0 when the cluster has no chief.
+
+`launch_local(argv, workers, framework)` starts N copies of this very command on 127.0.0.1 with those
+variables set: the code path a cluster takes, on one machine.
+"""
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+from ytlabel.errors import YtlabelError
+
+LAUNCHED = "YTLABEL_LAUNCHED"  # set in children of launch_local so they never launch again
+
+
+@dataclasses.dataclass(frozen=True)
+class Place:
+    """This process's role. `writer` is rank 0 (PyTorch) or the chief (Keras)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    writer: bool = True
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def torch_place(env=None) -> Place:
+    env = os.environ if env is None else env
+    if "WORLD_SIZE" in env or "RANK" in env:
+        try:
+            rank, world = int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1))
+        except ValueError as error:
+            raise YtlabelError(f"RANK/WORLD_SIZE must be integers: {error}") from None
+        if world > 1 and not ("MASTER_ADDR" in env and "MASTER_PORT" in env):
+            raise YtlabelError("WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT (the PyTorchJob contract)")
+    elif "PET_NNODES" in env:
+        rank, world = int(env.get("PET_NODE_RANK", 0)), int(str(env["PET_NNODES"]).split(":")[-1])
+        if world > 1:
+            os.environ.setdefault("MASTER_ADDR", env.get("PET_MASTER_ADDR", "127.0.0.1"))
+            os.environ.setdefault("MASTER_PORT", env.get("PET_MASTER_PORT", "29500"))
+    else:
+        rank, world = 0, 1
+    if not 0 <= rank < world:
+        raise YtlabelError(f"RANK={rank} is outside WORLD_SIZE={world}")
+    return Place(rank=rank, world_size=world, local_rank=int(env.get("LOCAL_RANK", 0)), writer=rank == 0)
+
+
+def keras_place(env=None) -> Place:
+    env = os.environ if env is None else env
+    raw = env.get("TF_CONFIG")
+    if not raw:
+        return Place()
+    try:
+        config = json.loads(raw)
+        cluster, task = config["cluster"], config["task"]
+        kind, index = task["type"], int(task["index"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise YtlabelError(f"TF_CONFIG is not valid JSON with cluster and task: {error}") from None
+    order = [(role, i) for role in ("chief", "worker") for i in range(len(cluster.get(role, [])))]
+    if (kind, index) not in order:
+        raise YtlabelError(f"TF_CONFIG task {kind}:{index} is not in its cluster {sorted(cluster)}")
+    rank = order.index((kind, index))
+    return Place(rank=rank, world_size=len(order), local_rank=0, writer=rank == 0)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def worker_environments(workers: int, framework: str) -> list[dict[str, str]]:
+    """The variables a PyTorchJob / TFJob would give each of `workers` processes, on 127.0.0.1."""
+    if framework == "torch":
+        port = str(free_port())
+        return [{"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": str(workers),
+                 "RANK": str(rank), "LOCAL_RANK": str(rank)} for rank in range(workers)]
+    addresses = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
+    return [{"TF_CONFIG": json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": rank}})}
+            for rank in range(workers)]
+
+
+def launch_local(argv: list[str], workers: int, framework: str) -> int:
+    """Runs `argv` as `workers` processes with the framework's env contract; fails if any fails.
+
+    Output lines are prefixed with the rank. When one process fails, the others are stopped, so a
+    crashed rank never leaves the rest waiting in a collective forever.
+    """
+    processes = []
+    for rank, extra in enumerate(worker_environments(workers, framework)):
+        env = {**os.environ, **extra, LAUNCHED: "1"}
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   start_new_session=True)
+        threading.Thread(target=_relay, args=(process, rank), daemon=True).start()
+        processes.append(process)
+    failed = 0
+    try:
+        remaining = list(processes)
+        while remaining:
+            for process in list(remaining):
+                try:
+                    code = process.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    continue
+                remaining.remove(process)
+                if code != 0 and not failed:
+                    failed = code
+                    _stop(remaining)
+    except KeyboardInterrupt:
+        _stop(processes)
+        raise
+    return failed
+
+
+def _relay(process: subprocess.Popen, rank: int) -> None:
+    for line in process.stdout:
+        sys.stdout.write(f"[rank {rank}] {line}")
+        sys.stdout.flush()
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)

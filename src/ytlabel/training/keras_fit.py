@@ -1,0 +1,261 @@
+"""The Keras training path: `fit` + callbacks, MultiWorkerMirroredStrategy when TF_CONFIG has > 1 task.
+
+It consumes the same `ytlabel.data.stream` batches as the PyTorch loop (same order, same per-rank
+split), and reproduces its loss (BCE summed over classes), optimizers and learning-rate schedule.
+"""
+
+import itertools
+import json
+import os
+import queue
+import threading
+import time
+
+import numpy as np
+
+from ytlabel.models.keras import layers as _layers  # sets KERAS_BACKEND before keras is imported
+import keras  # noqa: E402  (after the backend is chosen)
+import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
+
+from ytlabel.config import TrainConfig  # noqa: E402
+from ytlabel.data import schema, stream  # noqa: E402
+from ytlabel.models import keras as keras_models  # noqa: E402
+from ytlabel.models.spec import VIDEO  # noqa: E402
+from ytlabel.training import common, schedule  # noqa: E402
+from ytlabel.training.distributed import Place  # noqa: E402
+from ytlabel.training.outputs import RESULT, RunDir, spec_record  # noqa: E402
+from ytlabel.training.telemetry import Telemetry  # noqa: E402
+from ytlabel.training.validation import validate  # noqa: E402
+
+CHECKPOINT_DIR = os.path.join("checkpoints", "keras")
+
+
+@keras.saving.register_keras_serializable(package="ytlabel")
+class SummedBinaryCrossentropy(keras.losses.Loss):
+    """BCE from logits summed over classes (averaged over the batch by Keras), as the PyTorch loop."""
+
+    def call(self, y_true, y_pred):
+        return ops.sum(ops.binary_crossentropy(y_true, y_pred, from_logits=True), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="ytlabel")
+class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """`ytlabel.training.schedule.learning_rate` in Keras ops (tested equal)."""
+
+    def __init__(self, kind: str, base: float, steps_per_epoch: int, epochs: int, decay_rate: float):
+        self.kind, self.base, self.steps_per_epoch, self.epochs, self.decay_rate = kind, base, steps_per_epoch, epochs, decay_rate
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        if self.kind == "cosine":
+            total = float(max(1, self.steps_per_epoch * self.epochs))
+            return self.base * (1.0 + ops.cos(np.pi * ops.minimum(step, total) / total)) / 2.0
+        if self.kind == "exponential":
+            return self.base * ops.power(self.decay_rate, step / float(max(1, self.steps_per_epoch)))
+        return ops.convert_to_tensor(self.base, "float32")
+
+    def get_config(self):
+        return {"kind": self.kind, "base": self.base, "steps_per_epoch": self.steps_per_epoch,
+                "epochs": self.epochs, "decay_rate": self.decay_rate}
+
+
+class _Feed:
+    """Batches for `fit`: epoch after epoch from `start_epoch`, timing how long the trainer waits.
+
+    With loader_workers > 0 a background thread reads ahead (the PyTorch DataLoader's role); with 0
+    the trainer reads synchronously, as the PyTorch loop does without workers.
+    """
+
+    def __init__(self, plan: stream.StreamPlan, start_epoch: int, prefetch: bool):
+        self.plan, self.start_epoch, self.prefetch = plan, start_epoch, prefetch
+        self.wait_seconds = 0.0
+
+    def _batches(self):
+        for epoch in itertools.count(self.start_epoch):
+            for batch in stream.rank_batches(self.plan, epoch):
+                batch.pop("id")
+                labels = batch.pop("labels")
+                yield batch, labels
+
+    def __call__(self):
+        source = self._batches()
+        if self.prefetch:
+            source = _read_ahead(source, depth=4)
+        while True:
+            waited = time.perf_counter()
+            item = next(source)
+            self.wait_seconds += time.perf_counter() - waited
+            yield item
+
+
+def _read_ahead(source, depth: int):
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    threading.Thread(target=lambda: [buffer.put(item) for item in source], daemon=True).start()
+    while True:
+        yield buffer.get()
+
+
+def _signature(level: str, classes: int):
+    frames = (None,) if level == VIDEO else (None, None)
+    inputs = {"rgb": tf.TensorSpec(frames + (schema.RGB_DIM,), tf.float32),
+              "audio": tf.TensorSpec(frames + (schema.AUDIO_DIM,), tf.float32)}
+    if level != VIDEO:
+        inputs["num_frames"] = tf.TensorSpec((None,), tf.int64)
+    return inputs, tf.TensorSpec((None, classes), tf.float32)
+
+
+class _EpochEnd(keras.callbacks.Callback):
+    """Per step: telemetry. Per epoch: validation and curves (chief), checkpoint (chief)."""
+
+    def __init__(self, config, run, place, data, history, telemetry, feed, steps, plain_model):
+        super().__init__()
+        self.config, self.run, self.place, self.data = config, run, place, data
+        self.history, self.telemetry, self.feed, self.steps = history, telemetry, feed, steps
+        self.plain_model = plain_model
+        self.videos = 0
+        self.train_seconds = 0.0
+        self.first_step_seconds = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.telemetry.set_epoch(epoch)
+        self.epoch_started = self.batch_started = time.perf_counter()
+        self.epoch_videos = 0
+        self.losses = []
+        self.waited_before = self.feed.wait_seconds
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        videos = self.config.batch_size
+        wait = self.feed.wait_seconds - self.waited_before
+        self.waited_before = self.feed.wait_seconds
+        loss = float(logs["loss"]) if logs and "loss" in logs else float("nan")
+        self.telemetry.step(now - self.batch_started, min(wait, now - self.batch_started), videos, loss)
+        self.train_seconds += now - self.batch_started
+        if self.first_step_seconds is None:
+            self.first_step_seconds = now - self.batch_started
+        self.losses.append(loss)
+        self.epoch_videos += videos
+        self.history.step(self.epoch_index * self.steps + batch, loss, self._rate(batch))
+        self.batch_started = now
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.perf_counter() - self.epoch_started
+        videos = self.epoch_videos * self.place.world_size
+        self.videos += videos
+        # Keras reports the running mean of the epoch's loss; the last value is the epoch mean.
+        row = {"epoch": epoch, "train_loss": float(logs["loss"]) if logs else None,
+               "learning_rate": self._rate(self.steps - 1), "epoch_s": round(elapsed, 3),
+               "videos_per_s": round(videos / elapsed, 2)}
+        if self.place.writer and self.data.validation_shards:
+            self.plain_model.set_weights(self.model.get_weights())
+            metrics = validate(lambda b: np.asarray(self.plain_model(b, training=False)), self.data.validation_shards,
+                               self.data.validation_counts, self.data.options, self.config.batch_size)
+            row.update(val_loss=metrics["loss"], val_gap_at_20=metrics["gap_at_20"], val_hit_at_1=metrics["hit_at_1"])
+        self.history.add(row, (epoch + 1) * self.steps)
+        if self.place.writer:
+            self.model.save_weights(self.run.path(CHECKPOINT_DIR, "last.weights.h5"))
+            self.run.write_json(os.path.join(CHECKPOINT_DIR, "state.json"), {
+                "epoch": epoch + 1, "history": self.history.rows, "videos": self.videos,
+                "train_seconds": self.train_seconds})
+            self.run.sync()
+
+    @property
+    def epoch_index(self) -> int:
+        return self.history.rows[-1]["epoch"] + 1 if self.history.rows else 0
+
+    def _rate(self, batch: int) -> float:
+        step = self.epoch_index * self.steps + batch
+        return schedule.learning_rate(self.config.schedule, self.config.learning_rate, step, self.steps,
+                                      self.config.epochs, self.config.decay_rate)
+
+
+def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
+    started = time.perf_counter()
+    # The strategy must exist before any other TensorFlow op runs in a multi-worker process.
+    strategy = tf.distribute.MultiWorkerMirroredStrategy() if place.distributed else tf.distribute.get_strategy()
+    gpus = tf.config.list_physical_devices("GPU")
+    if config.amp and gpus:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    elif config.amp:
+        common.log.warning("amp=true needs a GPU; training in float32 on CPU")
+    telemetry = Telemetry(place.rank, config.metrics_port, config.metrics_host)
+    try:
+        return _train(config, run, place, strategy, telemetry, started, bool(config.amp and gpus))
+    finally:
+        telemetry.close()
+
+
+def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
+    # --- setup --------------------------------------------------------------------------------
+    data = common.resolve_data(config)
+    plan = common.make_plan(config, data, place)
+    steps = plan.steps_per_epoch
+    keras.utils.set_random_seed(config.seed)
+    spec = config.spec()
+    with strategy.scope():
+        model = keras_models.build(config.arch, spec)
+        rate = StepSchedule(config.schedule, config.learning_rate, steps, config.epochs, config.decay_rate)
+        optimizer = (keras.optimizers.Adam(rate, epsilon=1e-7) if config.optimizer == "adam"
+                     else keras.optimizers.SGD(rate, momentum=0.9))
+        model.compile(optimizer=optimizer, loss=SummedBinaryCrossentropy())
+    state = {"epoch": 0, "history": [], "videos": 0, "train_seconds": 0.0}
+    checkpoint = run.path(CHECKPOINT_DIR, "last.weights.h5")
+    if os.path.exists(checkpoint) and run.exists(os.path.join(CHECKPOINT_DIR, "state.json")):
+        state = run.read_json(os.path.join(CHECKPOINT_DIR, "state.json"))
+        with strategy.scope():
+            optimizer.build(model.trainable_variables)
+            model.load_weights(checkpoint)
+        common.log.info("resuming from epoch %d", state["epoch"])
+    plain_model = keras_models.build(config.arch, spec) if place.writer else None  # validation outside the strategy
+    feed = _Feed(plan, state["epoch"], prefetch=config.loader_workers > 0)
+    signature = _signature(config.level, spec.num_classes)
+
+    def dataset_fn(_context=None):
+        return tf.data.Dataset.from_generator(feed, output_signature=signature)
+
+    dataset = strategy.distribute_datasets_from_function(dataset_fn) if place.distributed else dataset_fn()
+    history = common.History(run, place.writer, state["history"])
+    callback = _EpochEnd(config, run, place, data, history, telemetry, feed, steps, plain_model)
+    callback.videos, callback.train_seconds = state["videos"], state["train_seconds"]
+    if place.writer:
+        run.write_yaml("config.yaml", config.to_dict())
+        run.write_json("spec.json", spec_record(config))
+
+    # --- train --------------------------------------------------------------------------------
+    if state["epoch"] < config.epochs:
+        model.fit(dataset, epochs=config.epochs, initial_epoch=state["epoch"], steps_per_epoch=steps,
+                  callbacks=[callback], verbose=0, shuffle=False)
+
+    # --- save ------------------------------------------------------------------------------------
+    digest = _digest(model)
+    common.log.info("rank %d final weights sha256 %s", place.rank, digest)
+    history.close()
+    result = common.result_record(config, place, history, telemetry.summary(), callback.videos,
+                                  callback.train_seconds, started, _layers.trainable_parameters(model),
+                                  callback.first_step_seconds, config.batch_size * place.world_size,
+                                  {"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "amp": amp,
+                                   "steps_per_epoch": steps})
+    if place.writer:
+        model.save(run.path("model", "model.keras"))
+        run.write_json(RESULT, result)
+        run.sync()
+    return result
+
+
+def _digest(model) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(weight.path.encode())
+        digest.update(np.asarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def load_state(run: RunDir) -> dict | None:
+    path = run.path(CHECKPOINT_DIR, "state.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle)

@@ -1,0 +1,38 @@
+"""`ytlabel train`: one entry point for both frameworks, locally or as one rank of a cluster job."""
+
+import logging
+import os
+import sys
+
+from ytlabel.config import TrainConfig
+from ytlabel.errors import YtlabelError
+from ytlabel.training import distributed
+from ytlabel.training.outputs import RESULT, RunDir
+
+log = logging.getLogger("ytlabel.train")
+
+
+def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None) -> dict | None:
+    """Trains `config` and returns the result record (None in a launcher parent, see below).
+
+    With workers > 1 (and not already inside a launched worker) this process becomes a launcher:
+    it starts `workers` copies of `argv` with the PyTorchJob / TFJob environment and waits.
+    """
+    if workers > 1 and os.environ.get(distributed.LAUNCHED) != "1":
+        code = distributed.launch_local(argv or [sys.executable, "-m", "ytlabel", *sys.argv[1:]], workers,
+                                        config.framework)
+        if code:
+            raise YtlabelError(f"a training worker failed with exit code {code}; see the [rank N] lines above")
+        run = RunDir(config.out)
+        return run.read_json(RESULT) if run.exists(RESULT) else None
+    place = distributed.torch_place() if config.framework == "torch" else distributed.keras_place()
+    run = RunDir(config.out)
+    if place.writer and run.exists(RESULT):
+        log.info("%s already holds a finished run (result.json); rerunning continues from its checkpoint", config.out)
+    if config.framework == "torch":
+        from ytlabel.training import torch_loop
+
+        return torch_loop.train(config, run, place)
+    from ytlabel.training import keras_fit
+
+    return keras_fit.train(config, run, place)

@@ -1,0 +1,180 @@
+"""The PyTorch training loop: setup -> train (DDP when WORLD_SIZE > 1) -> validate -> save -> cleanup."""
+
+import hashlib
+import os
+import time
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from ytlabel.config import TrainConfig
+from ytlabel.data import stream
+from ytlabel.models import torch as torch_models
+from ytlabel.models.torch.layers import trainable_parameters
+from ytlabel.training import common, schedule
+from ytlabel.training.distributed import Place
+from ytlabel.training.outputs import RESULT, RunDir, spec_record
+from ytlabel.training.telemetry import Telemetry
+from ytlabel.training.validation import validate
+
+CHECKPOINT = os.path.join("checkpoints", "last.pt")
+
+
+class EpochBatches(torch.utils.data.IterableDataset):
+    """One reader's batches of `ytlabel.data.stream` (one reader per DataLoader worker)."""
+
+    def __init__(self, plan: stream.StreamPlan):
+        super().__init__()
+        self.plan, self.epoch = plan, 0
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        reader = self.plan.rank * self.plan.readers + (info.id if info else 0)
+        for batch in stream.reader_batches(self.plan, reader, self.epoch):
+            batch.pop("id")
+            yield {key: torch.from_numpy(value) for key, value in batch.items()}
+
+
+def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
+    started = time.perf_counter()
+    device = torch.device(f"cuda:{place.local_rank}" if torch.cuda.is_available() else "cpu")
+    if place.distributed:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    telemetry = Telemetry(place.rank, config.metrics_port, config.metrics_host)
+    try:
+        return _train(config, run, place, device, telemetry, started)
+    finally:
+        telemetry.close()
+        if place.distributed:
+            dist.destroy_process_group()
+
+
+def _train(config, run, place, device, telemetry, started) -> dict:
+    # --- setup --------------------------------------------------------------------------------
+    data = common.resolve_data(config)
+    plan = common.make_plan(config, data, place)
+    steps = plan.steps_per_epoch
+    torch.manual_seed(config.seed)
+    model = torch_models.build(config.arch, config.spec()).to(device)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = (torch.optim.Adam(parameters, lr=config.learning_rate, eps=1e-7) if config.optimizer == "adam"
+                 else torch.optim.SGD(parameters, lr=config.learning_rate, momentum=0.9))
+    amp = config.amp and device.type == "cuda"
+    if config.amp and not amp:
+        common.log.warning("amp=true needs a GPU; training in float32 on %s", device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    state = {"epoch": 0, "step": 0, "videos": 0, "train_seconds": 0.0, "history": []}
+    if os.path.exists(run.path(CHECKPOINT)):
+        saved = torch.load(run.path(CHECKPOINT), map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scaler.load_state_dict(saved["scaler"])
+        state = saved["state"]
+        common.log.info("resuming from epoch %d step %d", state["epoch"], state["step"])
+    net = DistributedDataParallel(model) if place.distributed else model
+    batches = EpochBatches(plan)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=config.loader_workers,
+                                         pin_memory=device.type == "cuda")
+    history = common.History(run, place.writer, state["history"])
+    if place.writer:
+        run.write_yaml("config.yaml", config.to_dict())
+        run.write_json("spec.json", spec_record(config))
+
+    # --- train --------------------------------------------------------------------------------
+    first_step = None
+    for epoch in range(state["epoch"], config.epochs):
+        telemetry.set_epoch(epoch)
+        batches.epoch = epoch
+        net.train()
+        losses, epoch_videos, epoch_started = [], 0, time.perf_counter()
+        iterator = iter(loader)
+        waited = time.perf_counter()
+        for step in range(steps):
+            batch = {key: value.to(device, non_blocking=True) for key, value in next(iterator).items()}
+            if step < state["step"]:  # fast-forward to where the checkpoint left this epoch
+                waited = time.perf_counter()
+                continue
+            fetched = time.perf_counter()
+            global_step = epoch * steps + step
+            rate = schedule.learning_rate(config.schedule, config.learning_rate, global_step, steps, config.epochs,
+                                          config.decay_rate)
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+            labels = batch.pop("labels")
+            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                logits = net(batch)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none")
+            loss = loss.sum(dim=1).mean()  # summed over classes, averaged over videos (as the starter)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            value = loss.item()
+            done = time.perf_counter()
+            telemetry.step(done - waited, fetched - waited, len(labels), value)
+            state["train_seconds"] += done - waited
+            first_step = first_step if first_step is not None else done - waited
+            losses.append(value)
+            epoch_videos += len(labels)
+            history.step(global_step, value, rate)
+            waited = done
+            if config.checkpoint_every_steps and (step + 1) % config.checkpoint_every_steps == 0 and step + 1 < steps:
+                _checkpoint(run, place, model, optimizer, scaler,
+                            {**state, "epoch": epoch, "step": step + 1, "history": history.rows,
+                             "videos": state["videos"] + epoch_videos * place.world_size})
+        del iterator
+        state["videos"] += epoch_videos * place.world_size
+        state["step"] = 0
+
+        # --- validate ---------------------------------------------------------------------------
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None,
+               "learning_rate": rate, "epoch_s": round(time.perf_counter() - epoch_started, 3),
+               "videos_per_s": round(epoch_videos * place.world_size / (time.perf_counter() - epoch_started), 2)}
+        if place.writer and data.validation_shards:
+            model.eval()
+            metrics = validate(lambda b: _predict(model, b, device), data.validation_shards,
+                               data.validation_counts, data.options, config.batch_size)
+            row.update(val_loss=metrics["loss"], val_gap_at_20=metrics["gap_at_20"], val_hit_at_1=metrics["hit_at_1"])
+        history.add(row, (epoch + 1) * steps)
+        _checkpoint(run, place, model, optimizer, scaler, {**state, "epoch": epoch + 1, "history": history.rows})
+        if place.distributed:
+            dist.barrier()
+
+    # --- save ------------------------------------------------------------------------------------
+    common.log.info("rank %d final weights sha256 %s", place.rank, weights_digest(model))
+    history.close()
+    result = common.result_record(config, place, history, telemetry.summary(), state["videos"],
+                                  state["train_seconds"], started, trainable_parameters(model),
+                                  first_step, config.batch_size * place.world_size,
+                                  {"device": str(device), "amp": amp, "steps_per_epoch": steps})
+    if place.writer:
+        torch.save(model.state_dict(), run.path("model", "model.pt"))
+        run.write_json(RESULT, result)
+        run.sync()
+    return result
+
+
+def _predict(model, batch: dict, device) -> np.ndarray:
+    with torch.no_grad():
+        return model({key: torch.from_numpy(value).to(device) for key, value in batch.items()}).float().cpu().numpy()
+
+
+def _checkpoint(run: RunDir, place: Place, model, optimizer, scaler, state: dict) -> None:
+    if not place.writer:
+        return
+    path = run.path(CHECKPOINT)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "state": state}, path + ".partial")
+    os.replace(path + ".partial", path)
+    run.sync()
+
+
+def weights_digest(model) -> str:
+    """sha256 over every parameter's bytes: equal across ranks when DDP kept them in sync."""
+    digest = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
