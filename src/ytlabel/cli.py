@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 
-from ytlabel.errors import YtlabelError
+from ytlabel.errors import ConfigError, YtlabelError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args) or 0
-    except (YtlabelError, ValueError) as error:
+    except YtlabelError as error:
         # Expected mistakes in input or flags: one line, no traceback.
         print(f"ytlabel: error: {error}", file=sys.stderr)
         return 2
@@ -177,7 +177,7 @@ def _models_check(args) -> int:
     names = args.arch or list(spec.ARCHITECTURES)
     unknown = sorted(set(names) - set(spec.ARCHITECTURES))
     if unknown:
-        raise ValueError(f"--arch {unknown[0]!r} is not an architecture; choose from {sorted(spec.ARCHITECTURES)}")
+        raise ConfigError(f"--arch {unknown[0]!r} is not an architecture; choose from {sorted(spec.ARCHITECTURES)}")
     results = [parity.check(name) for name in names]
     if args.json:
         print(json.dumps([{"arch": r.arch, "torch_params": r.torch_params, "keras_params": r.keras_params,
@@ -195,7 +195,7 @@ def _train(args) -> None:
     from ytlabel.training.run import train
 
     if args.workers < 1:
-        raise ValueError(f"--workers={args.workers}: must be >= 1")
+        raise ConfigError(f"--workers={args.workers}: must be >= 1")
     config = load_config(args.arch, args.framework, args.data, args.out, args.config, args.overrides)
     result = train(config, workers=args.workers)
     if result:

@@ -15,7 +15,7 @@ import typing
 
 import yaml
 
-from ytlabel.errors import YtlabelError
+from ytlabel.errors import ConfigError, YtlabelError
 from ytlabel.models.spec import ARCHITECTURES
 
 FRAMEWORKS = ("torch", "keras")
@@ -56,7 +56,7 @@ class TrainConfig:
 
     def __post_init__(self):
         def fail(name, rule):
-            raise ValueError(f"{name}={getattr(self, name)!r}: {rule}")
+            raise ConfigError(f"{name}={getattr(self, name)!r}: {rule}")
 
         if self.arch not in ARCHITECTURES:
             fail("arch", f"choose one of {sorted(ARCHITECTURES)}")
@@ -188,5 +188,5 @@ def _convert(key: str, value, annotation):
         if target is str:
             return str(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{key}={value!r}: expected {target.__name__}") from None
+        raise ConfigError(f"{key}={value!r}: expected {target.__name__}") from None
     return value

@@ -26,3 +26,10 @@ class DataError(YtlabelError):
 
 class SchemaError(DataError):
     """A record parses but its features are not the v2 schema (wrong release, sizes, label ids)."""
+
+
+class ConfigError(YtlabelError, ValueError):
+    """A setting, flag or spec field with a wrong value (named in the message).
+
+    A ValueError too, so library callers can catch it as one; the CLI prints it as one line.
+    """

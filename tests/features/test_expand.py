@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from model_helpers import tiny_spec
+
 from ytlabel.cli import main
 from ytlabel.data.reader import read_shard
 from ytlabel.errors import YtlabelError
@@ -18,7 +18,6 @@ from ytlabel.models import spec as S
 from ytlabel.models import torch as torch_models
 from ytlabel.models.keras import layers as keras_layers
 from ytlabel.models.torch import layers as torch_layers
-
 
 RGB_CODE, AUDIO_CODE = 1536, 192
 

@@ -6,8 +6,8 @@ import os
 import keras
 import numpy as np
 import torch
-
 from model_helpers import CLASSES, tiny_spec
+
 from ytlabel.data.batching import LoaderOptions
 from ytlabel.loaders.torch_loader import YT8MIterable
 from ytlabel.models import keras as keras_models

@@ -16,6 +16,7 @@ import numpy as np
 
 from ytlabel.data import schema
 from ytlabel.data.records import FRAME, VIDEO, FrameRecord, VideoRecord
+from ytlabel.errors import ConfigError
 
 _EPSILON = 1e-12
 
@@ -40,15 +41,15 @@ class LoaderOptions:
 
     def __post_init__(self):
         if self.level not in (VIDEO, FRAME):
-            raise ValueError(f"level={self.level!r}: must be {VIDEO!r} or {FRAME!r}")
+            raise ConfigError(f"level={self.level!r}: must be {VIDEO!r} or {FRAME!r}")
         if not 1 <= self.max_frames <= schema.MAX_FRAMES:
-            raise ValueError(f"max_frames={self.max_frames}: must be in [1, {schema.MAX_FRAMES}]")
+            raise ConfigError(f"max_frames={self.max_frames}: must be in [1, {schema.MAX_FRAMES}]")
         if self.stride < 1:
-            raise ValueError(f"stride={self.stride}: must be >= 1")
+            raise ConfigError(f"stride={self.stride}: must be >= 1")
         if self.min_frames < 0:
-            raise ValueError(f"min_frames={self.min_frames}: must be >= 0")
+            raise ConfigError(f"min_frames={self.min_frames}: must be >= 0")
         if self.min_frames and self.level == VIDEO:
-            raise ValueError(f"min_frames={self.min_frames}: video-level records carry no frame count; use 0")
+            raise ConfigError(f"min_frames={self.min_frames}: video-level records carry no frame count; use 0")
 
 
 def multi_hot(labels: np.ndarray) -> np.ndarray:

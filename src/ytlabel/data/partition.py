@@ -9,6 +9,8 @@ without decoding them.
 
 import dataclasses
 
+from ytlabel.errors import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class Assignment:
@@ -26,9 +28,9 @@ def assign(num_shards: int, reader: int, readers: int) -> list[Assignment]:
         ValueError: no shards, or reader outside [0, readers).
     """
     if num_shards < 1:
-        raise ValueError("there are no shards to assign")
+        raise ConfigError("there are no shards to assign")
     if not 0 <= reader < readers:
-        raise ValueError(f"reader {reader} is outside [0, {readers})")
+        raise ConfigError(f"reader {reader} is outside [0, {readers})")
     if num_shards >= readers:
         return [Assignment(shard) for shard in range(reader, num_shards, readers)]
     shard = reader % num_shards

@@ -5,7 +5,7 @@ from collections.abc import Iterator, Sequence
 from ytlabel.data import records, sources
 from ytlabel.data.records import FRAME, VIDEO, FrameRecord, VideoRecord
 from ytlabel.data.tfrecord import CorruptionReport, read_records
-from ytlabel.errors import DataError, SchemaError
+from ytlabel.errors import ConfigError, DataError, SchemaError
 
 _DECODERS = {VIDEO: records.decode_video, FRAME: records.decode_frames}
 
@@ -32,7 +32,7 @@ def read_shard(
         DataError / SchemaError: naming `uri` and the byte offset of the bad record.
     """
     if level is not None and level not in _DECODERS:
-        raise ValueError(f"level must be {VIDEO!r} or {FRAME!r}, got {level!r}")
+        raise ConfigError(f"level must be {VIDEO!r} or {FRAME!r}, got {level!r}")
     if skip_corrupt and report is None:
         report = CorruptionReport()
     with sources.open_shard(uri) as stream:

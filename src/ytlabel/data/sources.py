@@ -20,7 +20,7 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
-from ytlabel.errors import DataError
+from ytlabel.errors import ConfigError, DataError
 
 SHARD_SUFFIX = ".tfrecord"
 _GLOB_CHARS = "*?["
@@ -64,9 +64,9 @@ def every_nth(shards: Sequence[str], n: int, offset: int = 0) -> list[str]:
         ValueError: n < 1 or offset outside [0, n).
     """
     if n < 1:
-        raise ValueError(f"shard fraction denominator must be >= 1, got {n}")
+        raise ConfigError(f"shard fraction denominator must be >= 1, got {n}")
     if not 0 <= offset < n:
-        raise ValueError(f"shard offset must be in [0, {n}), got {offset}")
+        raise ConfigError(f"shard offset must be in [0, {n}), got {offset}")
     return list(shards[offset::n])
 
 
@@ -83,7 +83,7 @@ def split_shards(shards: Sequence[str], validation_fraction: float) -> tuple[lis
         ValueError: validation_fraction outside [0, 1).
     """
     if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+        raise ConfigError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     count = round(validation_fraction * len(shards))
     if validation_fraction > 0 and len(shards) >= 2:
         count = max(count, 1)

@@ -33,7 +33,7 @@ import numpy as np
 from ytlabel.data import records, schema, wire
 from ytlabel.data.tfrecord import TFRecordWriter
 from ytlabel.data.vocabulary import Vocabulary, load_vocabulary
-from ytlabel.errors import DataError
+from ytlabel.errors import ConfigError, DataError
 
 KINDS = ("both", "rgb", "audio", "temporal")
 KIND_SHARES = (0.4, 0.2, 0.2, 0.2)
@@ -91,7 +91,7 @@ class SynthConfig:
 
 def _require(ok: bool, field: str, value, rule: str) -> None:
     if not ok:
-        raise ValueError(f"{field}={value!r}: {rule}")
+        raise ConfigError(f"{field}={value!r}: {rule}")
 
 
 @dataclasses.dataclass(frozen=True)

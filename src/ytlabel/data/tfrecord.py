@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import google_crc32c
 
-from ytlabel.errors import DataError
+from ytlabel.errors import ConfigError, DataError
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -75,7 +75,7 @@ def read_records(
         DataError: naming the source and byte offset of a truncated or corrupt record.
     """
     if skip_corrupt and report is None:
-        raise ValueError("skip_corrupt=True needs a CorruptionReport to count what is skipped")
+        raise ConfigError("skip_corrupt=True needs a CorruptionReport to count what is skipped")
     stride, first = keep
     offset = 0
     index = 0

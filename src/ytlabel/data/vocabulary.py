@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from ytlabel.data import schema
-from ytlabel.errors import DataError
+from ytlabel.errors import ConfigError, DataError
 
 UNKNOWN_GENRE = "(Unknown)"
 _COLUMNS = ("Index", "TrainVideoCount", "Name", "Vertical1", "Vertical2", "Vertical3")
@@ -48,7 +48,7 @@ class Vocabulary:
     def vertical(self, label: int, level: int) -> str:
         """Vertical1, 2 or 3 of a class ("" where the vocabulary leaves it empty)."""
         if level not in (1, 2, 3):
-            raise ValueError(f"vertical level must be 1, 2 or 3, got {level}")
+            raise ConfigError(f"vertical level must be 1, 2 or 3, got {level}")
         return self.verticals[label][level - 1]
 
 

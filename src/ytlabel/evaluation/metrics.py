@@ -10,6 +10,8 @@ Definitions follow the official YT8M evaluation:
 
 import numpy as np
 
+from ytlabel.errors import ConfigError
+
 TOP_K = 20
 
 
@@ -25,7 +27,7 @@ class MetricAccumulator:
 
     def __init__(self, k: int = TOP_K):
         if k < 1:
-            raise ValueError(f"k={k}: must be >= 1")
+            raise ConfigError(f"k={k}: must be >= 1")
         self.k = k
         self.reset()
 
@@ -40,7 +42,7 @@ class MetricAccumulator:
         scores = np.asarray(scores, dtype=np.float64)
         labels = np.asarray(labels, dtype=np.float64) > 0.5
         if scores.shape != labels.shape or scores.ndim != 2:
-            raise ValueError(f"scores {scores.shape} and labels {labels.shape} must both be (batch, classes)")
+            raise ConfigError(f"scores {scores.shape} and labels {labels.shape} must both be (batch, classes)")
         k = min(self.k, scores.shape[1])
         # Top-k per row in descending score; ties broken by class index (stable).
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]

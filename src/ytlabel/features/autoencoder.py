@@ -17,6 +17,7 @@ from torch import nn
 
 from ytlabel.data import reader, schema, sources
 from ytlabel.data.records import VIDEO
+from ytlabel.errors import ConfigError
 from ytlabel.features.encoder import save_encoder
 
 
@@ -50,11 +51,11 @@ class ExpandConfig:
     def __post_init__(self):
         for name in ("rgb_dim", "audio_dim", "epochs", "batch_size", "frame_stride"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be >= 1")
+                raise ConfigError(f"{name}={getattr(self, name)!r}: must be >= 1")
         if self.noise < 0 or self.learning_rate <= 0:
-            raise ValueError(f"noise={self.noise!r} must be >= 0 and learning_rate={self.learning_rate!r} > 0")
+            raise ConfigError(f"noise={self.noise!r} must be >= 0 and learning_rate={self.learning_rate!r} > 0")
         if not 0.0 < self.holdout < 1.0:
-            raise ValueError(f"holdout={self.holdout!r}: must be in (0, 1)")
+            raise ConfigError(f"holdout={self.holdout!r}: must be in (0, 1)")
 
 
 class DenoisingAutoencoder(nn.Module):

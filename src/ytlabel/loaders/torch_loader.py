@@ -11,6 +11,7 @@ from ytlabel.data import batching, partition
 from ytlabel.data.batching import LoaderOptions
 from ytlabel.data.reader import read_shard
 from ytlabel.data.tfrecord import CorruptionReport
+from ytlabel.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def _distributed_place(rank: int | None, world_size: int | None) -> tuple[int, i
     else:
         place = (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)))
     if not 0 <= place[0] < place[1]:
-        raise ValueError(f"rank {place[0]} is outside world size {place[1]}")
+        raise ConfigError(f"rank {place[0]} is outside world size {place[1]}")
     return place
 
 

@@ -14,6 +14,7 @@ gets its own probability rather than a softmax share. Two aggregations:
 import numpy as np
 
 from ytlabel.data.vocabulary import Vocabulary, load_vocabulary
+from ytlabel.errors import ConfigError
 
 METHODS = ("max", "noisy_or")
 
@@ -24,11 +25,11 @@ def genre_scores(probabilities: np.ndarray, vocabulary: Vocabulary | None = None
     Columns follow `vocabulary.genres` (sorted Vertical1 names, "(Unknown)" included).
     """
     if method not in METHODS:
-        raise ValueError(f"genre aggregation {method!r}: choose one of {METHODS}")
+        raise ConfigError(f"genre aggregation {method!r}: choose one of {METHODS}")
     vocabulary = vocabulary or load_vocabulary()
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[1] != len(vocabulary.names):
-        raise ValueError(f"probabilities must be (batch, {len(vocabulary.names)}), got {probabilities.shape}")
+        raise ConfigError(f"probabilities must be (batch, {len(vocabulary.names)}), got {probabilities.shape}")
     order = np.argsort(vocabulary.genre_ids, kind="stable")
     starts = np.searchsorted(vocabulary.genre_ids[order], np.arange(len(vocabulary.genres)))
     grouped = probabilities[:, order]

@@ -12,6 +12,7 @@ Every model returns logits (batch, num_classes); multi-label: sigmoid + binary c
 import dataclasses
 
 from ytlabel.data import schema
+from ytlabel.errors import ConfigError
 
 VIDEO, FRAME = "video", "frame"
 AVERAGE = "average"
@@ -40,12 +41,12 @@ class _Spec:
         for name in names:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}.{name}={value!r}: must be a positive integer")
+                raise ConfigError(f"{type(self).__name__}.{name}={value!r}: must be a positive integer")
 
     def _fraction(self, name: str) -> None:
         value = getattr(self, name)
         if not 0.0 <= value < 1.0:
-            raise ValueError(f"{type(self).__name__}.{name}={value!r}: must be in [0, 1)")
+            raise ConfigError(f"{type(self).__name__}.{name}={value!r}: must be in [0, 1)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +112,7 @@ class StreamLSTMSpec(_Spec):
     def __post_init__(self):
         self._positive("num_classes", "rgb_hidden", "audio_hidden", "layers")
         if self.fusion != AVERAGE:
-            raise ValueError(f"{type(self).__name__}.fusion={self.fusion!r}: only {AVERAGE!r} is implemented")
+            raise ConfigError(f"{type(self).__name__}.fusion={self.fusion!r}: only {AVERAGE!r} is implemented")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +129,7 @@ class FCStreamLSTMSpec(_Spec):
         self._positive("num_classes")
         for name, part in (("fc", self.fc), ("streams", self.streams)):
             if part.num_classes != self.num_classes or part.encoder != self.encoder:
-                raise ValueError(f"FCStreamLSTMSpec.{name}: num_classes and encoder must match the outer spec")
+                raise ConfigError(f"FCStreamLSTMSpec.{name}: num_classes and encoder must match the outer spec")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,12 +154,12 @@ ARCHITECTURES: dict[str, Architecture] = {
 def make_spec(arch: str, **fields) -> _Spec:
     """The spec of `arch` with `fields` overridden; unknown architectures and fields are named."""
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
+        raise ConfigError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
     spec_type = ARCHITECTURES[arch].spec
     known = {field.name for field in dataclasses.fields(spec_type)}
     unknown = sorted(set(fields) - known)
     if unknown:
-        raise ValueError(f"{arch}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"{arch}: unknown setting(s) {unknown}; known: {sorted(known)}")
     if arch == "fc_stream_lstm":
         shared = {key: fields[key] for key in ("num_classes", "encoder") if key in fields}
         fields.setdefault("fc", FCSpec(**shared))

@@ -11,16 +11,15 @@ import queue
 import threading
 import time
 
-import numpy as np
-
-from ytlabel.models.keras import layers as _layers  # sets KERAS_BACKEND before keras is imported
 import keras  # noqa: E402  (after the backend is chosen)
+import numpy as np
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
 from ytlabel.config import TrainConfig  # noqa: E402
 from ytlabel.data import schema, stream  # noqa: E402
 from ytlabel.models import keras as keras_models  # noqa: E402
+from ytlabel.models.keras import layers as _layers  # sets KERAS_BACKEND before keras is imported
 from ytlabel.models.spec import VIDEO  # noqa: E402
 from ytlabel.training import common, schedule  # noqa: E402
 from ytlabel.training.distributed import Place  # noqa: E402
@@ -58,6 +57,26 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self):
         return {"kind": self.kind, "base": self.base, "steps_per_epoch": self.steps_per_epoch,
                 "epochs": self.epochs, "decay_rate": self.decay_rate}
+
+
+@keras.saving.register_keras_serializable(package="ytlabel")
+class TrainingModel(keras.Model):
+    """Wraps a built model for `fit`; the wrapped model is what gets saved and served.
+
+    Its train step is Keras's own, with the logs returned as shape (1,) instead of scalars: under
+    MultiWorkerMirroredStrategy Keras 3 mean-reduces every step output along axis 0, which fails for
+    scalars; the cross-replica mean of (1,) values is the scalar Keras expected.
+    """
+
+    def __init__(self, inner: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, inputs, training=False):
+        return self.inner(inputs, training=training)
+
+    def train_step(self, data):
+        return {name: ops.reshape(value, (1,)) for name, value in super().train_step(data).items()}
 
 
 class _Feed:
@@ -194,7 +213,8 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
     keras.utils.set_random_seed(config.seed)
     spec = config.spec()
     with strategy.scope():
-        model = keras_models.build(config.arch, spec)
+        inner = keras_models.build(config.arch, spec)
+        model = TrainingModel(inner)
         rate = StepSchedule(config.schedule, config.learning_rate, steps, config.epochs, config.decay_rate)
         optimizer = (keras.optimizers.Adam(rate, epsilon=1e-7) if config.optimizer == "adam"
                      else keras.optimizers.SGD(rate, momentum=0.9))
@@ -214,7 +234,10 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
     def dataset_fn(_context=None):
         return tf.data.Dataset.from_generator(feed, output_signature=signature)
 
-    dataset = strategy.distribute_datasets_from_function(dataset_fn) if place.distributed else dataset_fn()
+    dataset = dataset_fn()
+    if place.distributed:
+        dataset = strategy.distribute_datasets_from_function(dataset_fn)
+        _build_before_fit(model, strategy, plan)
     history = common.History(run, place.writer, state["history"])
     callback = _EpochEnd(config, run, place, data, history, telemetry, feed, steps, plain_model)
     callback.videos, callback.train_seconds = state["videos"], state["train_seconds"]
@@ -228,19 +251,33 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
                   callbacks=[callback], verbose=0, shuffle=False)
 
     # --- save ------------------------------------------------------------------------------------
-    digest = _digest(model)
+    digest = _digest(inner)
     common.log.info("rank %d final weights sha256 %s", place.rank, digest)
     history.close()
     result = common.result_record(config, place, history, telemetry.summary(), callback.videos,
-                                  callback.train_seconds, started, _layers.trainable_parameters(model),
+                                  callback.train_seconds, started, _layers.trainable_parameters(inner),
                                   callback.first_step_seconds, config.batch_size * place.world_size,
                                   {"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "amp": amp,
                                    "steps_per_epoch": steps})
     if place.writer:
-        model.save(run.path("model", "model.keras"))
+        inner.save(run.path("model", "model.keras"))
         run.write_json(RESULT, result)
         run.sync()
     return result
+
+
+def _build_before_fit(model, strategy, plan: stream.StreamPlan) -> None:
+    """Works around keras-team/keras#20329 (Keras 3, MultiWorkerMirroredStrategy, dict inputs).
+
+    Under a strategy, `fit` first pulls one distributed batch and calls `strategy.reduce` on the
+    whole (inputs, labels) structure, which TensorFlow rejects for nested structures. That step only
+    builds the loss and optimizer state symbolically, so we do exactly that from one plain batch of
+    our own stream, inside the strategy scope, and skip the failing hook for this model.
+    """
+    inputs, labels = next(_Feed(plan, start_epoch=0, prefetch=False)._batches())
+    with strategy.scope():
+        model._symbolic_build(data_batch=(inputs, labels))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
 
 
 def _digest(model) -> str:

@@ -13,7 +13,7 @@ log = logging.getLogger("ytlabel.train")
 
 
 def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None) -> dict | None:
-    """Trains `config` and returns the result record (None in a launcher parent, see below).
+    """Trains `config` and returns the result record (None on non-writer ranks).
 
     With workers > 1 (and not already inside a launched worker) this process becomes a launcher:
     it starts `workers` copies of `argv` with the PyTorchJob / TFJob environment and waits.
@@ -30,9 +30,8 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None) 
     if place.writer and run.exists(RESULT):
         log.info("%s already holds a finished run (result.json); rerunning continues from its checkpoint", config.out)
     if config.framework == "torch":
-        from ytlabel.training import torch_loop
-
-        return torch_loop.train(config, run, place)
-    from ytlabel.training import keras_fit
-
-    return keras_fit.train(config, run, place)
+        from ytlabel.training import torch_loop as loop
+    else:
+        from ytlabel.training import keras_fit as loop
+    result = loop.train(config, run, place)
+    return result if place.writer else None  # only the writer's record is the run's

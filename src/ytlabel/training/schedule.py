@@ -7,6 +7,8 @@
 
 import math
 
+from ytlabel.errors import ConfigError
+
 
 def learning_rate(schedule: str, base: float, step: int, steps_per_epoch: int, epochs: int, decay_rate: float) -> float:
     if schedule == "constant":
@@ -16,4 +18,4 @@ def learning_rate(schedule: str, base: float, step: int, steps_per_epoch: int, e
         return base * (1.0 + math.cos(math.pi * min(step, total) / total)) / 2.0
     if schedule == "exponential":
         return base * decay_rate ** (step / max(1, steps_per_epoch))
-    raise ValueError(f"schedule={schedule!r}: unknown")
+    raise ConfigError(f"schedule={schedule!r}: unknown")

@@ -2,6 +2,7 @@
 
 from torch import nn
 
+from ytlabel.errors import ConfigError
 from ytlabel.models.spec import ARCHITECTURES
 from ytlabel.models.torch.bilstm import BiLSTM
 from ytlabel.models.torch.fc import FC
@@ -23,7 +24,7 @@ BUILDERS = {
 def build(arch: str, spec) -> nn.Module:
     """The PyTorch model of `arch` built from `spec` (an instance of the arch's spec class)."""
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
+        raise ConfigError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}")
     if not isinstance(spec, ARCHITECTURES[arch].spec):
         raise TypeError(f"{arch} needs a {ARCHITECTURES[arch].spec.__name__}, got {type(spec).__name__}")
     return BUILDERS[arch](spec)

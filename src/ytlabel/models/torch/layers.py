@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ytlabel.errors import ConfigError
 from ytlabel.features.encoder import load_encoder
 from ytlabel.models.spec import EncoderRef
 
@@ -140,10 +141,10 @@ def import_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
     expected = export_weights(model)
     if set(expected) != set(weights):
         missing, extra = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
-        raise ValueError(f"weights do not fit the model: missing {missing[:5]}, unexpected {extra[:5]}")
+        raise ConfigError(f"weights do not fit the model: missing {missing[:5]}, unexpected {extra[:5]}")
     for key, value in weights.items():
         if value.shape != expected[key].shape:
-            raise ValueError(f"weight {key}: shape {value.shape}, model expects {expected[key].shape}")
+            raise ConfigError(f"weight {key}: shape {value.shape}, model expects {expected[key].shape}")
     with torch.no_grad():
         for name, module in _layers(model):
             if isinstance(module, nn.Linear):
