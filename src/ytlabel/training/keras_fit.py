@@ -71,6 +71,7 @@ class TrainingModel(keras.Model):
     def __init__(self, inner: keras.Model, **kwargs):
         super().__init__(**kwargs)
         self.inner = inner
+        self.built = inner.built  # no weights of its own: built when the wrapped model is
 
     def call(self, inputs, training=False):
         return self.inner(inputs, training=training)

@@ -1,0 +1,50 @@
+import json
+
+import pytest
+
+from ytlabel.errors import YtlabelError
+from ytlabel.training.distributed import Place, keras_place, torch_place, worker_environments
+
+
+def test_torch_contract_from_pytorchjob_variables():
+    env = {"MASTER_ADDR": "job-master-0", "MASTER_PORT": "23456", "WORLD_SIZE": "3", "RANK": "2"}
+    assert torch_place(env) == Place(rank=2, world_size=3, local_rank=0, writer=False)
+    assert torch_place({}) == Place()
+    with pytest.raises(YtlabelError, match="needs MASTER_ADDR and MASTER_PORT"):
+        torch_place({"WORLD_SIZE": "2", "RANK": "0"})
+    with pytest.raises(YtlabelError, match="RANK=4 is outside WORLD_SIZE=2"):
+        torch_place({"WORLD_SIZE": "2", "RANK": "4", "MASTER_ADDR": "a", "MASTER_PORT": "1"})
+
+
+def test_torch_contract_from_elastic_variables(monkeypatch):
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    env = {"PET_NNODES": "1:2", "PET_NODE_RANK": "1", "PET_MASTER_ADDR": "m", "PET_MASTER_PORT": "29400"}
+    assert torch_place(env) == Place(rank=1, world_size=2, local_rank=0, writer=False)
+    import os
+
+    assert (os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]) == ("m", "29400")
+
+
+def test_keras_contract_from_tfjob_variables():
+    cluster = {"chief": ["c:1"], "worker": ["w0:1", "w1:1"]}
+    chief = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}})}
+    worker = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}})}
+    assert keras_place(chief) == Place(rank=0, world_size=3, writer=True)
+    assert keras_place(worker) == Place(rank=2, world_size=3, writer=False)
+    no_chief = {"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}})}
+    assert keras_place(no_chief).writer
+    with pytest.raises(YtlabelError, match="TF_CONFIG task worker:5 is not in its cluster"):
+        keras_place({"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 5}})})
+    with pytest.raises(YtlabelError, match="TF_CONFIG is not valid JSON"):
+        keras_place({"TF_CONFIG": "{cluster"})
+
+
+def test_local_launcher_produces_the_same_variables():
+    torch_envs = worker_environments(3, "torch")
+    assert [torch_place(env).rank for env in torch_envs] == [0, 1, 2]
+    assert len({env["MASTER_PORT"] for env in torch_envs}) == 1
+    keras_envs = worker_environments(2, "keras")
+    assert [keras_place(env) for env in keras_envs] == [Place(0, 2, 0, True), Place(1, 2, 0, False)]
+    addresses = json.loads(keras_envs[0]["TF_CONFIG"])["cluster"]["worker"]
+    assert all(address.startswith("127.0.0.1:") for address in addresses)
