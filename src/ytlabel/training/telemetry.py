@@ -73,8 +73,8 @@ class Telemetry:
         self._step_time = 0.0
         self._stop = threading.Event()
         self._interval = interval_s
-        self._last_cpu = self._cpu_seconds()
-        self._last_time = time.monotonic()
+        self._last_cpu = self._start_cpu = self._cpu_seconds()
+        self._last_time = self._start_time = time.monotonic()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -93,10 +93,12 @@ class Telemetry:
     def summary(self) -> dict:
         """The usage record of result.json (GPU fields None without a GPU)."""
         self._sample()
-        cpu = self._cpu_samples or [0.0]
+        elapsed = time.monotonic() - self._start_time
+        # The mean is exact (CPU seconds over wall seconds since start); the max is the busiest sample.
+        mean = 100.0 * (self._cpu_seconds() - self._start_cpu) / elapsed if elapsed > 0 else 0.0
         return {
-            "cpu_percent_mean": round(sum(cpu) / len(cpu), 1),
-            "cpu_percent_max": round(max(cpu), 1),
+            "cpu_percent_mean": round(mean, 1),
+            "cpu_percent_max": round(max([mean, *self._cpu_samples]), 1),
             "rss_mb_max": round(self._rss_max / 2**20, 1),
             "gpu_util_mean": round(sum(self._gpu_util) / len(self._gpu_util), 1) if self._gpu_util else None,
             "gpu_mem_mb_max": round(self._gpu_mem_max / 2**20, 1) if self._gpus.handles else None,
@@ -121,11 +123,14 @@ class Telemetry:
             return [self._process]
 
     def _cpu_seconds(self) -> float:
-        total = 0.0
-        for process in self._tree():
+        """CPU seconds of this process, its live descendants, and the children it already reaped
+        (e.g. DataLoader workers of finished epochs)."""
+        times = self._process.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for process in self._tree()[1:]:
             try:
-                times = process.cpu_times()
-                total += times.user + times.system
+                child = process.cpu_times()
+                total += child.user + child.system
             except psutil.Error:
                 continue
         return total
