@@ -68,7 +68,8 @@ def prepare(record: VideoRecord | FrameRecord, options: LoaderOptions) -> dict[s
         float32 and "num_frames": int64 scalar (>= 1).
     """
     if options.level == VIDEO:
-        rgb, audio = record.rgb, record.audio
+        # Records may be read-only views into their serialized bytes; the model gets its own arrays.
+        rgb, audio = record.rgb.copy(), record.audio.copy()
         if options.l2_normalize:
             rgb, audio = _l2_normalize(rgb, audio)
         return {"rgb": rgb, "audio": audio, "labels": multi_hot(record.labels)}

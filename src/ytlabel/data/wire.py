@@ -182,3 +182,18 @@ def fixed_width_frames(buffer: bytes, start: int, end: int, width: int):
     if not (table[:, : len(header)] == np.frombuffer(header, dtype=np.uint8)).all():
         return None
     return table[:, len(header) :]
+
+
+def packed_floats(buffer: bytes, start: int, end: int, count: int):
+    """(count,) float32 read-only view of a Feature holding a packed FloatList, or None to fall back.
+
+    The Feature must be exactly: float_list (field 2) holding one packed `value` (field 1) of
+    `count` little-endian floats.
+    """
+    import numpy as np
+
+    size = 4 * count
+    header = b"\x12" + _encode_varint(1 + len(_encode_varint(size)) + size) + b"\x0a" + _encode_varint(size)
+    if end - start != len(header) + size or buffer[start : start + len(header)] != header:
+        return None
+    return np.frombuffer(buffer, dtype="<f4", count=count, offset=start + len(header))

@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import io
 import logging
+import sys
 import time
 
 from ytlabel.config import TrainConfig
@@ -54,6 +55,46 @@ def make_plan(config: TrainConfig, data: RunData, place: Place) -> stream.Stream
             f"{plan.readers} reader(s) per rank); lower batch_size or loader_workers"
         )
     return plan
+
+
+def interactive(writer: bool) -> bool:
+    """Progress bars only for a person at a terminal, and only from the writer rank."""
+    return writer and sys.stderr.isatty()
+
+
+class _NoProgress:
+    def update(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _RichProgress:
+    def __init__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(), transient=True)
+        self._progress.start()
+        self._task = None
+        self._epoch = None
+
+    def update(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        if epoch != self._epoch:
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._task = self._progress.add_task("train", total=steps, epoch=epoch, loss=loss)
+            self._epoch = epoch
+        self._progress.update(self._task, completed=step, loss=loss)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def progress_bar(writer: bool):
+    """A rich progress bar on an interactive terminal; nothing otherwise (log lines remain)."""
+    return _RichProgress() if interactive(writer) else _NoProgress()
 
 
 class History:

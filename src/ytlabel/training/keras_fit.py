@@ -249,7 +249,8 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
     # --- train --------------------------------------------------------------------------------
     if state["epoch"] < config.epochs:
         model.fit(dataset, epochs=config.epochs, initial_epoch=state["epoch"], steps_per_epoch=steps,
-                  callbacks=[callback], verbose=0, shuffle=False)
+                  callbacks=[callback], verbose=1 if common.interactive(place.writer) else 0,
+                  shuffle=False)
 
     # --- save ------------------------------------------------------------------------------------
     digest = _digest(inner)

@@ -84,6 +84,7 @@ def _train(config, run, place, device, telemetry, started) -> dict:
 
     # --- train --------------------------------------------------------------------------------
     first_step = None
+    progress = common.progress_bar(place.writer)
     for epoch in range(state["epoch"], config.epochs):
         telemetry.set_epoch(epoch)
         batches.epoch = epoch
@@ -119,6 +120,7 @@ def _train(config, run, place, device, telemetry, started) -> dict:
             losses.append(value)
             epoch_videos += len(labels)
             history.step(global_step, value, rate)
+            progress.update(epoch, step + 1, steps, value)
             waited = done
             if config.checkpoint_every_steps and (step + 1) % config.checkpoint_every_steps == 0 and step + 1 < steps:
                 _checkpoint(run, place, model, optimizer, scaler,
@@ -143,6 +145,7 @@ def _train(config, run, place, device, telemetry, started) -> dict:
             dist.barrier()
 
     # --- save ------------------------------------------------------------------------------------
+    progress.close()
     common.log.info("rank %d final weights sha256 %s", place.rank, weights_digest(model))
     history.close()
     result = common.result_record(config, place, history, telemetry.summary(), state["videos"],
