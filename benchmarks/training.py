@@ -16,6 +16,7 @@ Usage: python benchmarks/training.py [--videos 512] [--work DIR] [--quick]
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ FRAME_WIDTHS = {"bilstm": ["model.hidden=64", "model.layers=1"],
 
 
 def run(arch: str, framework: str, data: str, out: str, *settings: str, workers: int = 1) -> dict:
+    shutil.rmtree(out, ignore_errors=True)  # a leftover run directory would be resumed, not measured
     command = [sys.executable, "-m", "ytlabel", "train", "--arch", arch, "--framework", framework,
                "--data", data, "--out", out, "--workers", str(workers), "epochs=1", "batch_size=32",
                "validation_fraction=0", *FRAME_WIDTHS.get(arch, []), *settings]
@@ -51,6 +53,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=512)
     parser.add_argument("--work", default=None)
     parser.add_argument("--quick", action="store_true", help="2 archs only, for a smoke test of the script")
+    parser.add_argument("--sections", default="base,frames,workers", help="which grids to run (comma-separated)")
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-train-bench-")
     datasets = {}
@@ -67,16 +70,17 @@ def main() -> None:
         for framework in ("torch", "keras"):
             tag = f"{arch}-{framework}"
             frames = [] if level == "video" else ["max_frames=150", "stride=2"]
-            for name in ("base", "10x"):
+            sections = args.sections.split(",")
+            for name in ("base", "10x") if "base" in sections else ():
                 report[name].append(run(arch, framework, os.path.join(datasets[name], level),
                                         os.path.join(work, "runs", name, tag), *frames))
-            if level == "frame":
+            if level == "frame" and "frames" in sections:
                 for max_frames in (75, 150, 300):
                     row = run(arch, framework, os.path.join(datasets["base"], level),
                               os.path.join(work, "runs", f"frames{max_frames}", tag), f"max_frames={max_frames}",
                               "max_steps_per_epoch=6")
                     report["frames"].append({**row, "max_frames": max_frames})
-            for workers in (1, 2):
+            for workers in (1, 2) if "workers" in sections else ():
                 row = run(arch, framework, os.path.join(datasets["base"], level),
                           os.path.join(work, "runs", f"workers{workers}", tag), *frames, "max_steps_per_epoch=8",
                           workers=workers)

@@ -12,6 +12,7 @@ adds them (see `ytlabel.data.reader`).
 import dataclasses
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from ytlabel.data import schema, wire
 from ytlabel.errors import SchemaError
@@ -95,15 +96,11 @@ def _decode_video_fast(payload: bytes) -> VideoRecord | None:
     """Packed float lists viewed in place (see `wire.packed_floats`); None when it does not apply."""
     try:
         (features_start, features_end), = wire.length_delimited_fields(payload)[1]
-        ranges = {}
-        for entry_start, entry_end in wire.length_delimited_fields(payload, features_start, features_end).get(1, []):
-            entry = wire.length_delimited_fields(payload, entry_start, entry_end)
-            (key_start, key_end), = entry[1]
-            (ranges[payload[key_start:key_end].decode()],) = entry[2]
+        ranges = wire.map_entries(payload, features_start, features_end)
         rgb = wire.packed_floats(payload, *ranges[schema.MEAN_RGB_KEY], schema.RGB_DIM)
         audio = wire.packed_floats(payload, *ranges[schema.MEAN_AUDIO_KEY], schema.AUDIO_DIM)
         small = {key: wire.Feature.FromString(payload[slice(*ranges[key])]) for key in (schema.ID_KEY, schema.LABELS_KEY)}
-    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError, DecodeError):
         return None
     if rgb is None or audio is None or schema.V1_ID_KEY in ranges:
         return None
@@ -133,11 +130,7 @@ def _decode_frames_fast(payload: bytes) -> FrameRecord | None:
         top = wire.length_delimited_fields(payload)
         (context_start, context_end), = top.get(1, [(0, 0)])
         (lists_start, lists_end), = top[2]
-        ranges = {}
-        for entry_start, entry_end in wire.length_delimited_fields(payload, lists_start, lists_end).get(1, []):
-            entry = wire.length_delimited_fields(payload, entry_start, entry_end)
-            (key_start, key_end), = entry[1]
-            (ranges[payload[key_start:key_end].decode()],) = entry[2]
+        ranges = wire.map_entries(payload, lists_start, lists_end)
         rgb = wire.fixed_width_frames(payload, *ranges[schema.RGB_KEY], schema.RGB_DIM)
         audio = wire.fixed_width_frames(payload, *ranges[schema.AUDIO_KEY], schema.AUDIO_DIM)
     except (ValueError, KeyError, IndexError, UnicodeDecodeError):

@@ -151,6 +151,16 @@ def length_delimited_fields(buffer: bytes, start: int = 0, end: int | None = Non
     return fields
 
 
+def map_entries(buffer: bytes, start: int, end: int) -> dict[str, tuple[int, int]]:
+    """{key: (start, end) of the value} of a serialized map<string, message> field (field 1)."""
+    ranges = {}
+    for entry_start, entry_end in length_delimited_fields(buffer, start, end).get(1, []):
+        entry = length_delimited_fields(buffer, entry_start, entry_end)
+        (key_start, key_end), = entry[1]
+        (ranges[buffer[key_start:key_end].decode()],) = entry[2]
+    return ranges
+
+
 def _frame_header(width: int) -> bytes:
     """Bytes before each frame's data: Feature tag+len, BytesList tag+len, value tag+len."""
     value = b"\x0a" + _encode_varint(width)

@@ -86,7 +86,17 @@ def free_port() -> int:
 
 
 def worker_environments(workers: int, framework: str) -> list[dict[str, str]]:
-    """The variables a PyTorchJob / TFJob would give each of `workers` processes, on 127.0.0.1."""
+    """The variables a PyTorchJob / TFJob would give each of `workers` processes, on 127.0.0.1.
+
+    The machine's cores are also shared out (OMP_NUM_THREADS, unless already set), as torchrun does:
+    N processes each running a full-width thread pool oversubscribe the cores, which measured 14x
+    slower for 2 LSTM ranks on 2 cores.
+    """
+    threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
+    return [{**threads, **env} for env in _contract(workers, framework)]
+
+
+def _contract(workers: int, framework: str) -> list[dict[str, str]]:
     if framework == "torch":
         port = str(free_port())
         return [{"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": str(workers),

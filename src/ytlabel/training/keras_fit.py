@@ -5,7 +5,6 @@ split), and reproduces its loss (BCE summed over classes), optimizers and learni
 """
 
 import itertools
-import json
 import os
 import queue
 import threading
@@ -291,10 +290,3 @@ def _digest(model) -> str:
         digest.update(np.asarray(weight.numpy()).tobytes())
     return digest.hexdigest()
 
-
-def load_state(run: RunDir) -> dict | None:
-    path = run.path(CHECKPOINT_DIR, "state.json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as handle:
-        return json.load(handle)

@@ -15,9 +15,9 @@ import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 from ytlabel.data import schema  # noqa: E402
-from ytlabel.errors import ConfigError  # noqa: E402
 from ytlabel.features.encoder import load_encoder  # noqa: E402
 from ytlabel.models.spec import VIDEO, EncoderRef  # noqa: E402
+from ytlabel.models.transfer import check_fit  # noqa: E402
 
 
 def model_inputs(level: str) -> dict[str, keras.KerasTensor]:
@@ -126,13 +126,7 @@ def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
 
 
 def import_weights(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
-    expected = export_weights(model)
-    if set(expected) != set(weights):
-        missing, extra = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
-        raise ConfigError(f"weights do not fit the model: missing {missing[:5]}, unexpected {extra[:5]}")
-    for key, value in weights.items():
-        if value.shape != expected[key].shape:
-            raise ConfigError(f"weight {key}: shape {value.shape}, model expects {expected[key].shape}")
+    check_fit(export_weights(model), weights)
     for layer in model.layers:
         if isinstance(layer, layers.Dense):
             layer.set_weights([weights[f"{layer.name}.kernel"], weights[f"{layer.name}.bias"]])

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ytlabel.errors import ConfigError
 from ytlabel.features.encoder import load_encoder
 from ytlabel.models.spec import EncoderRef
+from ytlabel.models.transfer import check_fit
 
 
 def dense(inputs: int, outputs: int) -> nn.Linear:
@@ -138,13 +138,7 @@ def export_weights(model: nn.Module) -> dict[str, np.ndarray]:
 
 def import_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
     """Loads canonical weights into `model`; every key must be used and every layer filled."""
-    expected = export_weights(model)
-    if set(expected) != set(weights):
-        missing, extra = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
-        raise ConfigError(f"weights do not fit the model: missing {missing[:5]}, unexpected {extra[:5]}")
-    for key, value in weights.items():
-        if value.shape != expected[key].shape:
-            raise ConfigError(f"weight {key}: shape {value.shape}, model expects {expected[key].shape}")
+    check_fit(export_weights(model), weights)
     with torch.no_grad():
         for name, module in _layers(model):
             if isinstance(module, nn.Linear):
