@@ -79,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", metavar="key=value", help="settings, e.g. epochs=2 model.hidden=128")
     train.set_defaults(run=_train)
 
+    evaluate = stages.add_parser("evaluate", help="YT8M metrics of a trained run on a dataset (writes metrics.json)")
+    evaluate.add_argument("--model", required=True, help="run directory written by `ytlabel train`")
+    evaluate.add_argument("--data", required=True, nargs="+", help="shards: files, dirs, globs or s3://")
+    evaluate.add_argument("--out", help="where metrics.json goes (default: the run directory)")
+    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    evaluate.set_defaults(run=_evaluate)
+
     models = stages.add_parser("models", help="list architectures and check PyTorch/Keras parity")
     model_verbs = models.add_subparsers(dest="verb", required=True, metavar="VERB")
     listing = model_verbs.add_parser("list", help="architectures with level, frameworks and parameter counts")
@@ -204,3 +212,26 @@ def _train(args) -> None:
         print(f"{config.arch}/{config.framework}: {result['epochs']} epochs, train loss {result['train_loss']:.4f}, "
               f"val GAP@20 {gap}, {result['videos_per_s']} videos/s, world size {result['world_size']}; "
               f"wrote {config.out}")
+
+
+def _evaluate(args) -> None:
+    import os
+
+    from ytlabel.evaluation.evaluate import evaluate_run
+
+    result = evaluate_run(args.model, args.data, batch_size=args.batch_size)
+    out = args.out or args.model
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "metrics.json"), "w") as handle:
+        json.dump(result, handle, indent=2)
+    if args.json:
+        print(json.dumps(result))
+        return
+    headline = ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1", "genre_gap", "loss")
+    print(f"{result['arch']}/{result['framework']} on {result['videos']} videos ({result['videos_per_s']} videos/s): "
+          + ", ".join(f"{key} {result[key]:.4f}" for key in headline if result.get(key) is not None))
+    if "oracle" in result:
+        print(f"oracle ceiling: gap_at_20 {result['oracle']['gap_at_20']:.4f}, hit_at_1 {result['oracle']['hit_at_1']:.4f}")
+        for kind, row in result["by_kind"].items():
+            if row["classes"]:
+                print(f"  {kind:9s} {row['classes']:4d} classes  mAP {row['map']:.4f}  (oracle {row['oracle_map']:.4f})")

@@ -23,7 +23,6 @@ class RunData:
     train_shards: list[str]
     train_counts: list[int]
     validation_shards: list[str]
-    validation_counts: list[int]
     options: LoaderOptions
 
 
@@ -38,7 +37,7 @@ def resolve_data(config: TrainConfig) -> RunData:
         train, validation = shards, []
     options = LoaderOptions(level=config.level, max_frames=config.max_frames, stride=config.stride,
                             min_frames=config.min_frames, l2_normalize=config.l2_normalize)
-    return RunData(train, stream.count_records(train), validation, stream.count_records(validation), options)
+    return RunData(train, stream.count_records(train), validation, options)
 
 
 def make_plan(config: TrainConfig, data: RunData, place: Place) -> stream.StreamPlan:

@@ -169,7 +169,7 @@ class _EpochEnd(keras.callbacks.Callback):
         if self.place.writer and self.data.validation_shards:
             self.plain_model.set_weights(self.model.get_weights())
             metrics = validate(lambda b: np.asarray(self.plain_model(b, training=False)), self.data.validation_shards,
-                               self.data.validation_counts, self.data.options, self.config.batch_size)
+                               self.data.options, self.config.batch_size)
             row.update(val_loss=metrics["loss"], val_gap_at_20=metrics["gap_at_20"], val_hit_at_1=metrics["hit_at_1"])
         self.history.add(row, (epoch + 1) * self.steps)
         if self.place.writer:

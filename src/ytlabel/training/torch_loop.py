@@ -137,7 +137,7 @@ def _train(config, run, place, device, telemetry, started) -> dict:
         if place.writer and data.validation_shards:
             model.eval()
             metrics = validate(lambda b: _predict(model, b, device), data.validation_shards,
-                               data.validation_counts, data.options, config.batch_size)
+                               data.options, config.batch_size)
             row.update(val_loss=metrics["loss"], val_gap_at_20=metrics["gap_at_20"], val_hit_at_1=metrics["hit_at_1"])
         history.add(row, (epoch + 1) * steps)
         _checkpoint(run, place, model, optimizer, scaler, {**state, "epoch": epoch + 1, "history": history.rows})
