@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     evaluate.set_defaults(run=_evaluate)
 
+    report = stages.add_parser("report", help="compare runs: report.md, report.html and PNG plots")
+    report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of `ytlabel train`")
+    report.add_argument("--out", required=True, help="report directory")
+    report.add_argument("--benchmark", help="JSON of benchmarks/training.py, for the scaling plots")
+    report.set_defaults(run=_report)
+
     models = stages.add_parser("models", help="list architectures and check PyTorch/Keras parity")
     model_verbs = models.add_subparsers(dest="verb", required=True, metavar="VERB")
     listing = model_verbs.add_parser("list", help="architectures with level, frameworks and parameter counts")
@@ -235,3 +241,14 @@ def _evaluate(args) -> None:
         for kind, row in result["by_kind"].items():
             if row["classes"]:
                 print(f"  {kind:9s} {row['classes']:4d} classes  mAP {row['map']:.4f}  (oracle {row['oracle_map']:.4f})")
+
+
+def _report(args) -> None:
+    import os
+
+    from ytlabel.evaluation.report import build_report
+
+    report = build_report(args.runs, args.out, args.benchmark)
+    for finding in report["findings"]:
+        print(f"- {finding}")
+    print(f"wrote {os.path.join(args.out, 'report.md')}, report.html and {len(report['plots'])} plots")

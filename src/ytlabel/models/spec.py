@@ -10,12 +10,24 @@ Every model returns logits (batch, num_classes); multi-label: sigmoid + binary c
 """
 
 import dataclasses
+import math
 
 from ytlabel.data import schema
 from ytlabel.errors import ConfigError
 
 VIDEO, FRAME = "video", "frame"
 AVERAGE = "average"
+LABELS_PER_VIDEO = 3.0  # the v2 data's mean, used only to start the output biases at the prior
+
+
+def output_bias(num_classes: int) -> float:
+    """Initial bias of every classifier's output layer: the logit of ~3 labels in `num_classes`.
+
+    Starting at 0 means p = 0.5 for all 3,862 classes (loss ~2677); Adam then spends thousands of
+    steps pulling every bias down towards -7 before learning anything else. Both frameworks use it.
+    """
+    p = min(0.5, LABELS_PER_VIDEO / num_classes)
+    return math.log(p / (1.0 - p))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,7 @@ import keras
 from keras import layers, ops
 
 from ytlabel.models.keras.layers import encode_inputs, frame_mask, lstm_stack, masked_mean, model_inputs
-from ytlabel.models.spec import BiLSTMSpec
+from ytlabel.models.spec import BiLSTMSpec, output_bias
 
 
 def build(spec: BiLSTMSpec) -> keras.Model:
@@ -16,4 +16,4 @@ def build(spec: BiLSTMSpec) -> keras.Model:
     sequence = lstm_stack("lstm", frames, mask, spec.hidden, spec.layers, bidirectional=True, last_only=False)
     pooled = masked_mean(sequence, inputs["num_frames"])  # (batch, 2H)
     pooled = layers.Dropout(spec.dropout, name="dropout")(pooled)
-    return keras.Model(inputs, layers.Dense(spec.num_classes, name="logits")(pooled), name="bilstm")
+    return keras.Model(inputs, layers.Dense(spec.num_classes, name="logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(pooled), name="bilstm")

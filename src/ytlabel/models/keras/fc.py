@@ -4,7 +4,7 @@ import keras
 from keras import layers, ops
 
 from ytlabel.models.keras.layers import encode_inputs, model_inputs
-from ytlabel.models.spec import FCSpec
+from ytlabel.models.spec import FCSpec, output_bias
 
 
 def fc_classifier(spec: FCSpec, rgb, audio, prefix: str = "fc"):
@@ -15,7 +15,7 @@ def fc_classifier(spec: FCSpec, rgb, audio, prefix: str = "fc"):
     ], axis=-1)
     hidden = layers.Dense(spec.head_hidden, activation="relu", name=f"{prefix}_head_hidden")(towers)
     hidden = layers.Dropout(spec.dropout, name=f"{prefix}_dropout")(hidden)
-    return layers.Dense(spec.num_classes, name=f"{prefix}_logits")(hidden)
+    return layers.Dense(spec.num_classes, name=f"{prefix}_logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(hidden)
 
 
 def build(spec: FCSpec) -> keras.Model:

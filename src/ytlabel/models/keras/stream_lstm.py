@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from ytlabel.models.keras.layers import average_probabilities, encode_inputs, frame_mask, lstm_stack, model_inputs
-from ytlabel.models.spec import StreamLSTMSpec
+from ytlabel.models.spec import StreamLSTMSpec, output_bias
 
 
 def streams(spec: StreamLSTMSpec, rgb, audio, num_frames, prefix: str = "streams") -> list:
@@ -12,8 +12,8 @@ def streams(spec: StreamLSTMSpec, rgb, audio, num_frames, prefix: str = "streams
     mask = frame_mask(num_frames, rgb)
     rgb_state = lstm_stack(f"{prefix}_rgb_lstm", rgb, mask, spec.rgb_hidden, spec.layers, False, last_only=True)
     audio_state = lstm_stack(f"{prefix}_audio_lstm", audio, mask, spec.audio_hidden, spec.layers, False, last_only=True)
-    return [layers.Dense(spec.num_classes, name=f"{prefix}_rgb_logits")(rgb_state),
-            layers.Dense(spec.num_classes, name=f"{prefix}_audio_logits")(audio_state)]
+    return [layers.Dense(spec.num_classes, name=f"{prefix}_rgb_logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(rgb_state),
+            layers.Dense(spec.num_classes, name=f"{prefix}_audio_logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(audio_state)]
 
 
 def build(spec: StreamLSTMSpec) -> keras.Model:

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from ytlabel.data import schema
-from ytlabel.models.spec import BiLSTMSpec
+from ytlabel.models.spec import BiLSTMSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, dense, lstm, masked_mean, run_lstm
 
 
@@ -17,7 +17,7 @@ class BiLSTM(nn.Module):
         rgb, audio = self.inputs.dims(schema.RGB_DIM, schema.AUDIO_DIM)
         self.lstm = lstm(rgb + audio, spec.hidden, spec.layers, bidirectional=True)
         self.dropout = nn.Dropout(spec.dropout)
-        self.logits = dense(2 * spec.hidden, spec.num_classes)
+        self.logits = dense(2 * spec.hidden, spec.num_classes, output_bias(spec.num_classes))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """rgb (batch, time, 1024), audio (batch, time, 128), num_frames (batch,) -> (batch, classes)."""

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from ytlabel.data import schema
-from ytlabel.models.spec import FCSpec
+from ytlabel.models.spec import FCSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, dense
 
 
@@ -17,7 +17,7 @@ class FCClassifier(nn.Module):
         self.audio_tower = dense(audio_in, spec.audio_hidden)
         self.head_hidden = dense(spec.rgb_hidden + spec.audio_hidden, spec.head_hidden)
         self.dropout = nn.Dropout(spec.dropout)
-        self.logits = dense(spec.head_hidden, spec.num_classes)
+        self.logits = dense(spec.head_hidden, spec.num_classes, output_bias(spec.num_classes))
 
     def forward(self, rgb: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         towers = torch.cat([torch.relu(self.rgb_tower(rgb)), torch.relu(self.audio_tower(audio))], dim=-1)

@@ -21,10 +21,11 @@ from ytlabel.models.spec import EncoderRef
 from ytlabel.models.transfer import check_fit
 
 
-def dense(inputs: int, outputs: int) -> nn.Linear:
+def dense(inputs: int, outputs: int, bias: float = 0.0) -> nn.Linear:
+    """Glorot-uniform weights; a constant bias (0, or `spec.output_bias` for output layers)."""
     layer = nn.Linear(inputs, outputs)
     nn.init.xavier_uniform_(layer.weight)
-    nn.init.zeros_(layer.bias)
+    nn.init.constant_(layer.bias, bias)
     return layer
 
 

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from ytlabel.data import schema
-from ytlabel.models.spec import LogisticSpec
+from ytlabel.models.spec import LogisticSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, dense
 
 
@@ -15,7 +15,7 @@ class Logistic(nn.Module):
         super().__init__()
         self.inputs = InputEncoder(spec.encoder)
         rgb, audio = self.inputs.dims(schema.RGB_DIM, schema.AUDIO_DIM)
-        self.logits = dense(rgb + audio, spec.num_classes)
+        self.logits = dense(rgb + audio, spec.num_classes, output_bias(spec.num_classes))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """rgb (batch, 1024), audio (batch, 128) -> logits (batch, classes)."""

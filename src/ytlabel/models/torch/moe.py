@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional
 
 from ytlabel.data import schema
-from ytlabel.models.spec import MoeSpec
+from ytlabel.models.spec import MoeSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, dense
 
 
@@ -23,7 +23,7 @@ class Moe(nn.Module):
         self.inputs = InputEncoder(spec.encoder)
         rgb, audio = self.inputs.dims(schema.RGB_DIM, schema.AUDIO_DIM)
         self.gates = dense(rgb + audio, spec.num_classes * (spec.mixtures + 1))
-        self.experts = dense(rgb + audio, spec.num_classes * spec.mixtures)
+        self.experts = dense(rgb + audio, spec.num_classes * spec.mixtures, output_bias(spec.num_classes))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """rgb (batch, 1024), audio (batch, 128) -> logits (batch, classes)."""

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from ytlabel.data import schema
-from ytlabel.models.spec import StreamLSTMSpec
+from ytlabel.models.spec import StreamLSTMSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, average_probabilities, dense, lstm, run_lstm
 
 
@@ -14,9 +14,9 @@ class Streams(nn.Module):
     def __init__(self, spec: StreamLSTMSpec, rgb_in: int, audio_in: int):
         super().__init__()
         self.rgb_lstm = lstm(rgb_in, spec.rgb_hidden, spec.layers, bidirectional=False)
-        self.rgb_logits = dense(spec.rgb_hidden, spec.num_classes)
+        self.rgb_logits = dense(spec.rgb_hidden, spec.num_classes, output_bias(spec.num_classes))
         self.audio_lstm = lstm(audio_in, spec.audio_hidden, spec.layers, bidirectional=False)
-        self.audio_logits = dense(spec.audio_hidden, spec.num_classes)
+        self.audio_logits = dense(spec.audio_hidden, spec.num_classes, output_bias(spec.num_classes))
 
     def forward(self, rgb: torch.Tensor, audio: torch.Tensor, num_frames: torch.Tensor) -> list[torch.Tensor]:
         rgb_state = run_lstm(self.rgb_lstm, rgb, num_frames, last_only=True)  # (batch, rgb_hidden)

@@ -1,0 +1,210 @@
+"""`ytlabel report`: the models x frameworks comparison (report.md, report.html, PNG plots).
+
+One row per run directory (model x framework x expansion), with the columns of the original research's
+tables, measured: optimizer, learning rate, epochs, batch size, train loss, GAP@20, Hit@1, PERR, mAP,
+genre Hit@1, videos/s, train wall time, CPU mean/max, peak RSS, GPU utilisation and memory. Quality
+comes from the run's `metrics.json` (`ytlabel evaluate`) when present, else from its validation.
+"""
+
+import csv
+import html
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from ytlabel.errors import YtlabelError  # noqa: E402
+
+COLUMNS = [("run", "run"), ("arch", "arch"), ("framework", "framework"), ("expansion", "expansion"),
+           ("optimizer", "optimizer"), ("learning_rate", "lr"), ("epochs", "epochs"), ("batch_size", "batch"),
+           ("train_loss", "train loss"), ("gap_at_20", "GAP@20"), ("hit_at_1", "Hit@1"), ("perr", "PERR"),
+           ("map", "mAP"), ("genre_hit_at_1", "genre Hit@1"), ("videos_per_s", "videos/s"), ("train_s", "train s"),
+           ("cpu_percent_mean", "CPU % mean"), ("cpu_percent_max", "CPU % max"), ("rss_mb_max", "peak RSS MB"),
+           ("gpu_util_mean", "GPU %"), ("gpu_mem_mb_max", "GPU MB")]
+
+
+def load_run(path: str) -> dict:
+    """One report row from a run directory."""
+    result_path = os.path.join(path, "result.json")
+    if not os.path.exists(result_path):
+        raise YtlabelError(f"{path}: no result.json (not a finished `ytlabel train` run)")
+    result = json.load(open(result_path))
+    config = yaml.safe_load(open(os.path.join(path, "config.yaml"))) if os.path.exists(os.path.join(path, "config.yaml")) else {}
+    metrics_path = os.path.join(path, "metrics.json")
+    metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else {}
+    quality = metrics or {"gap_at_20": result["val_metrics"]["gap_at_20"], "hit_at_1": result["val_metrics"]["hit_at_1"]}
+    row = {"run": os.path.basename(os.path.normpath(path)), "arch": result["arch"], "framework": result["framework"],
+           "expansion": bool(config.get("encoder")), "optimizer": result.get("optimizer"),
+           "learning_rate": result.get("learning_rate"), "epochs": result["epochs"], "batch_size": result.get("batch_size"),
+           "train_loss": result["train_loss"], "videos_per_s": result["videos_per_s"], "train_s": result.get("train_s"),
+           **{key: result["usage"].get(key) for key in ("cpu_percent_mean", "cpu_percent_max", "rss_mb_max",
+                                                         "gpu_util_mean", "gpu_mem_mb_max")},
+           **{key: quality.get(key) for key in ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1")}}
+    row["_curves"] = list(csv.DictReader(open(os.path.join(path, "curves.csv")))) if os.path.exists(os.path.join(path, "curves.csv")) else []
+    row["_genres"] = metrics.get("per_genre_ap", {})
+    row["_kinds"] = metrics.get("by_kind", {})
+    row["_oracle"] = metrics.get("oracle")
+    return row
+
+
+def build_report(run_dirs: list[str], out_dir: str, benchmark: str | None = None) -> dict:
+    """Writes report.md, report.html and plots to `out_dir`; returns {"rows", "findings", "plots"}."""
+    if not run_dirs:
+        raise YtlabelError("report needs at least one run directory")
+    rows = sorted((load_run(path) for path in run_dirs), key=lambda r: (r["arch"], r["framework"], r["expansion"]))
+    os.makedirs(out_dir, exist_ok=True)
+    plots = [_loss_curves(rows, out_dir), _gap_bars(rows, out_dir), _speed_vs_gap(rows, out_dir)]
+    if any(row["_genres"] for row in rows):
+        plots.append(_genre_heatmap(rows, out_dir))
+    if benchmark:
+        plots.extend(_scaling(json.load(open(benchmark)), out_dir))
+    findings = strengths_and_weaknesses(rows)
+    _write_markdown(rows, findings, plots, os.path.join(out_dir, "report.md"))
+    _write_html(rows, findings, plots, os.path.join(out_dir, "report.html"))
+    return {"rows": [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows],
+            "findings": findings, "plots": plots}
+
+
+def strengths_and_weaknesses(rows: list[dict]) -> list[str]:
+    """Plain statements read off the numbers: nothing is claimed that a row does not show."""
+    findings = []
+    scored = [r for r in rows if r["gap_at_20"] is not None]
+    if scored:
+        best = max(scored, key=lambda r: r["gap_at_20"])
+        findings.append(f"Highest GAP@20: {_label(best)} with {best['gap_at_20']:.4f}.")
+        fastest = max(rows, key=lambda r: r["videos_per_s"] or 0)
+        findings.append(f"Fastest training: {_label(fastest)} at {fastest['videos_per_s']:.0f} videos/s.")
+    pairs = {}
+    for r in scored:
+        pairs.setdefault((r["arch"], r["expansion"]), {})[r["framework"]] = r
+    for (arch, expansion), by in sorted(pairs.items()):
+        if {"torch", "keras"} <= set(by):
+            gap = by["torch"]["gap_at_20"] - by["keras"]["gap_at_20"]
+            findings.append(f"{arch}{' + expansion' if expansion else ''}: PyTorch minus Keras GAP@20 = {gap:+.4f}.")
+    for arch in sorted({r["arch"] for r in scored}):
+        for framework in ("torch", "keras"):
+            with_expansion = [r for r in scored if r["arch"] == arch and r["framework"] == framework and r["expansion"]]
+            without = [r for r in scored if r["arch"] == arch and r["framework"] == framework and not r["expansion"]]
+            if with_expansion and without:
+                delta = with_expansion[0]["gap_at_20"] - without[0]["gap_at_20"]
+                verdict = "helps" if delta > 0.005 else "hurts" if delta < -0.005 else "makes no clear difference"
+                findings.append(f"Autoencoder expansion {verdict} for {arch}/{framework} ({delta:+.4f} GAP@20).")
+    kinds = [r for r in rows if r["_kinds"]]
+    for kind in ("temporal", "audio", "rgb", "both"):
+        ranked = [(r["_kinds"][kind]["map"], r) for r in kinds if r["_kinds"].get(kind, {}).get("map") is not None]
+        if ranked:
+            value, best = max(ranked, key=lambda pair: pair[0])
+            oracle = best["_kinds"][kind]["oracle_map"]
+            findings.append(f"Best on {kind} classes: {_label(best)} (mAP {value:.4f}; oracle {oracle:.4f}).")
+    return findings
+
+
+def _label(row: dict) -> str:
+    return f"{row['arch']}/{row['framework']}{' + expansion' if row['expansion'] else ''}"
+
+
+def _format(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def _write_markdown(rows, findings, plots, path) -> None:
+    lines = ["# ytlabel: models × frameworks", "",
+             "| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_format(row.get(key)) for key, _ in COLUMNS) + " |" for row in rows]
+    lines += ["", "## Strengths and weaknesses", "", *[f"- {finding}" for finding in findings], "", "## Plots", ""]
+    lines += [f"![{os.path.splitext(plot)[0]}]({plot})" for plot in plots]
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def _write_html(rows, findings, plots, path) -> None:
+    head = "".join(f"<th>{html.escape(title)}</th>" for _, title in COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_format(row.get(key)))}</td>" for key, _ in COLUMNS) + "</tr>"
+                   for row in rows)
+    items = "".join(f"<li>{html.escape(finding)}</li>" for finding in findings)
+    images = "".join(f'<figure><img src="{html.escape(plot)}" alt="{html.escape(plot)}"></figure>' for plot in plots)
+    with open(path, "w") as handle:
+        handle.write(f"""<!doctype html><html><head><meta charset="utf-8"><title>ytlabel report</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:720px}}</style></head><body>
+<h1>ytlabel: models × frameworks</h1><table><tr>{head}</tr>{body}</table>
+<h2>Strengths and weaknesses</h2><ul>{items}</ul><h2>Plots</h2>{images}</body></html>
+""")
+
+
+def _save(figure, out_dir: str, name: str) -> str:
+    figure.tight_layout()
+    figure.savefig(os.path.join(out_dir, name), dpi=100)
+    plt.close(figure)
+    return name
+
+
+def _loss_curves(rows, out_dir) -> str:
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for row in rows:
+        points = [(int(c["epoch"]), float(c["train_loss"])) for c in row["_curves"] if c.get("train_loss")]
+        if points:
+            axis.plot(*zip(*points), marker="o", label=_label(row))
+    axis.set(xlabel="epoch", ylabel="train loss (BCE summed over classes)", title="Training loss")
+    axis.legend(fontsize=7)
+    return _save(figure, out_dir, "loss_curves.png")
+
+
+def _gap_bars(rows, out_dir) -> str:
+    figure, axis = plt.subplots(figsize=(7, 4))
+    labels = [_label(row) for row in rows]
+    axis.bar(range(len(rows)), [row["gap_at_20"] or 0.0 for row in rows],
+             color=["tab:orange" if row["framework"] == "torch" else "tab:blue" for row in rows])
+    axis.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=7)
+    axis.set(ylabel="GAP@20", title="GAP@20 by model and framework (orange: PyTorch, blue: Keras)")
+    return _save(figure, out_dir, "gap_by_model.png")
+
+
+def _speed_vs_gap(rows, out_dir) -> str:
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for row in rows:
+        axis.scatter(row["videos_per_s"] or 0, row["gap_at_20"] or 0, marker="o" if row["framework"] == "torch" else "s")
+        axis.annotate(_label(row), (row["videos_per_s"] or 0, row["gap_at_20"] or 0), fontsize=6)
+    axis.set(xlabel="training videos/s", ylabel="GAP@20", title="Throughput vs quality")
+    return _save(figure, out_dir, "throughput_vs_gap.png")
+
+
+def _genre_heatmap(rows, out_dir) -> str:
+    genres = sorted({genre for row in rows for genre in row["_genres"]})
+    matrix = np.array([[row["_genres"].get(genre, np.nan) for genre in genres] for row in rows])
+    figure, axis = plt.subplots(figsize=(10, 1 + 0.35 * len(rows)))
+    image = axis.imshow(matrix, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    axis.set_xticks(range(len(genres)), genres, rotation=60, ha="right", fontsize=6)
+    axis.set_yticks(range(len(rows)), [_label(row) for row in rows], fontsize=7)
+    axis.set_title("Per-genre AP")
+    figure.colorbar(image)
+    return _save(figure, out_dir, "genre_ap_heatmap.png")
+
+
+def _scaling(benchmark: dict, out_dir: str) -> list[str]:
+    """videos/s against frames and against local workers, from benchmarks/training.py's JSON."""
+    plots = []
+    for section, key, name in (("frames", "max_frames", "scaling_frames.png"), ("workers", "workers", "scaling_workers.png")):
+        entries = benchmark.get(section) or []
+        if not entries:
+            continue
+        figure, axis = plt.subplots(figsize=(6, 4))
+        for series in sorted({(e["arch"], e["framework"]) for e in entries}):
+            points = sorted((e[key], e["videos_per_s"]) for e in entries if (e["arch"], e["framework"]) == series)
+            axis.plot(*zip(*points), marker="o", label="/".join(series))
+        axis.set(xlabel=key.replace("_", " "), ylabel="videos/s", title=f"Training throughput vs {key.replace('_', ' ')}")
+        axis.set_yscale("log")
+        axis.legend(fontsize=6)
+        plots.append(_save(figure, out_dir, name))
+    return plots
