@@ -143,6 +143,15 @@ td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:72
 """)
 
 
+ARCH_COLORS = {"logistic": "tab:gray", "moe": "tab:brown", "fc": "tab:blue", "bilstm": "tab:green",
+               "stream_lstm": "tab:red", "fc_stream_lstm": "tab:purple"}
+
+
+def _style(arch: str, framework: str) -> dict:
+    """One colour per architecture; solid lines for PyTorch, dashed for Keras."""
+    return {"color": ARCH_COLORS.get(arch, "black"), "linestyle": "-" if framework == "torch" else "--"}
+
+
 def _save(figure, out_dir: str, name: str) -> str:
     figure.tight_layout()
     figure.savefig(os.path.join(out_dir, name), dpi=100)
@@ -151,13 +160,13 @@ def _save(figure, out_dir: str, name: str) -> str:
 
 
 def _loss_curves(rows, out_dir) -> str:
-    figure, axis = plt.subplots(figsize=(7, 4))
+    figure, axis = plt.subplots(figsize=(9, 4))
     for row in rows:
         points = [(int(c["epoch"]), float(c["train_loss"])) for c in row["_curves"] if c.get("train_loss")]
         if points:
-            axis.plot(*zip(*points), marker="o", label=_label(row))
+            axis.plot(*zip(*points), marker="o", label=_label(row), **_style(row["arch"], row["framework"]))
     axis.set(xlabel="epoch", ylabel="train loss (BCE summed over classes)", title="Training loss")
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save(figure, out_dir, "loss_curves.png")
 
 
@@ -199,12 +208,13 @@ def _scaling(benchmark: dict, out_dir: str) -> list[str]:
         entries = benchmark.get(section) or []
         if not entries:
             continue
-        figure, axis = plt.subplots(figsize=(6, 4))
+        figure, axis = plt.subplots(figsize=(8, 4))
         for series in sorted({(e["arch"], e["framework"]) for e in entries}):
             points = sorted((e[key], e["videos_per_s"]) for e in entries if (e["arch"], e["framework"]) == series)
-            axis.plot(*zip(*points), marker="o", label="/".join(series))
+            axis.plot(*zip(*points), marker="o", label="/".join(series), **_style(*series))
         axis.set(xlabel=key.replace("_", " "), ylabel="videos/s", title=f"Training throughput vs {key.replace('_', ' ')}")
+        axis.set_xticks(sorted({e[key] for e in entries}))
         axis.set_yscale("log")
-        axis.legend(fontsize=6)
+        axis.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
         plots.append(_save(figure, out_dir, name))
     return plots

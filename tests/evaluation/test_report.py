@@ -1,0 +1,63 @@
+import json
+import os
+
+import pytest
+
+from ytlabel.cli import main
+from ytlabel.errors import YtlabelError
+from ytlabel.evaluation.report import build_report, strengths_and_weaknesses
+
+
+@pytest.fixture(scope="module")
+def evaluated_runs(synth_dir, tmp_path_factory) -> list[str]:
+    from ytlabel.config import load_config
+    from ytlabel.evaluation.evaluate import evaluate_run
+    from ytlabel.training.run import train
+
+    runs = []
+    for framework in ("torch", "keras"):
+        directory = str(tmp_path_factory.mktemp(f"fc-{framework}"))
+        train(load_config("fc", framework, os.path.join(synth_dir, "video"), directory, None,
+                          ["epochs=2", "batch_size=4", "model.rgb_hidden=8", "model.head_hidden=8", "validation_fraction=0"]))
+        json.dump(evaluate_run(directory, os.path.join(synth_dir, "video")), open(os.path.join(directory, "metrics.json"), "w"))
+        runs.append(directory)
+    return runs
+
+
+def test_report_table_plots_and_findings(evaluated_runs, tmp_path):
+    benchmark = tmp_path / "bench.json"
+    benchmark.write_text(json.dumps({"frames": [
+        {"arch": "bilstm", "framework": "torch", "max_frames": 75, "videos_per_s": 300.0},
+        {"arch": "bilstm", "framework": "torch", "max_frames": 150, "videos_per_s": 150.0}], "workers": []}))
+    report = build_report(evaluated_runs, str(tmp_path / "report"), str(benchmark))
+    assert sorted(os.listdir(tmp_path / "report")) == sorted(
+        ["report.md", "report.html", "loss_curves.png", "gap_by_model.png", "throughput_vs_gap.png",
+         "genre_ap_heatmap.png", "scaling_frames.png"])
+    rows = report["rows"]
+    assert [(row["arch"], row["framework"], row["epochs"]) for row in rows] == [("fc", "keras", 2), ("fc", "torch", 2)]
+    metrics = json.load(open(os.path.join(evaluated_runs[0], "metrics.json")))
+    assert rows[1]["gap_at_20"] == metrics["gap_at_20"] and rows[1]["perr"] == metrics["perr"]
+    markdown = open(tmp_path / "report" / "report.md").read()
+    assert "| GAP@20 |" in markdown and "accuracy" not in markdown.lower()
+    gap = rows[1]["gap_at_20"] - rows[0]["gap_at_20"]
+    assert f"fc: PyTorch minus Keras GAP@20 = {gap:+.4f}." in report["findings"]
+    assert any(finding.startswith("Best on temporal classes: fc/") for finding in report["findings"])
+    with open(tmp_path / "report" / "scaling_frames.png", "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_findings_state_only_what_rows_show():
+    rows = [{"arch": "fc", "framework": "torch", "expansion": False, "gap_at_20": 0.6, "videos_per_s": 100.0, "_kinds": {}},
+            {"arch": "fc", "framework": "torch", "expansion": True, "gap_at_20": 0.62, "videos_per_s": 90.0, "_kinds": {}}]
+    assert strengths_and_weaknesses(rows) == [
+        "Highest GAP@20: fc/torch + expansion with 0.6200.",
+        "Fastest training: fc/torch at 100 videos/s.",
+        "Autoencoder expansion helps for fc/torch (+0.0200 GAP@20).",
+    ]
+
+
+def test_report_refuses_unfinished_runs(tmp_path, capsys):
+    with pytest.raises(YtlabelError, match="no result.json"):
+        build_report([str(tmp_path)], str(tmp_path / "out"))
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "no result.json (not a finished `ytlabel train` run)" in capsys.readouterr().err
