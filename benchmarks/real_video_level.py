@@ -59,7 +59,8 @@ def main() -> None:
     encoder = os.path.join(work, "encoder")
     if not os.path.exists(os.path.join(encoder, "encoder.json")):
         started = time.perf_counter()
-        _cli("expand", "--data", train_dir, "--out", encoder, "--epochs", "5")
+        # The video presets L2-normalise inputs, so the encoder must learn on normalised features too.
+        _cli("expand", "--data", train_dir, "--out", encoder, "--epochs", "5", "--l2-normalize")
         print(json.dumps({"expand_s": round(time.perf_counter() - started, 1)}), file=sys.stderr, flush=True)
     rows = []
     for arch in args.archs.split(","):

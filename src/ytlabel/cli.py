@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     expand.add_argument("--batch-size", type=int, default=256)
     expand.add_argument("--learning-rate", type=float, default=1e-3)
     expand.add_argument("--seed", type=int, default=0)
+    expand.add_argument("--l2-normalize", action="store_true",
+                        help="train on unit-length [rgb, audio] (for models trained with l2_normalize=true)")
     expand.set_defaults(run=_expand)
 
     train = stages.add_parser("train", help="train one architecture in one framework (distributed when asked)")
@@ -165,7 +167,7 @@ def _expand(args) -> None:
 
     config = ExpandConfig(
         rgb_dim=args.rgb_dim, audio_dim=args.audio_dim, noise=args.noise, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed, l2_normalize=args.l2_normalize,
     )
     expand(args.data, args.out, config)
 

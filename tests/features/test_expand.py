@@ -113,3 +113,13 @@ def test_expand_cli_on_synthetic_frames(synth_dir, tmp_path, capsys):
     assert manifest["train_samples"] + manifest["heldout_samples"] == sum(-(-n // 10) for n in lengths)
     assert main(["expand", "--data", synth_dir, "--out", out, "--epochs", "0"]) == 2
     assert "epochs=0: must be >= 1" in capsys.readouterr().err
+
+
+def test_training_refuses_an_encoder_trained_on_other_normalisation(encoder_dir, synth_dir, tmp_path):
+    from ytlabel.config import load_config
+    from ytlabel.training.run import train
+
+    config = load_config("fc", "torch", os.path.join(synth_dir, "video"), str(tmp_path / "run"), None,
+                         [f"encoder={encoder_dir}", "l2_normalize=true", "epochs=1", "batch_size=4"])
+    with pytest.raises(YtlabelError, match="was trained with l2_normalize=false but this run has l2_normalize=true"):
+        train(config)

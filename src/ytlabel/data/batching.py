@@ -71,7 +71,7 @@ def prepare(record: VideoRecord | FrameRecord, options: LoaderOptions) -> dict[s
         # Records may be read-only views into their serialized bytes; the model gets its own arrays.
         rgb, audio = record.rgb.copy(), record.audio.copy()
         if options.l2_normalize:
-            rgb, audio = _l2_normalize(rgb, audio)
+            rgb, audio = l2_normalize_pair(rgb, audio)
         return {"rgb": rgb, "audio": audio, "labels": multi_hot(record.labels)}
     if record.num_frames < options.min_frames:
         return None
@@ -82,11 +82,11 @@ def prepare(record: VideoRecord | FrameRecord, options: LoaderOptions) -> dict[s
     audio = np.zeros((options.max_frames, schema.AUDIO_DIM), dtype=np.float32)
     rgb[:count], audio[:count] = schema.dequantize(rgb_codes), schema.dequantize(audio_codes)
     if options.l2_normalize:
-        rgb[:count], audio[:count] = _l2_normalize(rgb[:count], audio[:count])
+        rgb[:count], audio[:count] = l2_normalize_pair(rgb[:count], audio[:count])
     return {"rgb": rgb, "audio": audio, "num_frames": np.int64(count), "labels": multi_hot(record.labels)}
 
 
-def _l2_normalize(rgb: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def l2_normalize_pair(rgb: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scales [rgb, audio] along the last axis to unit norm (jointly, as one 1152-d vector)."""
     squared = np.sum(np.square(rgb), axis=-1, keepdims=True) + np.sum(np.square(audio), axis=-1, keepdims=True)
     inverse = 1.0 / np.sqrt(np.maximum(squared, _EPSILON))

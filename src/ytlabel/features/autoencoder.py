@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ytlabel.data import reader, schema, sources
+from ytlabel.data.batching import l2_normalize_pair
 from ytlabel.data.records import VIDEO
 from ytlabel.errors import ConfigError
 from ytlabel.features.encoder import save_encoder
@@ -36,6 +37,8 @@ class ExpandConfig:
             1/holdout of them, else a seeded share of samples.
         frame_stride: frame-level data: use every k-th frame of each video as a sample.
         seed: initialisation, shuffling and noise.
+        l2_normalize: train on unit-length [rgb, audio] vectors; models using this encoder must
+            normalise their inputs the same way (training checks it).
     """
 
     rgb_dim: int = 2048
@@ -47,6 +50,7 @@ class ExpandConfig:
     holdout: float = 0.1
     frame_stride: int = 10
     seed: int = 0
+    l2_normalize: bool = False
 
     def __post_init__(self):
         for name in ("rgb_dim", "audio_dim", "epochs", "batch_size", "frame_stride"):
@@ -72,7 +76,7 @@ class DenoisingAutoencoder(nn.Module):
         return self.decoder(code)
 
 
-def load_features(shards: list[str], level: str, frame_stride: int) -> np.ndarray:
+def load_features(shards: list[str], level: str, frame_stride: int, l2_normalize: bool = False) -> np.ndarray:
     """(samples, 1152) float32 [rgb, audio] rows from every record of `shards`."""
     rows = []
     for shard in shards:
@@ -82,7 +86,11 @@ def load_features(shards: list[str], level: str, frame_stride: int) -> np.ndarra
             else:
                 rgb = schema.dequantize(record.rgb[::frame_stride])
                 rows.append(np.concatenate([rgb, schema.dequantize(record.audio[::frame_stride])], axis=1))
-    return np.concatenate(rows).astype(np.float32)
+    features = np.concatenate(rows).astype(np.float32)
+    if l2_normalize:
+        rgb, audio = l2_normalize_pair(features[:, : schema.RGB_DIM], features[:, schema.RGB_DIM :])
+        features = np.concatenate([rgb, audio], axis=1)
+    return features
 
 
 def fingerprint(shards: list[str]) -> str:
@@ -102,9 +110,9 @@ def expand(data: str | list[str], out_dir: str, config: ExpandConfig, log=print)
     # Whole shards are held out when there are enough of them for the fraction to mean something.
     by_shard = len(shards) * config.holdout >= 1.0
     train_shards, held_shards = sources.split_shards(shards, config.holdout) if by_shard else (shards, [])
-    train = load_features(train_shards, level, config.frame_stride)
+    train = load_features(train_shards, level, config.frame_stride, config.l2_normalize)
     if held_shards:
-        held = load_features(held_shards, level, config.frame_stride)
+        held = load_features(held_shards, level, config.frame_stride, config.l2_normalize)
     else:  # few shards: hold out a seeded share of samples instead
         rng = np.random.default_rng(config.seed)
         mask = rng.random(len(train)) < config.holdout

@@ -26,8 +26,24 @@ class RunData:
     options: LoaderOptions
 
 
+def check_encoder(config: TrainConfig) -> None:
+    """The encoder must see inputs normalised as during `ytlabel expand`, or its codes mean nothing."""
+    if not config.encoder:
+        return
+    from ytlabel.features.encoder import load_encoder
+
+    trained_on = bool(load_encoder(config.encoder).manifest.get("config", {}).get("l2_normalize", False))
+    if trained_on != config.l2_normalize:
+        raise YtlabelError(
+            f"encoder {config.encoder} was trained with l2_normalize={str(trained_on).lower()} but this run has "
+            f"l2_normalize={str(config.l2_normalize).lower()}; set l2_normalize={str(trained_on).lower()} or "
+            f"re-run `ytlabel expand`{' --l2-normalize' if config.l2_normalize else ''}"
+        )
+
+
 def resolve_data(config: TrainConfig) -> RunData:
     """Training and validation shards with their record counts."""
+    check_encoder(config)
     shards = sources.resolve_shards(config.data)
     if config.validation_data:
         train, validation = shards, sources.resolve_shards(config.validation_data)
