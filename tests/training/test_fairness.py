@@ -97,8 +97,8 @@ def test_same_weights_and_batch_give_the_same_training_trajectory(optimizer):
         torch_optimizer = torch.optim.Adam(torch_model.parameters(), lr=0.01, eps=1e-7)
         keras_optimizer = keras.optimizers.Adam(0.01, epsilon=1e-7)
     else:
-        torch_optimizer = torch.optim.SGD(torch_model.parameters(), lr=0.003, momentum=0.9)
-        keras_optimizer = keras.optimizers.SGD(0.003, momentum=0.9)
+        torch_optimizer = torch.optim.SGD(torch_model.parameters(), lr=0.03, momentum=0.9)
+        keras_optimizer = keras.optimizers.SGD(0.03, momentum=0.9)
     trainer = TrainingModel(keras_model)
     trainer.compile(optimizer=keras_optimizer, loss=SummedBinaryCrossentropy())
     torch_losses, keras_losses = [], []
