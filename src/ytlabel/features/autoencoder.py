@@ -145,11 +145,19 @@ def expand(data: str | list[str], out_dir: str, config: ExpandConfig, log=print)
         train_mse = float(nn.functional.mse_loss(model(train_tensor), train_tensor))
         held_mse = float(nn.functional.mse_loss(model(held_tensor), held_tensor))
     baseline = float(np.mean((held - train.mean(axis=0)) ** 2))  # predicting the training mean
+    with torch.no_grad():
+        rgb_code = torch.relu(model.encoder_rgb(train_tensor[:, : schema.RGB_DIM]))
+        audio_code = torch.relu(model.encoder_audio(train_tensor[:, schema.RGB_DIM :]))
     weights = {
         "rgb_kernel": model.encoder_rgb.weight.detach().T.numpy(),
         "rgb_bias": model.encoder_rgb.bias.detach().numpy(),
         "audio_kernel": model.encoder_audio.weight.detach().T.numpy(),
         "audio_bias": model.encoder_audio.bias.detach().numpy(),
+        # Consumers see standardised codes (features/encoder.py); units that never fire get std 1.
+        "rgb_code_mean": rgb_code.mean(0).numpy(),
+        "rgb_code_std": _safe_std(rgb_code),
+        "audio_code_mean": audio_code.mean(0).numpy(),
+        "audio_code_std": _safe_std(audio_code),
     }
     manifest = {
         "config": dataclasses.asdict(config),
@@ -166,3 +174,8 @@ def expand(data: str | list[str], out_dir: str, config: ExpandConfig, log=print)
     save_encoder(out_dir, weights, manifest)
     log(f"expand: held-out mse {held_mse:.5f} (predicting the mean: {baseline:.5f}); wrote {out_dir}")
     return manifest
+
+
+def _safe_std(codes: torch.Tensor) -> np.ndarray:
+    std = codes.std(0).numpy()
+    return np.where(std > 1e-6, std, 1.0).astype(np.float32)

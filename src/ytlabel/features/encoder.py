@@ -2,8 +2,12 @@
 
 An encoder keeps the two modalities apart so two-stream models stay two-stream:
 
-    rgb_code   = relu(rgb   @ rgb_kernel   + rgb_bias)     (…, 1024) -> (…, rgb_dim)
-    audio_code = relu(audio @ audio_kernel + audio_bias)   (…, 128)  -> (…, audio_dim)
+    rgb_code   = (relu(rgb   @ rgb_kernel   + rgb_bias)   - rgb_code_mean)   / rgb_code_std
+    audio_code = (relu(audio @ audio_kernel + audio_bias) - audio_code_mean) / audio_code_std
+
+The codes are standardised with their mean and std over the training samples: raw ReLU codes are all
+non-negative and tiny, and a ReLU tower on top of them stopped training (see docs/benchmarks.md).
+Artifacts without the statistics use mean 0 and std 1.
 
 Files in the artifact directory:
     encoder.npz    rgb_kernel (1024, R), rgb_bias (R,), audio_kernel (128, A), audio_bias (A,), float32
@@ -34,6 +38,18 @@ class Encoder:
     audio_kernel: np.ndarray
     audio_bias: np.ndarray
     manifest: dict
+    rgb_code_mean: np.ndarray | None = None
+    rgb_code_std: np.ndarray | None = None
+    audio_code_mean: np.ndarray | None = None
+    audio_code_std: np.ndarray | None = None
+
+    def standardisation(self, modality: str) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) of one modality's code; identity when the artifact has none."""
+        width = self.rgb_dim if modality == "rgb" else self.audio_dim
+        mean, std = getattr(self, f"{modality}_code_mean"), getattr(self, f"{modality}_code_std")
+        if mean is None or std is None:
+            return np.zeros(width, np.float32), np.ones(width, np.float32)
+        return mean, std
 
     @property
     def rgb_dim(self) -> int:
@@ -45,9 +61,12 @@ class Encoder:
 
     def encode(self, rgb: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Codes for (…, 1024) rgb and (…, 128) audio, float32; used by tests and the numpy reference."""
-        rgb_code = np.maximum(rgb @ self.rgb_kernel + self.rgb_bias, 0.0)
-        audio_code = np.maximum(audio @ self.audio_kernel + self.audio_bias, 0.0)
-        return rgb_code.astype(np.float32), audio_code.astype(np.float32)
+        codes = []
+        for modality, features, kernel, bias in (("rgb", rgb, self.rgb_kernel, self.rgb_bias),
+                                                  ("audio", audio, self.audio_kernel, self.audio_bias)):
+            mean, std = self.standardisation(modality)
+            codes.append(((np.maximum(features @ kernel + bias, 0.0) - mean) / std).astype(np.float32))
+        return codes[0], codes[1]
 
 
 def save_encoder(out_dir: str, weights: dict[str, np.ndarray], manifest: dict) -> None:

@@ -32,17 +32,19 @@ def model_inputs(level: str) -> dict[str, keras.KerasTensor]:
 
 
 def encode_inputs(ref: EncoderRef | None, rgb, audio):
-    """Applies the optional expansion encoder (relu(x W + b) per modality, per frame)."""
+    """Applies the optional expansion encoder (standardised relu(x W + b) per modality, per frame)."""
     if ref is None:
         return rgb, audio
     encoder = load_encoder(ref.path)
     coded = []
-    for name, features, kernel, bias in (("inputs_encoder_rgb", rgb, encoder.rgb_kernel, encoder.rgb_bias),
-                                         ("inputs_encoder_audio", audio, encoder.audio_kernel, encoder.audio_bias)):
-        dense = layers.Dense(kernel.shape[1], name=name, trainable=ref.finetune)
+    for modality, features, kernel, bias in (("rgb", rgb, encoder.rgb_kernel, encoder.rgb_bias),
+                                             ("audio", audio, encoder.audio_kernel, encoder.audio_bias)):
+        dense = layers.Dense(kernel.shape[1], name=f"inputs_encoder_{modality}", trainable=ref.finetune)
         dense.build((None, kernel.shape[0]))
         dense.set_weights([kernel, bias])
-        coded.append(ops.relu(dense(features)))
+        mean, std = encoder.standardisation(modality)
+        # Constants, not weights: fixed statistics of the artifact, as the torch buffers.
+        coded.append((ops.relu(dense(features)) - mean) / std)
     return tuple(coded)
 
 

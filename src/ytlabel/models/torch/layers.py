@@ -86,7 +86,7 @@ def average_probabilities(logits: list[torch.Tensor]) -> torch.Tensor:
 
 
 class InputEncoder(nn.Module):
-    """The optional expansion layer: relu(x W + b) per modality, applied per frame for sequences."""
+    """The optional expansion layer: standardised relu(x W + b) per modality, per frame for sequences."""
 
     def __init__(self, ref: EncoderRef | None):
         super().__init__()
@@ -102,6 +102,11 @@ class InputEncoder(nn.Module):
                 layer.weight.copy_(torch.from_numpy(kernel.T))
                 layer.bias.copy_(torch.from_numpy(bias))
                 layer.requires_grad_(ref.finetune)
+        # Fixed code standardisation (buffers: saved with the model, never trained).
+        for modality in ("rgb", "audio"):
+            mean, std = encoder.standardisation(modality)
+            self.register_buffer(f"{modality}_code_mean", torch.from_numpy(mean))
+            self.register_buffer(f"{modality}_code_std", torch.from_numpy(std))
 
     def dims(self, rgb: int, audio: int) -> tuple[int, int]:
         """Feature sizes after this layer."""
@@ -112,7 +117,9 @@ class InputEncoder(nn.Module):
     def forward(self, rgb: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.enabled:
             return rgb, audio
-        return torch.relu(self.encoder_rgb(rgb)), torch.relu(self.encoder_audio(audio))
+        rgb_code = (torch.relu(self.encoder_rgb(rgb)) - self.rgb_code_mean) / self.rgb_code_std
+        audio_code = (torch.relu(self.encoder_audio(audio)) - self.audio_code_mean) / self.audio_code_std
+        return rgb_code, audio_code
 
 
 # --- weight transfer in the canonical (Keras) layout -------------------------------------------------
