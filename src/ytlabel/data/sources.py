@@ -108,7 +108,7 @@ def open_shard(uri: str) -> Iterator[BinaryIO]:
     try:
         response = client.get_object(bucket, key)
     except Exception as error:
-        raise DataError(f"cannot read from S3 ({_s3_reason(error)})", source=uri) from error
+        raise DataError(f"cannot read from S3 ({s3_reason(error)})", source=uri) from error
     try:
         yield response
     finally:
@@ -153,14 +153,14 @@ def _s3_list(uri: str) -> list[str]:
     try:
         objects = list(client.list_objects(bucket, prefix=prefix, recursive=True))
     except Exception as error:
-        raise DataError(f"cannot list S3 objects ({_s3_reason(error)})", source=uri) from error
+        raise DataError(f"cannot list S3 objects ({s3_reason(error)})", source=uri) from error
     names = [obj.object_name for obj in objects]
     exact = [name for name in names if name == prefix]
     chosen = exact or [name for name in names if name.endswith(SHARD_SUFFIX)]
     return [f"s3://{bucket}/{name}" for name in sorted(chosen)]
 
 
-def _s3_reason(error: Exception) -> str:
+def s3_reason(error: Exception) -> str:
     """A short cause that never includes credentials (MinIO errors carry code and message only)."""
     code = getattr(error, "code", None)
     message = getattr(error, "message", None)
@@ -190,6 +190,6 @@ def stage_local(uris: Sequence[str], cache_dir: str) -> list[str]:
             if not (os.path.exists(target) and os.path.getsize(target) == size):
                 client.fget_object(bucket, key, target)
         except Exception as error:
-            raise DataError(f"cannot copy from S3 ({_s3_reason(error)})", source=uri) from error
+            raise DataError(f"cannot copy from S3 ({s3_reason(error)})", source=uri) from error
         local.append(target)
     return local

@@ -69,7 +69,7 @@ class RunDir:
                 try:
                     client.fput_object(bucket, key, path)
                 except Exception as error:
-                    raise YtlabelError(f"cannot upload {path} to s3://{bucket}/{key}: {sources._s3_reason(error)}") from error
+                    raise YtlabelError(f"cannot upload {path} to s3://{bucket}/{key}: {sources.s3_reason(error)}") from error
 
     def _pull(self) -> None:
         """Copies what the run already has on S3 (checkpoints to resume from)."""
@@ -81,7 +81,7 @@ class RunDir:
                 relative = obj.object_name[len(prefix) :].lstrip("/")
                 client.fget_object(bucket, obj.object_name, os.path.join(self.local, relative))
         except Exception as error:
-            raise YtlabelError(f"cannot read run directory {self.uri}: {sources._s3_reason(error)}") from error
+            raise YtlabelError(f"cannot read run directory {self.uri}: {sources.s3_reason(error)}") from error
 
 
 def _split(uri: str) -> tuple[str, str]:
