@@ -3,6 +3,7 @@
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 
@@ -104,6 +105,31 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true")
     check.add_argument("--arch", action="append", help="only these architectures (repeatable)")
     check.set_defaults(run=_models_check)
+
+    registry = stages.add_parser("registry", help="versioned models on file:// or s3:// with aliases")
+    registry_verbs = registry.add_subparsers(dest="verb", required=True, metavar="VERB")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--registry", default=os.environ.get("YTLABEL_REGISTRY"),
+                       help="file://DIR or s3://bucket/prefix (default: $YTLABEL_REGISTRY)")
+    push = registry_verbs.add_parser("push", parents=[where], help="publish a finished run as the next version")
+    push.add_argument("run_dir", metavar="RUN_DIR", help="the --out of `ytlabel train` (local or s3://)")
+    push.add_argument("--name", required=True, help="model name, a Kubernetes-style name such as yt8m-fc")
+    push.set_defaults(run=_registry_push)
+    listing = registry_verbs.add_parser("list", parents=[where], help="versions with aliases and headline metrics")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_registry_list)
+    show = registry_verbs.add_parser("show", parents=[where], help="the manifest of NAME[:VERSION|@ALIAS]")
+    show.add_argument("ref", metavar="NAME[:VERSION|@ALIAS]")
+    show.set_defaults(run=_registry_show)
+    promote = registry_verbs.add_parser("promote", parents=[where], help="point an alias at a version")
+    promote.add_argument("name", metavar="NAME")
+    promote.add_argument("version", metavar="VERSION", type=int)
+    promote.add_argument("--alias", required=True, help="e.g. champion or candidate")
+    promote.set_defaults(run=_registry_promote)
+    pull = registry_verbs.add_parser("pull", parents=[where], help="copy a version out, checking every sha256")
+    pull.add_argument("ref", metavar="NAME[:VERSION|@ALIAS]")
+    pull.add_argument("--out", required=True, help="new directory (laid out like KServe's /mnt/models)")
+    pull.set_defaults(run=_registry_pull)
     return parser
 
 
@@ -254,3 +280,44 @@ def _report(args) -> None:
     for finding in report["findings"]:
         print(f"- {finding}")
     print(f"wrote {os.path.join(args.out, 'report.md')}, report.html and {len(report['plots'])} plots")
+
+
+def _registry_push(args) -> None:
+    from ytlabel.registry import Registry
+
+    manifest = Registry(args.registry).push(args.run_dir, args.name)
+    print(f"{manifest['name']}:{manifest['version']}")
+
+
+def _registry_list(args) -> None:
+    from ytlabel.registry import Registry
+
+    rows = Registry(args.registry).listing()
+    if args.json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        metrics = row["metrics"] or {}
+        gap = f"{metrics['gap_at_20']:.4f}" if "gap_at_20" in metrics else "-"
+        print(f"{row['name']}:{row['version']:<4d} {row['arch']:15s} {row['framework']:6s} GAP@20 {gap:7s} "
+              f"{row['created']}  {','.join(row['aliases'])}")
+
+
+def _registry_show(args) -> None:
+    from ytlabel.registry import Registry
+
+    print(json.dumps(Registry(args.registry).show(args.ref), indent=2, sort_keys=True))
+
+
+def _registry_promote(args) -> None:
+    from ytlabel.registry import Registry
+
+    Registry(args.registry).promote(args.name, args.version, args.alias)
+    print(f"{args.name}@{args.alias} -> {args.name}:{args.version}")
+
+
+def _registry_pull(args) -> None:
+    from ytlabel.registry import Registry
+
+    manifest = Registry(args.registry).pull(args.ref, args.out)
+    print(f"{manifest['name']}:{manifest['version']} ({len(manifest['files'])} files, sha256 verified) -> {args.out}")

@@ -37,6 +37,9 @@ def load_predictor(run_dir: str) -> Predictor:
         record = json.load(handle)
     fields = dict(record["spec"])
     encoder = fields.pop("encoder", None)
+    if encoder and not os.path.isabs(encoder["path"]) and os.path.isdir(os.path.join(run_dir, encoder["path"])):
+        # A registry version carries its encoder beside the model ("encoder"), wherever it was pulled to.
+        encoder = {**encoder, "path": os.path.join(run_dir, encoder["path"])}
     if record["arch"] == "fc_stream_lstm":
         from ytlabel.models.spec import FCSpec, StreamLSTMSpec
 

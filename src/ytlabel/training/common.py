@@ -2,8 +2,11 @@
 
 import csv
 import dataclasses
+import hashlib
 import io
+import json
 import logging
+import os
 import sys
 import time
 
@@ -24,6 +27,15 @@ class RunData:
     train_counts: list[int]
     validation_shards: list[str]
     options: LoaderOptions
+
+    def fingerprint(self) -> dict:
+        """What the model was trained on, for the registry: shard names with their record counts, hashed.
+
+        Names and counts (not bytes) keep it cheap on S3 and stable across copies of the same shards.
+        """
+        listing = sorted(zip((os.path.basename(shard) for shard in self.train_shards), self.train_counts))
+        digest = hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+        return {"shards": len(listing), "videos": sum(self.train_counts), "sha256": digest}
 
 
 def check_encoder(config: TrainConfig) -> None:
@@ -146,7 +158,7 @@ class History:
             self._events.close()
 
 
-def result_record(config: TrainConfig, place: Place, history: History, usage: dict, videos: int,
+def result_record(config: TrainConfig, data: RunData, place: Place, history: History, usage: dict, videos: int,
                   train_seconds: float, started: float, params: int, first_step_s: float | None,
                   first_step_videos: int, extra: dict) -> dict:
     """result.json: the columns of the research's comparison table, measured.
@@ -176,5 +188,6 @@ def result_record(config: TrainConfig, place: Place, history: History, usage: di
         "learning_rate": config.learning_rate,
         "batch_size": config.batch_size,
         "videos": videos,
+        "dataset": data.fingerprint(),
         **extra,
     }

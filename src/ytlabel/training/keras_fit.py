@@ -255,7 +255,7 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
     digest = _digest(inner)
     common.log.info("rank %d final weights sha256 %s", place.rank, digest)
     history.close()
-    result = common.result_record(config, place, history, telemetry.summary(), callback.videos,
+    result = common.result_record(config, data, place, history, telemetry.summary(), callback.videos,
                                   callback.train_seconds, started, _layers.trainable_parameters(inner),
                                   callback.first_step_seconds, config.batch_size * place.world_size,
                                   {"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "amp": amp,

@@ -148,7 +148,7 @@ def _train(config, run, place, device, telemetry, started) -> dict:
     progress.close()
     common.log.info("rank %d final weights sha256 %s", place.rank, weights_digest(model))
     history.close()
-    result = common.result_record(config, place, history, telemetry.summary(), state["videos"],
+    result = common.result_record(config, data, place, history, telemetry.summary(), state["videos"],
                                   state["train_seconds"], started, trainable_parameters(model),
                                   first_step, config.batch_size * place.world_size,
                                   {"device": str(device), "amp": amp, "steps_per_epoch": steps})

@@ -3,17 +3,27 @@
 import keras
 from keras import layers, ops
 
-from ytlabel.models.keras.layers import encode_inputs, model_inputs
+from ytlabel.models.keras.layers import batch_norm, encode_inputs, model_inputs
 from ytlabel.models.spec import FCSpec, output_bias
 
 
 def fc_classifier(spec: FCSpec, rgb, audio, prefix: str = "fc"):
-    """Towers and head on already-encoded (batch, rgb_in) and (batch, audio_in) features -> logits."""
+    """Towers and head on already-encoded (batch, rgb_in) and (batch, audio_in) features -> logits.
+
+    With `spec.batch_norm`: inputs are batch-normalised, and every hidden layer is dense -> batch norm -> relu.
+    """
+
+    def norm(name: str, tensor):
+        return batch_norm(f"{prefix}_{name}")(tensor) if spec.batch_norm else tensor
+
+    def hidden_layer(name: str, width: int, tensor):
+        return ops.relu(norm(f"{name}_norm", layers.Dense(width, name=f"{prefix}_{name}")(tensor)))
+
     towers = ops.concatenate([
-        layers.Dense(spec.rgb_hidden, activation="relu", name=f"{prefix}_rgb_tower")(rgb),
-        layers.Dense(spec.audio_hidden, activation="relu", name=f"{prefix}_audio_tower")(audio),
+        hidden_layer("rgb_tower", spec.rgb_hidden, norm("rgb_norm", rgb)),
+        hidden_layer("audio_tower", spec.audio_hidden, norm("audio_norm", audio)),
     ], axis=-1)
-    hidden = layers.Dense(spec.head_hidden, activation="relu", name=f"{prefix}_head_hidden")(towers)
+    hidden = hidden_layer("head_hidden", spec.head_hidden, towers)
     hidden = layers.Dropout(spec.dropout, name=f"{prefix}_dropout")(hidden)
     return layers.Dense(spec.num_classes, name=f"{prefix}_logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(hidden)
 

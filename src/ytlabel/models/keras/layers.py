@@ -109,7 +109,13 @@ def average_probabilities(logits: list):
     return ops.logsumexp(ops.log_sigmoid(stacked), axis=0) - ops.logsumexp(ops.log_sigmoid(-stacked), axis=0)
 
 
+def batch_norm(name: str) -> layers.BatchNormalization:
+    """Keras's defaults (momentum 0.99, epsilon 1e-3); the PyTorch mirror is set to match."""
+    return layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=name)
+
+
 # --- weight transfer in the canonical layout (see models/torch/layers.py) --------------------------
+BATCH_NORM_PARTS = ("gamma", "beta", "moving_mean", "moving_variance")  # get_weights() order
 
 
 def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
@@ -118,6 +124,9 @@ def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
         if isinstance(layer, layers.Dense):
             kernel, bias = layer.get_weights()
             weights[f"{layer.name}.kernel"], weights[f"{layer.name}.bias"] = kernel, bias
+        elif isinstance(layer, layers.BatchNormalization):
+            for part, value in zip(BATCH_NORM_PARTS, layer.get_weights()):
+                weights[f"{layer.name}.{part}"] = value
         elif isinstance(layer, (layers.LSTM, layers.Bidirectional)):
             for direction, cell in _lstm_parts(layer):
                 kernel, recurrent, bias = cell.get_weights()
@@ -132,6 +141,8 @@ def import_weights(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
     for layer in model.layers:
         if isinstance(layer, layers.Dense):
             layer.set_weights([weights[f"{layer.name}.kernel"], weights[f"{layer.name}.bias"]])
+        elif isinstance(layer, layers.BatchNormalization):
+            layer.set_weights([weights[f"{layer.name}.{part}"] for part in BATCH_NORM_PARTS])
         elif isinstance(layer, (layers.LSTM, layers.Bidirectional)):
             for direction, cell in _lstm_parts(layer):
                 cell.set_weights([weights[f"{layer.name}.{direction}.{part}"] for part in ("kernel", "recurrent_kernel", "bias")])

@@ -29,6 +29,14 @@ def dense(inputs: int, outputs: int, bias: float = 0.0) -> nn.Linear:
     return layer
 
 
+def batch_norm(features: int) -> nn.BatchNorm1d:
+    """Keras's BatchNormalization defaults: epsilon 1e-3, moving averages kept at 0.99 per step.
+
+    PyTorch's `momentum` is the weight of the new batch, so Keras's 0.99 is PyTorch's 0.01.
+    """
+    return nn.BatchNorm1d(features, eps=1e-3, momentum=0.01)
+
+
 def lstm(inputs: int, hidden: int, layers: int, bidirectional: bool) -> nn.LSTM:
     module = nn.LSTM(inputs, hidden, num_layers=layers, bidirectional=bidirectional, batch_first=True)
     for name, parameter in module.named_parameters():
@@ -123,8 +131,10 @@ class InputEncoder(nn.Module):
 
 
 # --- weight transfer in the canonical (Keras) layout -------------------------------------------------
-# Dense "name":   name.kernel (in, out), name.bias (out,)
-# LSTM "name":    name_l{k}.{fw|bw}.kernel (in, 4H), .recurrent_kernel (H, 4H), .bias (4H,)
+# Dense "name":      name.kernel (in, out), name.bias (out,)
+# BatchNorm "name":  name.gamma, name.beta, name.moving_mean, name.moving_variance (features,)
+# LSTM "name":       name_l{k}.{fw|bw}.kernel (in, 4H), .recurrent_kernel (H, 4H), .bias (4H,)
+BATCH_NORM_PARTS = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 
 
 def export_weights(model: nn.Module) -> dict[str, np.ndarray]:
@@ -134,6 +144,9 @@ def export_weights(model: nn.Module) -> dict[str, np.ndarray]:
         if isinstance(module, nn.Linear):
             weights[f"{name}.kernel"] = module.weight.detach().T.numpy().copy()
             weights[f"{name}.bias"] = module.bias.detach().numpy().copy()
+        elif isinstance(module, nn.BatchNorm1d):
+            for part, attribute in BATCH_NORM_PARTS.items():
+                weights[f"{name}.{part}"] = getattr(module, attribute).detach().numpy().copy()
         else:
             for layer, direction, suffix in _lstm_parts(module):
                 key = f"{name}_l{layer}.{direction}"
@@ -153,6 +166,10 @@ def import_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
                 module.weight.copy_(torch.from_numpy(weights[f"{name}.kernel"].T))
                 module.bias.copy_(torch.from_numpy(weights[f"{name}.bias"]))
                 continue
+            if isinstance(module, nn.BatchNorm1d):
+                for part, attribute in BATCH_NORM_PARTS.items():
+                    getattr(module, attribute).copy_(torch.from_numpy(weights[f"{name}.{part}"]))
+                continue
             for layer, direction, suffix in _lstm_parts(module):
                 key = f"{name}_l{layer}.{direction}"
                 getattr(module, f"weight_ih_l{layer}{suffix}").copy_(torch.from_numpy(weights[f"{key}.kernel"].T))
@@ -167,7 +184,7 @@ def trainable_parameters(model: nn.Module) -> int:
 
 def _layers(model: nn.Module):
     for name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.LSTM)):
+        if isinstance(module, (nn.Linear, nn.BatchNorm1d, nn.LSTM)):
             yield name.replace(".", "_"), module
 
 

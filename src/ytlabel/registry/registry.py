@@ -1,0 +1,313 @@
+"""The model registry: versioned, checksummed copies of finished training runs, with aliases.
+
+Layout under the registry root (a directory or s3://bucket/prefix):
+    <name>/<version>/manifest.json     written last: a version without it does not exist for readers
+    <name>/<version>/model/...         model.pt or model.keras
+    <name>/<version>/spec.json         enough to rebuild the model (encoder path made relative: "encoder")
+    <name>/<version>/encoder/...       the expansion encoder, when the model has one
+    <name>/<version>/config.yaml, result.json, metrics.json, curves.csv
+    <name>/<version>/.claims/<token>   who claimed the version number (see `_claim`)
+    <name>/aliases/<alias>.json        {"version": N}: champion, candidate, ...
+
+A version directory is exactly what KServe's storage initializer copies to /mnt/models, so
+`storageUri: s3://bucket/prefix/<name>/<version>` serves it as is.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import yaml
+
+import ytlabel
+from ytlabel.registry.store import FileStore, RegistryError, S3Store, open_store
+
+MANIFEST = "manifest.json"
+NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a DNS label: it also names the InferenceService
+ALIAS = NAME
+RUN_FILES = ("spec.json", "config.yaml", "result.json", "metrics.json", "curves.csv")  # the first three required
+CLAIM_ATTEMPTS = 20
+
+
+def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
+    """NAME (latest version), NAME:VERSION or NAME@ALIAS -> (name, version, alias)."""
+    name, version, alias = ref, None, None
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+    elif ":" in ref:
+        name, text = ref.split(":", 1)
+        if not text.isdigit() or int(text) < 1:
+            raise RegistryError(f"model reference {ref!r}: the version after ':' must be a positive integer")
+        version = int(text)
+    check_name(name, "model name")
+    if alias is not None:
+        check_name(alias, "alias")
+    return name, version, alias
+
+
+def check_name(name: str, what: str) -> str:
+    if not NAME.match(name or ""):
+        raise RegistryError(f"{what} {name!r}: use lowercase letters, digits and '-' (at most 63, like a "
+                            f"Kubernetes name), e.g. 'yt8m-fc'")
+    return name
+
+
+class Registry:
+    def __init__(self, uri: str):
+        self.store: FileStore | S3Store = open_store(uri)
+        self.uri = self.store.uri
+
+    # --- write -----------------------------------------------------------------------------------
+    def push(self, run_dir: str, name: str) -> dict:
+        """Publishes a finished run as the next version of `name`; returns its manifest.
+
+        Files go first, the manifest last; if anything fails the partial files are removed and the
+        version never becomes visible.
+        """
+        check_name(name, "model name")
+        files, record = _collect_run(run_dir)
+        version, claim = self._claim(name)
+        prefix = f"{name}/{version}/"
+        written = []
+        try:
+            entries = {}
+            for relative, source in sorted(files.items()):
+                if isinstance(source, bytes):
+                    self.store.put(prefix + relative, source)
+                    entries[relative] = _digest_bytes(source)
+                else:
+                    self.store.put_file(prefix + relative, source)
+                    entries[relative] = _digest_file(source)
+                written.append(prefix + relative)
+            manifest = {**record, "name": name, "version": version, "files": entries,
+                        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                        "code_version": _code_version()}
+            self.store.put(prefix + MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        except BaseException:
+            for key in written:
+                try:
+                    self.store.delete(key)
+                except RegistryError:
+                    pass  # best effort: without a manifest the version is invisible anyway
+            raise
+        del claim  # the claim object stays: it keeps the number used even if the version is later removed
+        return manifest
+
+    def promote(self, name: str, version: int, alias: str) -> dict:
+        """Points `alias` (champion, candidate, ...) at an existing version."""
+        check_name(alias, "alias")
+        manifest = self.manifest(name, version)
+        pointer = {"version": version,
+                   "promoted": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        self.store.put(f"{name}/aliases/{alias}.json", json.dumps(pointer).encode())
+        return manifest
+
+    # --- read ------------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        keys = self.store.list("")
+        return sorted({key.split("/", 1)[0] for key in keys if key.endswith("/" + MANIFEST)})
+
+    def versions(self, name: str) -> list[int]:
+        """Published versions of `name` (those with a manifest), ascending."""
+        found = []
+        for key in self.store.list(f"{name}/"):
+            parts = key.split("/")
+            if len(parts) == 3 and parts[1].isdigit() and parts[2] == MANIFEST:
+                found.append(int(parts[1]))
+        return sorted(found)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        found = {}
+        for key in self.store.list(f"{name}/aliases/"):
+            data = self.store.get(key)
+            if data is not None:
+                found[key.rsplit("/", 1)[1].removesuffix(".json")] = int(json.loads(data)["version"])
+        return found
+
+    def resolve(self, ref: str) -> tuple[str, int]:
+        name, version, alias = parse_ref(ref)
+        if alias is not None:
+            aliases = self.aliases(name)
+            if alias not in aliases:
+                raise RegistryError(f"{ref}: {name} has no alias {alias!r} in {self.uri} "
+                                    f"(aliases: {sorted(aliases) or 'none'})")
+            return name, aliases[alias]
+        if version is None:
+            versions = self.versions(name)
+            if not versions:
+                raise RegistryError(f"{ref}: no published versions of {name!r} in {self.uri}")
+            return name, versions[-1]
+        return name, version
+
+    def manifest(self, name: str, version: int) -> dict:
+        data = self.store.get(f"{name}/{version}/{MANIFEST}")
+        if data is None:
+            raise RegistryError(f"{name}:{version} is not in {self.uri} (published: {self.versions(name) or 'none'})")
+        return json.loads(data)
+
+    def show(self, ref: str) -> dict:
+        name, version = self.resolve(ref)
+        manifest = self.manifest(name, version)
+        aliases = self.aliases(name)
+        return {**manifest, "aliases": sorted(alias for alias, v in aliases.items() if v == version)}
+
+    def listing(self) -> list[dict]:
+        """One row per published version: name, version, arch, framework, aliases, headline metrics."""
+        rows = []
+        for name in self.names():
+            aliases = self.aliases(name)
+            for version in self.versions(name):
+                manifest = self.manifest(name, version)
+                rows.append({
+                    "name": name, "version": version, "arch": manifest["arch"], "framework": manifest["framework"],
+                    "aliases": sorted(alias for alias, v in aliases.items() if v == version),
+                    "metrics": _headline(manifest.get("metrics")), "created": manifest["created"],
+                })
+        return rows
+
+    def pull(self, ref: str, out_dir: str) -> dict:
+        """Copies a version into `out_dir` (must not exist yet), verifying every sha256; returns the manifest.
+
+        The copy is assembled next to `out_dir` and renamed into place only when every file checked out.
+        """
+        name, version = self.resolve(ref)
+        manifest = self.manifest(name, version)
+        out_dir = os.path.abspath(out_dir)
+        if os.path.exists(out_dir) and os.listdir(out_dir):
+            raise RegistryError(f"--out {out_dir} is not empty; pull into a new directory")
+        parent = os.path.dirname(out_dir)
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".pull-", dir=parent)
+        try:
+            for relative, expected in sorted(manifest["files"].items()):
+                target = os.path.join(staging, *relative.split("/"))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                self.store.get_file(f"{name}/{version}/{relative}", target)
+                actual = _digest_file(target)
+                if actual["sha256"] != expected["sha256"]:
+                    raise RegistryError(f"{name}:{version}/{relative}: sha256 {actual['sha256'][:12]}... does not "
+                                        f"match the manifest's {expected['sha256'][:12]}...; the registry copy is "
+                                        f"damaged, nothing was written to {out_dir}")
+            with open(os.path.join(staging, MANIFEST), "w") as handle:
+                json.dump(manifest, handle, indent=2, sort_keys=True)
+            if os.path.exists(out_dir):
+                os.rmdir(out_dir)
+            os.rename(staging, out_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return manifest
+
+    # --- version numbers -------------------------------------------------------------------------
+    def _claim(self, name: str) -> tuple[int, str]:
+        """Claims the next version number; safe with concurrent pushers on any strongly consistent store.
+
+        Each pusher writes its own claim object under the candidate number, then lists the claims there.
+        It owns the number only if its claim is the only one: of two racing claims, whichever was
+        written second is listed by both, so at most one pusher wins a number. Losers leave their claim
+        (the number is burnt, versions stay monotonic) and retry higher after a random pause.
+        """
+        for attempt in range(CLAIM_ATTEMPTS):
+            version = self._highest_used(name) + 1
+            key = f"{name}/{version}/.claims/{uuid.uuid4().hex}"
+            self.store.put(key, b"")
+            if self.store.list(f"{name}/{version}/.claims/") == [key]:
+                return version, key
+            time.sleep(random.uniform(0.0, 0.02 * (attempt + 1)))
+        raise RegistryError(f"could not claim a version of {name!r} in {self.uri} after {CLAIM_ATTEMPTS} attempts "
+                            f"(too many concurrent pushes?)")
+
+    def _highest_used(self, name: str) -> int:
+        used = [int(key.split("/")[1]) for key in self.store.list(f"{name}/") if key.split("/")[1].isdigit()]
+        return max(used, default=0)
+
+
+def _collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
+    """The files of a finished run to publish (relative path -> local path or bytes) and manifest fields."""
+    if run_dir.startswith("s3://"):
+        from ytlabel.training.outputs import RunDir
+
+        run_dir = RunDir(run_dir).local  # pulls the run's objects into the local mirror
+    missing = [name for name in RUN_FILES[:3] if not os.path.exists(os.path.join(run_dir, name))]
+    if missing:
+        raise RegistryError(f"{run_dir}: not a finished training run (missing {', '.join(missing)}); "
+                            f"push the --out of a completed `ytlabel train`")
+    with open(os.path.join(run_dir, "spec.json")) as handle:
+        spec_record = json.load(handle)
+    with open(os.path.join(run_dir, "config.yaml")) as handle:
+        config = yaml.safe_load(handle)
+    with open(os.path.join(run_dir, "result.json")) as handle:
+        result = json.load(handle)
+    model_dir = os.path.join(run_dir, "model")
+    model_files = sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
+    if not model_files:
+        raise RegistryError(f"{run_dir}: no model/ files; the run did not save a model")
+    files: dict[str, str | bytes] = {f"model/{name}": os.path.join(model_dir, name) for name in model_files}
+    for name in RUN_FILES[1:]:
+        if os.path.exists(os.path.join(run_dir, name)):
+            files[name] = os.path.join(run_dir, name)
+    encoder = None
+    spec = dict(spec_record["spec"])
+    if spec.get("encoder"):
+        source = spec["encoder"]["path"]
+        if not os.path.isabs(source) and os.path.isdir(os.path.join(run_dir, source)):
+            source = os.path.join(run_dir, source)  # a pulled version: already relative to its directory
+        if not os.path.isdir(source):
+            raise RegistryError(f"{run_dir}: the model's encoder {source} is gone; it must travel with the model")
+        for name in sorted(os.listdir(source)):
+            files[f"encoder/{name}"] = os.path.join(source, name)
+        encoder = {"source": spec["encoder"]["path"], **_digest_file(os.path.join(source, "encoder.npz"))}
+        spec["encoder"] = {**spec["encoder"], "path": "encoder"}
+    files["spec.json"] = json.dumps({**spec_record, "spec": spec}, indent=2, sort_keys=True).encode()
+    metrics = None
+    if os.path.exists(os.path.join(run_dir, "metrics.json")):
+        with open(os.path.join(run_dir, "metrics.json")) as handle:
+            metrics = json.load(handle)
+    record = {
+        "arch": spec_record["arch"], "framework": spec_record["framework"], "level": spec_record["level"],
+        "spec": spec, "config": config, "metrics": _headline(metrics), "encoder": encoder,
+        "dataset": result.get("dataset"),
+        "training": {key: result.get(key) for key in ("epochs", "train_loss", "videos_per_s", "train_s", "params",
+                                                      "world_size", "device")},
+    }
+    return files, record
+
+
+def _headline(metrics: dict | None) -> dict | None:
+    if not metrics:
+        return None
+    keys = ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1", "loss", "videos", "data")
+    return {key: metrics[key] for key in keys if key in metrics}
+
+
+def _digest_bytes(data: bytes) -> dict:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _digest_file(path: str) -> dict:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"sha256": digest.hexdigest(), "bytes": size}
+
+
+def _code_version() -> dict:
+    """The package version and, from a git checkout, the commit (None in an installed image)."""
+    commit = None
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(ytlabel.__file__),
+                              capture_output=True, text=True, timeout=5)
+        commit = done.stdout.strip() or None if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return {"ytlabel": ytlabel.__version__, "git": commit}
