@@ -130,6 +130,15 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("ref", metavar="NAME[:VERSION|@ALIAS]")
     pull.add_argument("--out", required=True, help="new directory (laid out like KServe's /mnt/models)")
     pull.set_defaults(run=_registry_pull)
+
+    serve = stages.add_parser("serve", parents=[where], help="serve a model with KServe's ModelServer (V1 and V2 REST)")
+    serve.add_argument("--model", required=True,
+                       help="a registry version's directory (KServe: /mnt/models) or NAME[:VERSION|@ALIAS] with --registry")
+    serve.add_argument("--name", help="model name in the URLs (default: the registry name)")
+    serve.add_argument("--http-port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1", help="bind address; 0.0.0.0 inside a pod")
+    serve.add_argument("--top-k", type=int, default=20, help="classes returned per video")
+    serve.set_defaults(run=_serve)
     return parser
 
 
@@ -321,3 +330,11 @@ def _registry_pull(args) -> None:
 
     manifest = Registry(args.registry).pull(args.ref, args.out)
     print(f"{manifest['name']}:{manifest['version']} ({len(manifest['files'])} files, sha256 verified) -> {args.out}")
+
+
+def _serve(args) -> None:
+    from ytlabel.serving.server import resolve_model_dir, serve
+
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k={args.top_k}: must be >= 1")
+    serve(resolve_model_dir(args.model, args.registry), args.name, args.http_port, args.host, args.top_k)

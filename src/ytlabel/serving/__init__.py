@@ -1,0 +1,1 @@
+"""KServe serving of registry versions: payload rules (numpy) and the kserve.Model predictor."""

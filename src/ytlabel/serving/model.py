@@ -1,0 +1,125 @@
+"""The KServe predictor: a `kserve.Model` that loads a registry version (or KServe's /mnt/models).
+
+`load()` verifies every file against manifest.json, loads the PyTorch or Keras model through
+`ytlabel.models.predictor`, and sets `ready`. `predict()` accepts V1 (`{"instances": [...]}`) and
+V2 (Open Inference Protocol) requests; payload rules are in `serving/payload.py`. KServe already
+times requests and counts them; the metrics here are the domain ones.
+"""
+
+import hashlib
+import json
+import os
+import uuid
+
+import numpy as np
+from kserve import InferOutput, InferRequest, InferResponse, Model
+from kserve.errors import InvalidInput
+from prometheus_client import Counter, Histogram
+
+from ytlabel.data.vocabulary import load_vocabulary
+from ytlabel.errors import YtlabelError
+from ytlabel.models.predictor import load_predictor
+from ytlabel.serving import payload as payloads
+
+PREDICTIONS = Counter("ytlabel_predictions", "Videos answered, by the genre ranked first", ["model", "genre"])
+FRAMES = Histogram("ytlabel_request_frames", "Frames per video in frame-level requests (as sent)", ["model"],
+                   buckets=(1, 10, 30, 60, 120, 180, 240, 300))
+VIDEOS = Histogram("ytlabel_request_videos", "Videos per request", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+REJECTED = Counter("ytlabel_rejected_requests", "Requests refused with 400, by protocol", ["model", "protocol"])
+
+
+class YT8MModel(Model):
+    def __init__(self, name: str, model_dir: str, top_k: int = 20, top_genres: int = 3):
+        super().__init__(name)
+        self.model_dir = model_dir
+        self.top_k, self.top_genres = top_k, top_genres
+        self.manifest: dict | None = None
+        self.predictor = None
+        self.vocabulary = None
+
+    def load(self) -> bool:
+        """Checks the manifest's sha256 for every file, then loads the model; raises YtlabelError if unusable."""
+        self.manifest = verify_model_dir(self.model_dir)
+        self.predictor = load_predictor(self.model_dir)
+        self.vocabulary = load_vocabulary()
+        self.ready = True
+        return self.ready
+
+    def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+        v2 = isinstance(payload, InferRequest)
+        try:
+            batch = self._v2_batch(payload) if v2 else self._v1_batch(payload)
+        except payloads.PayloadError as error:
+            REJECTED.labels(self.name, "v2" if v2 else "v1").inc()
+            raise InvalidInput(str(error)) from error
+        answers = payloads.answers(self.predictor.predict(batch.inputs), self.vocabulary, self.top_k, self.top_genres)
+        VIDEOS.labels(self.name).observe(len(answers))
+        for count in batch.frames:
+            FRAMES.labels(self.name).observe(count)
+        for answer in answers:
+            PREDICTIONS.labels(self.name, answer["genres"][0]["genre"]).inc()
+        return self._v2_response(payload, answers) if v2 else {"predictions": answers}
+
+    # --- protocol plumbing -----------------------------------------------------------------------
+    def _v1_batch(self, body) -> payloads.Batch:
+        if isinstance(body, bytes):  # KServe leaves non-JSON content types undecoded (curl -d sends a form type)
+            try:
+                body = json.loads(body)
+            except ValueError as error:
+                raise payloads.PayloadError("the body is not JSON; send {\"instances\": [...]} with "
+                                            "Content-Type: application/json") from error
+        if not isinstance(body, dict) or "instances" not in body:
+            raise payloads.PayloadError('V1 body must be {"instances": [...]}')
+        return payloads.from_instances(body["instances"], self.predictor.options)
+
+    def _v2_batch(self, request: InferRequest) -> payloads.Batch:
+        tensors = {}
+        for item in request.inputs:
+            try:
+                array = item.as_numpy()
+            except Exception as error:  # kserve raises plain errors for data that does not fit the shape
+                raise payloads.PayloadError(f"input {item.name!r}: data does not match shape {item.shape} "
+                                            f"and datatype {item.datatype}") from error
+            tensors[item.name] = (item.datatype, array)
+        return payloads.from_tensors(tensors, self.predictor.options)
+
+    def _v2_response(self, request: InferRequest, answers: list[dict]) -> InferResponse:
+        n, k, g = len(answers), len(answers[0]["labels"]), len(answers[0]["genres"])
+        ids = np.array([[label["id"] for label in a["labels"]] for a in answers], dtype=np.int32)
+        scores = np.array([[label["score"] for label in a["labels"]] for a in answers], dtype=np.float32)
+        names = [label["name"] for a in answers for label in a["labels"]]
+        genres = [genre["genre"] for a in answers for genre in a["genres"]]
+        genre_scores = np.array([[genre["score"] for genre in a["genres"]] for a in answers], dtype=np.float32)
+        outputs = [
+            InferOutput("class_ids", [n, k], "INT32", ids.ravel().tolist()),
+            InferOutput("scores", [n, k], "FP32", scores.ravel().tolist()),
+            InferOutput("labels", [n, k], "BYTES", names),
+            InferOutput("genres", [n, g], "BYTES", genres),
+            InferOutput("genre_scores", [n, g], "FP32", genre_scores.ravel().tolist()),
+        ]
+        return InferResponse(request.id or str(uuid.uuid4()), self.name, outputs)
+
+
+def verify_model_dir(model_dir: str) -> dict:
+    """The manifest of a pulled registry version after checking every listed file's sha256.
+
+    Raises:
+        YtlabelError: no manifest (not a registry version), or a file missing or altered.
+    """
+    path = os.path.join(model_dir, "manifest.json")
+    if not os.path.exists(path):
+        raise YtlabelError(f"{model_dir}: no manifest.json; serve a registry version "
+                           f"(`ytlabel registry pull`, or KServe's storage initializer from the registry)")
+    with open(path) as handle:
+        manifest = json.load(handle)
+    for relative, entry in sorted(manifest["files"].items()):
+        file_path = os.path.join(model_dir, *relative.split("/"))
+        if not os.path.exists(file_path):
+            raise YtlabelError(f"{model_dir}: {relative} is listed in manifest.json but missing")
+        digest = hashlib.sha256()
+        with open(file_path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != entry["sha256"]:
+            raise YtlabelError(f"{model_dir}: {relative} does not match its sha256 in manifest.json")
+    return manifest

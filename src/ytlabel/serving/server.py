@@ -1,0 +1,71 @@
+"""`ytlabel serve`: KServe's ModelServer running one YT8MModel, from a directory or a registry reference.
+
+In a pod the model arrives at /mnt/models through KServe's storage initializer and the server binds
+0.0.0.0 (the ServingRuntime passes `--host 0.0.0.0`); locally the default is 127.0.0.1. Only the
+REST server runs (V1 and V2 over HTTP); gRPC stays off.
+"""
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+
+from ytlabel.errors import YtlabelError
+
+log = logging.getLogger("ytlabel.serve")
+
+
+@contextlib.contextmanager
+def _kserve_import():
+    """kserve parses sys.argv when first imported; our own flags (e.g. --model) must not leak into it."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def resolve_model_dir(model: str, registry: str | None, cache_dir: str | None = None) -> str:
+    """A directory to serve: `model` itself if it is one, else a registry reference pulled (and verified)."""
+    if os.path.isdir(model):
+        return model
+    if not registry:
+        raise YtlabelError(f"--model {model!r} is not a directory; to serve a registry reference "
+                           f"(NAME[:VERSION|@ALIAS]) pass --registry or set YTLABEL_REGISTRY")
+    from ytlabel.registry import Registry
+
+    target = os.path.join(cache_dir or tempfile.mkdtemp(prefix="ytlabel-serve-"), "model")
+    manifest = Registry(registry).pull(model, target)
+    log.info("pulled %s:%s from %s into %s", manifest["name"], manifest["version"], registry, target)
+    return target
+
+
+def build_model(model_dir: str, name: str | None = None, top_k: int = 20):
+    """A loaded, ready YT8MModel; its name defaults to the registry name in the manifest."""
+    with _kserve_import():
+        from ytlabel.serving.model import YT8MModel, verify_model_dir
+
+    manifest = verify_model_dir(model_dir)
+    model = YT8MModel(name or manifest.get("name") or "ytlabel", model_dir, top_k=top_k)
+    model.load()
+    return model
+
+
+def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: int = 20) -> None:
+    """Blocks serving until SIGTERM/SIGINT."""
+    model = build_model(model_dir, name, top_k)
+    with _kserve_import():
+        from kserve import ModelServer
+
+    class _Server(ModelServer):
+        def setup_event_loop(self):
+            # KServe 0.21 hard-codes host 0.0.0.0 in its uvicorn config; this hook runs after the REST
+            # server is built and before it binds, so the bind address can be set here.
+            self._rest_server.config.host = host
+            super().setup_event_loop()
+
+    log.info("serving %s (%s/%s) on http://%s:%d", model.name, model.manifest["arch"], model.manifest["framework"],
+             host, http_port)
+    _Server(http_port=http_port, enable_grpc=False, workers=1).start([model])
