@@ -17,11 +17,13 @@ def fc_classifier(spec: FCSpec, rgb, audio, prefix: str = "fc"):
         return batch_norm(f"{prefix}_{name}")(tensor) if spec.batch_norm else tensor
 
     def hidden_layer(name: str, width: int, tensor):
+        if not width:  # a tower of width 0 passes the features through
+            return tensor
         return ops.relu(norm(f"{name}_norm", layers.Dense(width, name=f"{prefix}_{name}")(tensor)))
 
     towers = ops.concatenate([
-        hidden_layer("rgb_tower", spec.rgb_hidden, norm("rgb_norm", rgb)),
-        hidden_layer("audio_tower", spec.audio_hidden, norm("audio_norm", audio)),
+        hidden_layer("rgb_tower", spec.rgb_hidden, norm("rgb_input_norm", rgb)),
+        hidden_layer("audio_tower", spec.audio_hidden, norm("audio_input_norm", audio)),
     ], axis=-1)
     hidden = hidden_layer("head_hidden", spec.head_hidden, towers)
     hidden = layers.Dropout(spec.dropout, name=f"{prefix}_dropout")(hidden)

@@ -110,8 +110,8 @@ def average_probabilities(logits: list):
 
 
 def batch_norm(name: str) -> layers.BatchNormalization:
-    """Keras's defaults (momentum 0.99, epsilon 1e-3); the PyTorch mirror is set to match."""
-    return layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=name)
+    """Epsilon 1e-3 (Keras's default); moving averages at 0.9 per step (see models/torch/layers.py)."""
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-3, name=name)
 
 
 # --- weight transfer in the canonical layout (see models/torch/layers.py) --------------------------

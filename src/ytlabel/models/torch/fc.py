@@ -8,6 +8,20 @@ from ytlabel.models.spec import FCSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, batch_norm, dense
 
 
+class Tower(nn.Module):
+    """One modality's optional dense -> [batch norm] -> relu; width 0 passes the features through."""
+
+    def __init__(self, inputs: int, width: int, norm):
+        super().__init__()
+        self.width = width or inputs
+        self.tower = dense(inputs, width) if width else nn.Identity()
+        self.tower_norm = norm(width) if width else nn.Identity()
+        self.activation = nn.ReLU() if width else nn.Identity()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.tower_norm(self.tower(features)))
+
+
 class FCClassifier(nn.Module):
     """The towers and head on already-encoded (batch, rgb_in) and (batch, audio_in) features.
 
@@ -17,18 +31,17 @@ class FCClassifier(nn.Module):
     def __init__(self, spec: FCSpec, rgb_in: int, audio_in: int):
         super().__init__()
         norm = batch_norm if spec.batch_norm else (lambda features: nn.Identity())
-        self.rgb_norm, self.audio_norm = norm(rgb_in), norm(audio_in)
-        self.rgb_tower, self.rgb_tower_norm = dense(rgb_in, spec.rgb_hidden), norm(spec.rgb_hidden)
-        self.audio_tower, self.audio_tower_norm = dense(audio_in, spec.audio_hidden), norm(spec.audio_hidden)
-        self.head_hidden = dense(spec.rgb_hidden + spec.audio_hidden, spec.head_hidden)
+        self.rgb_input_norm, self.audio_input_norm = norm(rgb_in), norm(audio_in)
+        self.rgb = Tower(rgb_in, spec.rgb_hidden, norm)
+        self.audio = Tower(audio_in, spec.audio_hidden, norm)
+        self.head_hidden = dense(self.rgb.width + self.audio.width, spec.head_hidden)
         self.head_hidden_norm = norm(spec.head_hidden)
         self.dropout = nn.Dropout(spec.dropout)
         self.logits = dense(spec.head_hidden, spec.num_classes, output_bias(spec.num_classes))
 
     def forward(self, rgb: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        rgb = torch.relu(self.rgb_tower_norm(self.rgb_tower(self.rgb_norm(rgb))))
-        audio = torch.relu(self.audio_tower_norm(self.audio_tower(self.audio_norm(audio))))
-        hidden = torch.relu(self.head_hidden_norm(self.head_hidden(torch.cat([rgb, audio], dim=-1))))
+        towers = torch.cat([self.rgb(self.rgb_input_norm(rgb)), self.audio(self.audio_input_norm(audio))], dim=-1)
+        hidden = torch.relu(self.head_hidden_norm(self.head_hidden(towers)))
         return self.logits(self.dropout(hidden))
 
 

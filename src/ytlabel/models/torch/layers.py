@@ -30,11 +30,13 @@ def dense(inputs: int, outputs: int, bias: float = 0.0) -> nn.Linear:
 
 
 def batch_norm(features: int) -> nn.BatchNorm1d:
-    """Keras's BatchNormalization defaults: epsilon 1e-3, moving averages kept at 0.99 per step.
+    """Epsilon 1e-3 (Keras's default); moving averages keep 0.9 of their value per step.
 
-    PyTorch's `momentum` is the weight of the new batch, so Keras's 0.99 is PyTorch's 0.01.
+    PyTorch's `momentum` is the weight of the new batch, so Keras's momentum=0.9 is PyTorch's 0.1.
+    Keras's default 0.99 averages over ~100 steps, which lags the weights of a model trained for a
+    few hundred steps: on the real split fc scored GAP@20 0.62 with it and 0.66 with 0.9 (same run).
     """
-    return nn.BatchNorm1d(features, eps=1e-3, momentum=0.01)
+    return nn.BatchNorm1d(features, eps=1e-3, momentum=0.1)
 
 
 def lstm(inputs: int, hidden: int, layers: int, bidirectional: bool) -> nn.LSTM:
