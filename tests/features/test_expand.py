@@ -76,7 +76,8 @@ def _code_delta(arch):
     if arch in first_layer_outputs:
         return concat * first_layer_outputs[arch]
     rgb_out, audio_out = {"fc": (8, 4), "stream_lstm": (4 * 6, 4 * 3), "fc_stream_lstm": (8 + 4 * 6, 4 + 4 * 3)}[arch]
-    return (RGB_CODE - 1024) * rgb_out + (AUDIO_CODE - 128) * audio_out
+    input_norm = 2 * (RGB_CODE + AUDIO_CODE - 1152) if arch.startswith("fc") else 0  # fc's gamma and beta per input
+    return (RGB_CODE - 1024) * rgb_out + (AUDIO_CODE - 128) * audio_out + input_norm
 
 
 def test_finetune_makes_the_encoder_trainable(encoder_dir):

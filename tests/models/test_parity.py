@@ -73,7 +73,40 @@ def test_lstm_initialisation_matches_keras_defaults():
 
 def test_dense_initialisation_matches_keras_defaults():
     model = torch_models.build("fc", S.make_spec("fc"))
-    weight = model.fc.rgb_tower.weight.detach().numpy()
-    limit = np.sqrt(6.0 / (1024 + 512))
+    weight = model.fc.head_hidden.weight.detach().numpy()  # (2048, 1152): no towers by default
+    limit = np.sqrt(6.0 / (1152 + 2048))
     assert np.abs(weight).max() <= limit and weight.std() == pytest.approx(limit / np.sqrt(3), rel=0.02)
-    assert model.fc.rgb_tower.bias.abs().sum().item() == 0.0
+    assert model.fc.head_hidden.bias.abs().sum().item() == 0.0
+
+
+def test_batch_norm_statistics_transfer_and_update_alike():
+    """Moving statistics learnt in PyTorch give the same inference logits in Keras, and one training
+    batch moves them the same way in both (PyTorch's running variance uses the unbiased batch
+    variance, Keras the biased one: they differ by n/(n-1))."""
+    spec = tiny_spec("fc")
+    torch.manual_seed(4)
+    model = torch_models.build("fc", spec)
+    model.train()
+    batches = [parity.sample_batch("video", batch=16, frames=1, seed=seed) for seed in range(5)]
+    with torch.no_grad():
+        for batch in batches:
+            model({key: torch.from_numpy(value) for key, value in batch.items()})
+    weights = torch_layers.export_weights(model)
+    assert np.abs(weights["fc_rgb_input_norm.moving_mean"]).max() > 0.01  # the statistics really moved
+    keras_model = keras_models.build("fc", spec)
+    keras_layers.import_weights(keras_model, weights)
+    model.eval()
+    probe = parity.sample_batch("video", batch=4, frames=1, seed=9)
+    np.testing.assert_allclose(parity.torch_logits(model, probe), parity.keras_logits(keras_model, probe), atol=1e-4)
+
+    model.train()
+    with torch.no_grad():
+        model({key: torch.from_numpy(value) for key, value in batches[0].items()})
+    keras_model(batches[0], training=True)
+    after_torch, after_keras = torch_layers.export_weights(model), keras_layers.export_weights(keras_model)
+    np.testing.assert_allclose(after_keras["fc_rgb_input_norm.moving_mean"], after_torch["fc_rgb_input_norm.moving_mean"],
+                               atol=1e-6)
+    start = weights["fc_rgb_input_norm.moving_variance"]
+    torch_step = after_torch["fc_rgb_input_norm.moving_variance"] - 0.9 * start  # 0.1 * unbiased batch variance
+    keras_step = after_keras["fc_rgb_input_norm.moving_variance"] - 0.9 * start  # 0.1 * biased batch variance
+    np.testing.assert_allclose(keras_step * 16 / 15, torch_step, rtol=1e-4, atol=1e-7)

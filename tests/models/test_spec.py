@@ -43,6 +43,9 @@ def test_default_parameter_counts_follow_the_spec_arithmetic():
     def dense(i, o):
         return i * o + o
 
+    def norm(features):  # gamma and beta train; the moving statistics do not
+        return 2 * features
+
     def lstm(i, h):
         return 4 * h * (i + h) + 4 * h
 
@@ -50,7 +53,7 @@ def test_default_parameter_counts_follow_the_spec_arithmetic():
     expected = {
         "logistic": dense(1152, c),
         "moe": dense(1152, 3 * c) + dense(1152, 2 * c),
-        "fc": dense(1024, 512) + dense(128, 128) + dense(640, 1024) + dense(1024, c),
+        "fc": norm(1024) + norm(128) + dense(1152, 2048) + norm(2048) + dense(2048, c),
         "bilstm": 2 * lstm(1152, 256) + 2 * lstm(512, 256) + dense(512, c),
         "stream_lstm": lstm(1024, 256) + dense(256, c) + lstm(128, 64) + dense(64, c),
     }

@@ -73,9 +73,10 @@ def test_keras_loss_equals_the_torch_loss():
     assert theirs == pytest.approx(ours, rel=1e-6)
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_same_weights_and_batch_give_the_same_training_trajectory(optimizer):
-    """Transferred weights, one batch, five steps: the frameworks' optimizers and losses agree."""
+def test_same_weights_and_batch_give_the_same_training_trajectory(optimizer, batch_norm):
+    """Transferred weights, one batch, five steps: the frameworks' optimizers, losses and batch norm agree."""
     import keras
 
     from ytlabel.models import keras as keras_models
@@ -86,7 +87,7 @@ def test_same_weights_and_batch_give_the_same_training_trajectory(optimizer):
     from ytlabel.models.torch.layers import export_weights
     from ytlabel.training.keras_fit import TrainingModel
 
-    spec = make_spec("fc", rgb_hidden=16, audio_hidden=8, head_hidden=16, dropout=0.0)
+    spec = make_spec("fc", rgb_hidden=16, audio_hidden=8, head_hidden=16, dropout=0.0, batch_norm=batch_norm)
     torch.manual_seed(0)
     torch_model, keras_model = torch_models.build("fc", spec), keras_models.build("fc", spec)
     import_weights(keras_model, export_weights(torch_model))
@@ -111,7 +112,8 @@ def test_same_weights_and_batch_give_the_same_training_trajectory(optimizer):
         torch_optimizer.step()
         torch_losses.append(loss.item())
         keras_losses.append(float(trainer.train_on_batch(inputs, labels)))
-    assert min(torch_losses) < 0.9 * torch_losses[0]  # it really trains (SGD may overshoot at the end)
+    # It really trains (SGD may overshoot at the end); batch norm over 4 videos slows the first steps.
+    assert min(torch_losses) < (0.95 if batch_norm else 0.9) * torch_losses[0]
     # Float32 summation order differs between the frameworks; over 5 steps from a loss of ~30 (output
     # biases start at the prior) the trajectories agree to ~5e-4 relative.
     np.testing.assert_allclose(keras_losses, torch_losses, rtol=1e-3)
