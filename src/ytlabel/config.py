@@ -49,7 +49,7 @@ class TrainConfig:
     amp: bool = False  # mixed precision (GPU only; ignored with a warning on CPU)
     checkpoint_every_steps: int = 0  # extra checkpoints within an epoch (PyTorch); 0: once per epoch
     max_steps_per_epoch: int = 0  # cap on steps per epoch, for smoke runs and benchmarks; 0: no cap
-    metrics_port: int = 0  # Prometheus exporter port (rank r uses port + r); 0: no exporter
+    metrics_port: int = 0  # Prometheus exporter port (+ local rank when processes share a host); 0: none
     metrics_host: str = "127.0.0.1"  # bind address of the exporter; 0.0.0.0 inside a cluster pod
     skip_corrupt: bool = False  # count corrupt records instead of failing
     model: dict = dataclasses.field(default_factory=dict)  # spec overrides for the architecture
@@ -84,6 +84,10 @@ class TrainConfig:
     @property
     def level(self) -> str:
         return ARCHITECTURES[self.arch].level
+
+    def exporter_port(self, place) -> int:
+        """This process's exporter port: one per pod in a cluster, port + local rank on a shared host."""
+        return self.metrics_port + place.local_rank if self.metrics_port else 0
 
     def spec(self):
         """The architecture spec with `model` overrides and the encoder applied."""

@@ -45,6 +45,7 @@ def test_local_launcher_produces_the_same_variables():
     assert [torch_place(env).rank for env in torch_envs] == [0, 1, 2]
     assert len({env["MASTER_PORT"] for env in torch_envs}) == 1
     keras_envs = worker_environments(2, "keras")
-    assert [keras_place(env) for env in keras_envs] == [Place(0, 2, 0, True), Place(1, 2, 0, False)]
+    # Processes sharing a host get distinct local ranks (exporter ports); TFJob pods leave it unset (0).
+    assert [keras_place(env) for env in keras_envs] == [Place(0, 2, 0, True), Place(1, 2, 1, False)]
     addresses = json.loads(keras_envs[0]["TF_CONFIG"])["cluster"]["worker"]
     assert all(address.startswith("127.0.0.1:") for address in addresses)

@@ -74,7 +74,7 @@ class Registry:
         """
         check_name(name, "model name")
         files, record = _collect_run(run_dir)
-        version, claim = self._claim(name)
+        version = self._claim(name)  # its claim object stays: the number is never handed out again
         prefix = f"{name}/{version}/"
         written = []
         try:
@@ -85,7 +85,7 @@ class Registry:
                     entries[relative] = _digest_bytes(source)
                 else:
                     self.store.put_file(prefix + relative, source)
-                    entries[relative] = _digest_file(source)
+                    entries[relative] = file_digest(source)
                 written.append(prefix + relative)
             manifest = {**record, "name": name, "version": version, "files": entries,
                         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -98,7 +98,6 @@ class Registry:
                 except RegistryError:
                     pass  # best effort: without a manifest the version is invisible anyway
             raise
-        del claim  # the claim object stays: it keeps the number used even if the version is later removed
         return manifest
 
     def promote(self, name: str, version: int, alias: str) -> dict:
@@ -191,7 +190,7 @@ class Registry:
                 target = os.path.join(staging, *relative.split("/"))
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 self.store.get_file(f"{name}/{version}/{relative}", target)
-                actual = _digest_file(target)
+                actual = file_digest(target)
                 if actual["sha256"] != expected["sha256"]:
                     raise RegistryError(f"{name}:{version}/{relative}: sha256 {actual['sha256'][:12]}... does not "
                                         f"match the manifest's {expected['sha256'][:12]}...; the registry copy is "
@@ -207,7 +206,7 @@ class Registry:
         return manifest
 
     # --- version numbers -------------------------------------------------------------------------
-    def _claim(self, name: str) -> tuple[int, str]:
+    def _claim(self, name: str) -> int:
         """Claims the next version number; safe with concurrent pushers on any strongly consistent store.
 
         Each pusher writes its own claim object under the candidate number, then lists the claims there.
@@ -220,7 +219,7 @@ class Registry:
             key = f"{name}/{version}/.claims/{uuid.uuid4().hex}"
             self.store.put(key, b"")
             if self.store.list(f"{name}/{version}/.claims/") == [key]:
-                return version, key
+                return version
             time.sleep(random.uniform(0.0, 0.02 * (attempt + 1)))
         raise RegistryError(f"could not claim a version of {name!r} in {self.uri} after {CLAIM_ATTEMPTS} attempts "
                             f"(too many concurrent pushes?)")
@@ -264,7 +263,7 @@ def _collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
             raise RegistryError(f"{run_dir}: the model's encoder {source} is gone; it must travel with the model")
         for name in sorted(os.listdir(source)):
             files[f"encoder/{name}"] = os.path.join(source, name)
-        encoder = {"source": spec["encoder"]["path"], **_digest_file(os.path.join(source, "encoder.npz"))}
+        encoder = {"source": spec["encoder"]["path"], **file_digest(os.path.join(source, "encoder.npz"))}
         spec["encoder"] = {**spec["encoder"], "path": "encoder"}
     files["spec.json"] = json.dumps({**spec_record, "spec": spec}, indent=2, sort_keys=True).encode()
     metrics = None
@@ -292,7 +291,8 @@ def _digest_bytes(data: bytes) -> dict:
     return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
-def _digest_file(path: str) -> dict:
+def file_digest(path: str) -> dict:
+    """{"sha256": hex digest, "bytes": size} of a file, read in 1 MiB blocks."""
     digest, size = hashlib.sha256(), 0
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

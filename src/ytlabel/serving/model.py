@@ -6,7 +6,6 @@ V2 (Open Inference Protocol) requests; payload rules are in `serving/payload.py`
 times requests and counts them; the metrics here are the domain ones.
 """
 
-import hashlib
 import json
 import os
 import uuid
@@ -19,6 +18,7 @@ from prometheus_client import Counter, Histogram
 from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.errors import YtlabelError
 from ytlabel.models.predictor import load_predictor
+from ytlabel.registry.registry import file_digest
 from ytlabel.serving import payload as payloads
 
 PREDICTIONS = Counter("ytlabel_predictions", "Videos answered, by the genre ranked first", ["model", "genre"])
@@ -116,10 +116,6 @@ def verify_model_dir(model_dir: str) -> dict:
         file_path = os.path.join(model_dir, *relative.split("/"))
         if not os.path.exists(file_path):
             raise YtlabelError(f"{model_dir}: {relative} is listed in manifest.json but missing")
-        digest = hashlib.sha256()
-        with open(file_path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != entry["sha256"]:
+        if file_digest(file_path)["sha256"] != entry["sha256"]:
             raise YtlabelError(f"{model_dir}: {relative} does not match its sha256 in manifest.json")
     return manifest

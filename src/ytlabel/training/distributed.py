@@ -76,7 +76,8 @@ def keras_place(env=None) -> Place:
     if (kind, index) not in order:
         raise YtlabelError(f"TF_CONFIG task {kind}:{index} is not in its cluster {sorted(cluster)}")
     rank = order.index((kind, index))
-    return Place(rank=rank, world_size=len(order), local_rank=0, writer=rank == 0)
+    # TFJob pods hold one process each (LOCAL_RANK unset: 0); launch_local sets it for processes sharing a host.
+    return Place(rank=rank, world_size=len(order), local_rank=int(env.get("LOCAL_RANK", 0)), writer=rank == 0)
 
 
 def free_port() -> int:
@@ -102,8 +103,8 @@ def _contract(workers: int, framework: str) -> list[dict[str, str]]:
         return [{"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": str(workers),
                  "RANK": str(rank), "LOCAL_RANK": str(rank)} for rank in range(workers)]
     addresses = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
-    return [{"TF_CONFIG": json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": rank}})}
-            for rank in range(workers)]
+    return [{"TF_CONFIG": json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": rank}}),
+             "LOCAL_RANK": str(rank)} for rank in range(workers)]
 
 
 def launch_local(argv: list[str], workers: int, framework: str) -> int:

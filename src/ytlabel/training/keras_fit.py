@@ -198,7 +198,7 @@ def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
         keras.mixed_precision.set_global_policy("mixed_float16")
     elif config.amp:
         common.log.warning("amp=true needs a GPU; training in float32 on CPU")
-    telemetry = Telemetry(place.rank, config.metrics_port, config.metrics_host)
+    telemetry = Telemetry(place.rank, config.exporter_port(place), config.metrics_host)
     try:
         return _train(config, run, place, strategy, telemetry, started, bool(config.amp and gpus))
     finally:

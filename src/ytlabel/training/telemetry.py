@@ -59,9 +59,8 @@ class Telemetry:
         self.rss = Gauge("ytlabel_process_resident_memory_bytes", "RSS of the trainer and its children", labels, registry=self.registry)
         self.gpu_util = Gauge("ytlabel_gpu_utilization_percent", "GPU utilisation (NVML)", labels + ["gpu"], registry=self.registry)
         self.gpu_memory = Gauge("ytlabel_gpu_memory_used_bytes", "GPU memory used (NVML)", labels + ["gpu"], registry=self.registry)
-        self.port = 0
+        self.port = port
         if port:
-            self.port = port + rank
             self._server, self._server_thread = start_http_server(self.port, addr=host, registry=self.registry)
         self._gpus = _Gpus()
         self._process = psutil.Process()

@@ -42,7 +42,7 @@ def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
     device = torch.device(f"cuda:{place.local_rank}" if torch.cuda.is_available() else "cpu")
     if place.distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    telemetry = Telemetry(place.rank, config.metrics_port, config.metrics_host)
+    telemetry = Telemetry(place.rank, config.exporter_port(place), config.metrics_host)
     try:
         return _train(config, run, place, device, telemetry, started)
     finally:

@@ -1,0 +1,1 @@
+"""Kubernetes manifests as pure functions (training jobs, KServe) and their offline validation."""

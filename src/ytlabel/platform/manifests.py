@@ -1,0 +1,230 @@
+"""Kubernetes manifests as pure functions: training jobs, the InferenceService and its credentials.
+
+Nothing here talks to a cluster. Every function returns plain dicts that `platform/validate.py` checks
+against the Kubernetes schemas (core kinds) and the operators' CRDs (custom kinds) in strict mode.
+
+Training (the Kubeflow training operator, kubeflow.org/v1):
+    torch -> PyTorchJob: 1 Master + (workers - 1) Worker pods, container `pytorch`; the operator
+             injects MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK, which `ytlabel train` reads.
+    keras -> TFJob: 1 Chief + (workers - 1) Worker pods, container `tensorflow`; the operator
+             injects TF_CONFIG. The chief writes the run directory.
+    Each pod runs one `ytlabel train` process (nprocPerNode "1"). The run directory is on S3, so a
+    restarted pod (restartPolicy OnFailure) resumes from the last checkpoint there.
+Serving (KServe, serving.kserve.io):
+    InferenceService (deploymentMode Standard) with storageUri s3://... of a registry version, run by
+    the `ytlabel` ClusterServingRuntime; a ServiceAccount whose Secret carries the serving.kserve.io/s3-*
+    annotations that KServe's storage initializer reads.
+"""
+
+import dataclasses
+import re
+import urllib.parse
+
+from ytlabel.errors import ConfigError
+from ytlabel.models.spec import ARCHITECTURES
+
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+MODEL_FORMAT = "ytlabel"  # the model format our ServingRuntime declares and InferenceServices ask for
+SERVING_PORT = 8080
+METRICS_PORT = 9100  # the trainers' Prometheus exporter (one process per pod, so one port)
+LABELS = {"app.kubernetes.io/part-of": "ytlabel"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJobSettings:
+    """One training job. Every field is validated.
+
+    Attributes:
+        arch: architecture (see `ytlabel models list`).
+        framework: "torch" (PyTorchJob) or "keras" (TFJob).
+        data: training shards, normally s3://bucket/prefix.
+        out: run directory; s3:// so pods can restart and resume.
+        image: trainer image (images/Dockerfile.torch or Dockerfile.keras).
+        workers: pods in total (master/chief included).
+        gpus: GPUs per pod; torch pods run one process each, so at most 1 there.
+        overrides: `key=value` training settings passed through to `ytlabel train`.
+        name: job name (DNS-1035); default ytlabel-<arch>-<framework>.
+        namespace: where the job runs.
+        s3_secret: Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (+ endpoint variables).
+        service_account: pods' ServiceAccount.
+        cpu, memory: requests and limits per pod.
+    """
+
+    arch: str
+    framework: str
+    data: str
+    out: str
+    image: str
+    workers: int = 1
+    gpus: int = 0
+    overrides: tuple[str, ...] = ()
+    name: str | None = None
+    namespace: str = "kubeflow"
+    s3_secret: str = "ytlabel-s3"
+    service_account: str = "ytlabel-trainer"
+    cpu: str = "4"
+    memory: str = "16Gi"
+
+    def __post_init__(self):
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"arch={self.arch!r}: choose one of {sorted(ARCHITECTURES)}")
+        if self.framework not in ("torch", "keras"):
+            raise ConfigError(f"framework={self.framework!r}: must be 'torch' or 'keras'")
+        if self.workers < 1:
+            raise ConfigError(f"workers={self.workers}: must be >= 1")
+        if self.gpus < 0:
+            raise ConfigError(f"gpus={self.gpus}: must be >= 0")
+        if self.framework == "torch" and self.gpus > 1:
+            raise ConfigError(f"gpus={self.gpus}: PyTorchJob pods run one training process each; "
+                              f"use workers={self.workers * self.gpus} with gpus=1")
+        check_name(self.job_name, "job name")
+        for override in self.overrides:
+            if "=" not in override:
+                raise ConfigError(f"override {override!r}: expected key=value")
+
+    @property
+    def job_name(self) -> str:
+        return self.name or f"ytlabel-{self.arch.replace('_', '-')}-{self.framework}"
+
+
+def check_name(name: str, what: str) -> str:
+    """Job and service names must be DNS-1035 labels (the operators' webhooks reject others)."""
+    if len(name) > 63 or not DNS_1035.match(name):
+        raise ConfigError(f"{what} {name!r}: must be a DNS-1035 label (lowercase letters, digits, '-', "
+                          f"starting with a letter, at most 63 characters)")
+    return name
+
+
+def training_job(settings: TrainJobSettings) -> dict:
+    """A PyTorchJob (torch) or TFJob (keras) running `ytlabel train` in every pod."""
+    command = ["ytlabel", "train", "--arch", settings.arch, "--framework", settings.framework,
+               "--data", settings.data, "--out", settings.out, "--config", settings.arch,
+               f"metrics_port={METRICS_PORT}", "metrics_host=0.0.0.0", *settings.overrides]
+    if settings.framework == "torch":
+        container, kind, field, roles = "pytorch", "PyTorchJob", "pytorchReplicaSpecs", ("Master", "Worker")
+    else:
+        container, kind, field, roles = "tensorflow", "TFJob", "tfReplicaSpecs", ("Chief", "Worker")
+    replicas = {roles[0]: _replica(settings, container, command, 1)}
+    if settings.workers > 1:
+        replicas[roles[1]] = _replica(settings, container, command, settings.workers - 1)
+    spec = {field: replicas, "runPolicy": {"backoffLimit": 3, "cleanPodPolicy": "None", "ttlSecondsAfterFinished": 86400}}
+    if settings.framework == "torch":
+        spec["nprocPerNode"] = "1"
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": kind,
+        "metadata": {"name": settings.job_name, "namespace": settings.namespace,
+                     "labels": {**LABELS, "app.kubernetes.io/component": "trainer", "ytlabel.io/arch": settings.arch,
+                                "ytlabel.io/framework": settings.framework}},
+        "spec": spec,
+    }
+
+
+def _replica(settings: TrainJobSettings, container: str, command: list[str], count: int) -> dict:
+    resources = {"requests": {"cpu": settings.cpu, "memory": settings.memory},
+                 "limits": {"cpu": settings.cpu, "memory": settings.memory}}
+    if settings.gpus:
+        resources["limits"]["nvidia.com/gpu"] = str(settings.gpus)
+    return {
+        "replicas": count,
+        "restartPolicy": "OnFailure",
+        "template": {
+            "metadata": {"labels": {**LABELS, "app.kubernetes.io/component": "trainer"},
+                         "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}},
+            "spec": {
+                "serviceAccountName": settings.service_account,
+                "securityContext": _pod_security(),
+                "containers": [{
+                    "name": container,
+                    "image": settings.image,
+                    "command": command,
+                    "envFrom": [{"secretRef": {"name": settings.s3_secret}}],
+                    "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
+                    "resources": resources,
+                    "securityContext": _container_security(),
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }],
+                "volumes": [{"name": "tmp", "emptyDir": {}}],
+            },
+        },
+    }
+
+
+def _pod_security() -> dict:
+    return {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _container_security() -> dict:
+    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+
+
+# --- serving -------------------------------------------------------------------------------------
+def inference_service(name: str, storage_uri: str, *, namespace: str = "kubeflow",
+                      service_account: str = "ytlabel-serving", gpus: int = 0, min_replicas: int = 1) -> dict:
+    """A KServe InferenceService serving one registry version (storage_uri = s3://.../<name>/<version>)."""
+    check_name(name, "InferenceService name")
+    if not storage_uri.startswith("s3://"):
+        raise ConfigError(f"storage_uri {storage_uri!r}: must be s3://bucket/prefix/<name>/<version>")
+    resources = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+    if gpus:
+        resources["limits"]["nvidia.com/gpu"] = str(gpus)
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {**LABELS, "app.kubernetes.io/component": "predictor"},
+                     "annotations": {"serving.kserve.io/deploymentMode": "Standard"}},
+        "spec": {"predictor": {
+            "serviceAccountName": service_account,
+            "minReplicas": min_replicas,
+            "model": {"modelFormat": {"name": MODEL_FORMAT}, "runtime": MODEL_FORMAT, "storageUri": storage_uri,
+                      "protocolVersion": "v2", "resources": resources},
+        }},
+    }
+
+
+def cluster_serving_runtime(image: str) -> dict:
+    """The runtime that serves `ytlabel` model-format InferenceServices with `ytlabel serve`."""
+    return {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "ClusterServingRuntime",
+        "metadata": {"name": MODEL_FORMAT, "labels": {**LABELS, "app.kubernetes.io/component": "serving-runtime"}},
+        "spec": {
+            "supportedModelFormats": [{"name": MODEL_FORMAT, "version": "1", "autoSelect": True}],
+            "protocolVersions": ["v1", "v2"],
+            "containers": [{
+                "name": "kserve-container",
+                "image": image,
+                "args": ["serve", "--model", "/mnt/models", "--name", "{{.Name}}", "--host", "0.0.0.0",
+                         "--http-port", str(SERVING_PORT)],
+                "ports": [{"containerPort": SERVING_PORT, "protocol": "TCP"}],
+                "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+                "securityContext": {**_container_security(), "runAsNonRoot": True, "runAsUser": 10001},
+            }],
+        },
+    }
+
+
+def s3_credentials(endpoint: str, *, service_account: str = "ytlabel-serving", secret: str = "ytlabel-s3",
+                   namespace: str = "kubeflow", region: str = "us-east-1") -> list[dict]:
+    """The ServiceAccount and a Secret template carrying KServe's serving.kserve.io/s3-* annotations.
+
+    The Secret's key values are placeholders to fill (or replace with an existing Secret): credentials
+    never appear in rendered output.
+    """
+    parsed = urllib.parse.urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
+    if not parsed.netloc:
+        raise ConfigError(f"S3 endpoint {endpoint!r}: expected host[:port] or http(s)://host[:port]")
+    https = parsed.scheme == "https"
+    annotations = {"serving.kserve.io/s3-endpoint": parsed.netloc, "serving.kserve.io/s3-usehttps": "1" if https else "0",
+                   "serving.kserve.io/s3-region": region, "serving.kserve.io/s3-verifyssl": "1" if https else "0"}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": service_account, "namespace": namespace, "labels": dict(LABELS)},
+         "secrets": [{"name": secret}]},
+        {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+         "metadata": {"name": secret, "namespace": namespace, "labels": dict(LABELS), "annotations": annotations},
+         "stringData": {"AWS_ACCESS_KEY_ID": "<access key>", "AWS_SECRET_ACCESS_KEY": "<secret key>",
+                        "AWS_ENDPOINT_URL": f"{parsed.scheme}://{parsed.netloc}", "AWS_DEFAULT_REGION": region,
+                        "S3_USE_HTTPS": "1" if https else "0", "S3_VERIFY_SSL": "1" if https else "0"}},
+    ]
