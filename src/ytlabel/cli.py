@@ -1,6 +1,7 @@
 """`ytlabel <stage> ...`: maps verbs to library functions. No logic lives here."""
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -139,7 +140,31 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="bind address; 0.0.0.0 inside a pod")
     serve.add_argument("--top-k", type=int, default=20, help="classes returned per video")
     serve.set_defaults(run=_serve)
+
+    platform = stages.add_parser("platform", help="Kubernetes manifests for training jobs and serving")
+    platform_verbs = platform.add_subparsers(dest="verb", required=True, metavar="VERB")
+    render = platform_verbs.add_parser("render", parents=[where],
+                                       help="print a validated PyTorchJob/TFJob, or an InferenceService (--serve)")
+    render.add_argument("--arch", help="architecture of the training job")
+    render.add_argument("--framework", choices=("torch", "keras"), help="torch -> PyTorchJob, keras -> TFJob")
+    render.add_argument("--workers", type=int, default=1, help="pods, master/chief included")
+    render.add_argument("--gpus", type=int, default=0, help="GPUs per pod")
+    render.add_argument("--data", default="s3://ytlabel/data/train", help="training shards")
+    render.add_argument("--out", help="run directory (default s3://ytlabel/runs/<job name>)")
+    render.add_argument("--image", default=f"ghcr.io/ytlabel/ytlabel-trainer:{_version()}")
+    render.add_argument("--namespace", default="kubeflow")
+    render.add_argument("--serve", metavar="NAME[:VERSION|@ALIAS]", help="render the InferenceService of a registry version")
+    render.add_argument("--s3-endpoint", default="http://minio-service.kubeflow:9000",
+                        help="S3 endpoint for the serving Secret's annotations")
+    render.add_argument("overrides", nargs="*", metavar="key=value", help="training settings passed to ytlabel train")
+    render.set_defaults(run=_platform_render)
     return parser
+
+
+def _version() -> str:
+    import ytlabel
+
+    return ytlabel.__version__
 
 
 def _synth(args) -> None:
@@ -338,3 +363,35 @@ def _serve(args) -> None:
     if args.top_k < 1:
         raise ConfigError(f"--top-k={args.top_k}: must be >= 1")
     serve(resolve_model_dir(args.model, args.registry), args.name, args.http_port, args.host, args.top_k)
+
+
+def _platform_render(args) -> None:
+    import yaml
+
+    from ytlabel.platform import manifests
+    from ytlabel.platform.validate import validate
+
+    if args.serve:
+        from ytlabel.registry import Registry, parse_ref
+
+        name, version, alias = parse_ref(args.serve)
+        registry_uri = args.registry or ""
+        if not registry_uri.startswith("s3://"):
+            raise ConfigError("--serve needs an s3:// --registry (KServe's storage initializer downloads from S3)")
+        if version is None:
+            name, version = Registry(registry_uri).resolve(args.serve)
+        objects = [*manifests.s3_credentials(args.s3_endpoint, namespace=args.namespace),
+                   manifests.inference_service(name, f"{registry_uri.rstrip('/')}/{name}/{version}",
+                                               namespace=args.namespace, gpus=args.gpus)]
+    else:
+        if not args.arch or not args.framework:
+            raise ConfigError("platform render needs --arch and --framework (or --serve NAME@ALIAS)")
+        settings = manifests.TrainJobSettings(
+            args.arch, args.framework, args.data, args.out or "", args.image, workers=args.workers, gpus=args.gpus,
+            overrides=tuple(args.overrides), namespace=args.namespace)
+        if not args.out:
+            settings = dataclasses.replace(settings, out=f"s3://ytlabel/runs/{settings.job_name}")
+        objects = [manifests.training_job(settings)]
+    for manifest in objects:
+        validate(manifest)
+    print(yaml.safe_dump_all(objects, sort_keys=False), end="")
