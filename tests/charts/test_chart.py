@@ -1,0 +1,104 @@
+"""The Helm chart: lint --strict, template every ci values file with and without the Prometheus
+operator API, and validate every rendered object (strict schemas and CRDs; rules with promtool)."""
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from ytlabel.platform.validate import problems
+
+CHART = os.path.join(os.path.dirname(__file__), "..", "..", "charts", "ytlabel")
+VALUES = sorted(glob.glob(os.path.join(CHART, "ci", "*-values.yaml")))
+MONITORING = {"PodMonitor", "ServiceMonitor", "PrometheusRule"}
+
+
+def _helm() -> str:
+    helm = os.path.join(os.path.dirname(sys.executable), "helm")
+    if not os.path.exists(helm):
+        pytest.fail("helm is missing: run `make test-deps` (tools/fetch_helm.py installs the pinned binary)")
+    return helm
+
+
+def _template(*args: str) -> list[dict]:
+    done = subprocess.run([_helm(), "template", "rel", CHART, "--namespace", "ml", *args],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def test_lint_strict():
+    done = subprocess.run([_helm(), "lint", "--strict", CHART], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in done.stdout
+
+
+@pytest.mark.parametrize("operator", [False, True], ids=["plain-cluster", "prometheus-operator"])
+@pytest.mark.parametrize("values", VALUES, ids=[os.path.basename(v) for v in VALUES])
+def test_every_rendered_object_validates(values, operator, tmp_path):
+    objects = _template("-f", values, *(["--api-versions", "monitoring.coreos.com/v1"] if operator else []))
+    kinds = {obj["kind"] for obj in objects}
+    settings = yaml.safe_load(open(values))
+    monitoring_wanted = operator and settings.get("monitoring", {}).get("podMonitor", {}).get("enabled", True)
+    assert bool(kinds & MONITORING) == bool(monitoring_wanted), kinds
+    assert {"Role", "RoleBinding"} <= kinds  # pipeline runs always get their least-privilege Role
+    for obj in objects:
+        if obj["kind"] == "PrometheusRule":
+            _check_rules(obj, tmp_path)
+            continue
+        assert problems(obj) == [], (obj["kind"], obj["metadata"]["name"])
+        for spec in _pod_specs(obj):
+            _check_restricted(spec, obj)
+
+
+def test_champion_values_render_the_expected_objects():
+    objects = {(obj["kind"], obj["metadata"]["name"]): obj for obj in
+               _template("-f", os.path.join(CHART, "ci", "champion-values.yaml"), "--api-versions", "monitoring.coreos.com/v1")}
+    service = objects[("InferenceService", "yt8m-fc")]
+    assert service["spec"]["predictor"]["model"]["storageUri"] == "s3://example-models/ytlabel/yt8m-fc/7"
+    assert service["spec"]["predictor"]["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert service["spec"]["predictor"]["serviceAccountName"] == "yt-serving"
+    assert objects[("ServiceAccount", "yt-serving")]["secrets"] == [{"name": "aws-models"}]
+    runtime = objects[("ClusterServingRuntime", "ytlabel")]["spec"]["containers"][0]
+    assert runtime["image"] == "registry.example.com/ml/ytlabel-serving:0.1.0"
+    assert runtime["args"][:5] == ["serve", "--model", "/mnt/models", "--name", "{{.Name}}"]
+    rules = objects[("Role", "yt-pipeline")]["rules"]
+    assert {resource for rule in rules for resource in rule["resources"]} == {
+        "pytorchjobs", "tfjobs", "pytorchjobs/status", "tfjobs/status", "pods", "pods/log", "inferenceservices"}
+    assert all("secrets" not in rule["resources"] and "*" not in rule["verbs"] for rule in rules)
+    assert objects[("PodMonitor", "yt-trainers")]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_values_schema_refuses_unknown_and_malformed_values():
+    for setting, words in (("s3.bogus=1", "additional properties 'bogus' not allowed"),
+                           ("s3.registry=ftp://x", "s3/registry"),
+                           ("serving.champion.name=Bad_Name", "serving/champion/name")):
+        done = subprocess.run([_helm(), "template", "rel", CHART, "--set", setting], capture_output=True, text=True)
+        assert done.returncode != 0 and words in done.stderr, (setting, done.stderr)
+
+
+def _pod_specs(obj: dict) -> list[dict]:
+    if obj["kind"] == "Pod":
+        return [obj["spec"]]
+    return []
+
+
+def _check_restricted(spec: dict, obj: dict) -> None:
+    assert spec["securityContext"]["runAsNonRoot"] is True, obj["metadata"]["name"]
+    for container in spec["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
+        assert context["capabilities"]["drop"] == ["ALL"]
+
+
+def _check_rules(obj: dict, tmp_path) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool (Debian package prometheus) is required; `make test-deps` installs it"
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": obj["spec"]["groups"]}))
+    done = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0 and "SUCCESS: 4 rules found" in done.stdout, done.stdout + done.stderr
