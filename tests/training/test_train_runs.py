@@ -95,3 +95,12 @@ def test_not_enough_data_is_a_clear_error(synth_dir, tmp_path):
 
     with pytest.raises(YtlabelError, match="not enough training data for one batch of 64 per rank"):
         _run(synth_dir, tmp_path, "fc", "torch", "batch_size=64")
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_min_frames_that_empties_an_epoch_is_a_clear_error(synth_dir, tmp_path, framework):
+    """Videos of 10..20 frames with min_frames=18: the step count (made before filtering) cannot be met."""
+    from ytlabel.errors import DataError
+
+    with pytest.raises(DataError, match=r"epoch 0: the data gave \d of 4 batches; min_frames=18 dropped videos"):
+        _run(synth_dir, tmp_path, "bilstm", framework, "min_frames=18", "loader_workers=1")

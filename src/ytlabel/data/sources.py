@@ -30,13 +30,14 @@ def resolve_shards(sources: str | Sequence[str]) -> list[str]:
     """Expands files, directories, globs and s3:// prefixes into a sorted list of shard URIs.
 
     Directories and prefixes contribute their `*.tfrecord` files (directories recursively);
-    explicitly named files are taken whatever their suffix.
+    explicitly named files are taken whatever their suffix. A string may list several sources
+    separated by commas (how a training job's `--data` names an exact set of shards).
 
     Raises:
         DataError: a source that does not exist or holds no shards.
     """
     if isinstance(sources, str):
-        sources = [sources]
+        sources = [source for source in sources.split(",") if source]
     shards: list[str] = []
     for source in sources:
         found = _s3_list(source) if source.startswith("s3://") else _local_list(source)

@@ -21,6 +21,7 @@ from ytlabel.data.batching import LoaderOptions
 from ytlabel.data.reader import read_shard
 from ytlabel.data.sources import open_shard
 from ytlabel.data.tfrecord import CorruptionReport
+from ytlabel.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,3 +138,18 @@ def rank_batches(plan: StreamPlan, epoch: int) -> Iterator[dict]:
                 continue
             yield batch
             produced += 1
+    if produced < steps:
+        raise short_epoch(plan, epoch, produced)
+
+
+def short_epoch(plan: StreamPlan, epoch: int, produced: int) -> DataError:
+    """The epoch ran out of batches before steps_per_epoch: min_frames dropped records the count included.
+
+    Both frameworks must take the same steps (and every DDP rank the same number), so this is an error,
+    not a shorter epoch.
+    """
+    return DataError(
+        f"epoch {epoch}: the data gave {produced} of {plan.steps_per_epoch} batches; min_frames="
+        f"{plan.options.min_frames} dropped videos that the step count includes. Lower min_frames (0 keeps "
+        f"every video) or set max_steps_per_epoch={produced} or less",
+        source=plan.shards[0] if len(plan.shards) == 1 else f"{len(plan.shards)} shards")

@@ -48,6 +48,7 @@ class TrainJobSettings:
         s3_secret: Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (+ endpoint variables).
         service_account: pods' ServiceAccount.
         cpu, memory: requests and limits per pod.
+        labels: extra labels for the job and its pods (the pipeline's cleanup step selects on them).
     """
 
     arch: str
@@ -64,6 +65,7 @@ class TrainJobSettings:
     service_account: str = "ytlabel-trainer"
     cpu: str = "4"
     memory: str = "16Gi"
+    labels: dict | None = None  # extra labels on the job and its pods, e.g. the pipeline run that owns it
 
     def __post_init__(self):
         if self.arch not in ARCHITECTURES:
@@ -115,7 +117,7 @@ def training_job(settings: TrainJobSettings) -> dict:
         "kind": kind,
         "metadata": {"name": settings.job_name, "namespace": settings.namespace,
                      "labels": {**LABELS, "app.kubernetes.io/component": "trainer", "ytlabel.io/arch": settings.arch,
-                                "ytlabel.io/framework": settings.framework}},
+                                "ytlabel.io/framework": settings.framework, **(settings.labels or {})}},
         "spec": spec,
     }
 
@@ -129,7 +131,7 @@ def _replica(settings: TrainJobSettings, container: str, command: list[str], cou
         "replicas": count,
         "restartPolicy": "OnFailure",
         "template": {
-            "metadata": {"labels": {**LABELS, "app.kubernetes.io/component": "trainer"},
+            "metadata": {"labels": {**LABELS, "app.kubernetes.io/component": "trainer", **(settings.labels or {})},
                          "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}},
             "spec": {
                 "serviceAccountName": settings.service_account,

@@ -89,6 +89,7 @@ class _Feed:
     def __init__(self, plan: stream.StreamPlan, start_epoch: int, prefetch: bool):
         self.plan, self.start_epoch, self.prefetch = plan, start_epoch, prefetch
         self.wait_seconds = 0.0
+        self.error: Exception | None = None  # what stopped the data (tf.data would only pass on its text)
 
     def _batches(self):
         for epoch in itertools.count(self.start_epoch):
@@ -103,16 +104,37 @@ class _Feed:
             source = _read_ahead(source, depth=4)
         while True:
             waited = time.perf_counter()
-            item = next(source)
+            try:
+                item = next(source)
+            except Exception as error:
+                self.error = error
+                raise
             self.wait_seconds += time.perf_counter() - waited
             yield item
 
 
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
 def _read_ahead(source, depth: int):
+    """Reads `source` in a thread, `depth` items ahead; an exception there is raised here, in order."""
     buffer: queue.Queue = queue.Queue(maxsize=depth)
-    threading.Thread(target=lambda: [buffer.put(item) for item in source], daemon=True).start()
+
+    def fill():
+        try:
+            for item in source:
+                buffer.put(item)
+        except BaseException as error:  # handed to the consumer, never lost in the thread
+            buffer.put(_Failed(error))
+
+    threading.Thread(target=fill, daemon=True).start()
     while True:
-        yield buffer.get()
+        item = buffer.get()
+        if isinstance(item, _Failed):
+            raise item.error
+        yield item
 
 
 def _signature(level: str, classes: int):
@@ -247,9 +269,14 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
 
     # --- train --------------------------------------------------------------------------------
     if state["epoch"] < config.epochs:
-        model.fit(dataset, epochs=config.epochs, initial_epoch=state["epoch"], steps_per_epoch=steps,
-                  callbacks=[callback], verbose=1 if common.interactive(place.writer) else 0,
-                  shuffle=False)
+        try:
+            model.fit(dataset, epochs=config.epochs, initial_epoch=state["epoch"], steps_per_epoch=steps,
+                      callbacks=[callback], verbose=1 if common.interactive(place.writer) else 0,
+                      shuffle=False)
+        except tf.errors.OpError:
+            if feed.error is not None:  # our data error, not TensorFlow's wrapping of it
+                raise feed.error from None
+            raise
 
     # --- save ------------------------------------------------------------------------------------
     digest = _digest(inner)

@@ -93,7 +93,10 @@ def _train(config, run, place, device, telemetry, started) -> dict:
         iterator = iter(loader)
         waited = time.perf_counter()
         for step in range(steps):
-            batch = {key: value.to(device, non_blocking=True) for key, value in next(iterator).items()}
+            try:
+                batch = {key: value.to(device, non_blocking=True) for key, value in next(iterator).items()}
+            except StopIteration:
+                raise stream.short_epoch(plan, epoch, step) from None
             if step < state["step"]:  # fast-forward to where the checkpoint left this epoch
                 waited = time.perf_counter()
                 continue

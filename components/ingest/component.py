@@ -1,0 +1,32 @@
+"""ingest: resolve (or synthesise) YT8M shards, subsample, and split them into train and eval."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Output
+
+from components import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE)
+def ingest(data_source: str, shard_fraction: float, eval_fraction: float, dataset: Output[Dataset]) -> list:
+    """Writes the dataset manifest (shards per level and split) and returns the levels present.
+
+    Args:
+        data_source: "synthetic" (generated into the artifact), or files/dirs/globs/s3://bucket/prefix.
+        shard_fraction: keep every n-th shard, n = round(1 / shard_fraction).
+        eval_fraction: share of shards held out for evaluation.
+    """
+    import os
+
+    from ytlabel.platform import steps
+
+    os.makedirs(dataset.path, exist_ok=True)
+    manifest = steps.ingest(data_source, dataset.path, shard_fraction, eval_fraction)
+    manifest.dump(os.path.join(dataset.path, "dataset.json"))
+    dataset.metadata.update({
+        "source": data_source, "levels": sorted(manifest.train), "train_videos": manifest.videos["train"],
+        "eval_videos": manifest.videos["eval"],
+        "train_shards": sum(len(shards) for shards in manifest.train.values()),
+    })
+    print(f"ingest: {manifest.videos['train']} training and {manifest.videos['eval']} evaluation videos, "
+          f"levels {sorted(manifest.train)}")
+    return sorted(manifest.train)

@@ -1,0 +1,98 @@
+"""The ytlabel pipeline: ingest -> expand -> train (architecture x framework) -> evaluate -> select
+-> register + promote champion -> deploy, with an exit handler that removes leftover training jobs.
+
+Its parameters are the run form in the Kubeflow UI. Compile with
+    python pipelines/ytlabel_pipeline.py            (writes pipelines/ytlabel_pipeline.yaml)
+and run locally with `make demo` (pipelines/run_local.py, kfp.local).
+"""
+
+import os
+import sys
+
+from kfp import compiler, dsl
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # components/
+
+from components.cleanup.component import cleanup  # noqa: E402
+from components.deploy.component import deploy  # noqa: E402
+from components.evaluate.component import evaluate  # noqa: E402
+from components.expand.component import expand  # noqa: E402
+from components.ingest.component import ingest  # noqa: E402
+from components.plan.component import plan  # noqa: E402
+from components.register.component import register  # noqa: E402
+from components.select.component import select  # noqa: E402
+from components.train.component import train  # noqa: E402
+
+COMPILED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ytlabel_pipeline.yaml")
+IMAGE_TAG = "0.1.0"
+
+
+@dsl.pipeline(name="ytlabel", description="Label YouTube-8M videos: train every architecture in PyTorch and "
+                                         "Keras, evaluate with the YT8M metrics, register and serve the winner.")
+def ytlabel_pipeline(
+    data_source: str = "s3://ytlabel/data/yt8m-v2-video",
+    shard_fraction: float = 1.0,
+    eval_fraction: float = 0.2,
+    architectures: list = ["logistic", "fc", "bilstm", "stream_lstm", "fc_stream_lstm"],
+    frameworks: list = ["torch", "keras"],
+    expansion_archs: list = ["fc"],
+    epochs: int = 5,
+    workers: int = 2,
+    gpus_per_worker: int = 1,
+    train_settings: dict = {},
+    threshold: float = 0.5,
+    registry: str = "s3://ytlabel/registry",
+    model_name: str = "yt8m",
+    run_root: str = "s3://ytlabel/runs",
+    backend: str = "kubernetes",
+    namespace: str = "kubeflow",
+    trainer_image_torch: str = f"ghcr.io/ytlabel/ytlabel-trainer-torch:{IMAGE_TAG}",
+    trainer_image_keras: str = f"ghcr.io/ytlabel/ytlabel-trainer-keras:{IMAGE_TAG}",
+    encoder_rgb_dim: int = 2048,
+    encoder_audio_dim: int = 256,
+    encoder_epochs: int = 5,
+):
+    """Args (the run form):
+        data_source: "synthetic", or YT8M v2 shards as files, dirs, globs or s3://bucket/prefix.
+        shard_fraction: use every n-th shard (n = round(1 / fraction)) for quick runs.
+        architectures, frameworks: the grid trained in parallel; expansion_archs are trained a
+            second time on the autoencoder expansion.
+        workers, gpus_per_worker: pods per training job and GPUs per pod.
+        train_settings: `ytlabel train` overrides, {"all": [...], "<arch>": [...]}.
+        threshold: GAP@20 the winner must beat to be registered and deployed.
+        registry, model_name: where the winner is published (and promoted to @champion).
+        run_root: where training jobs write their run directories (s3:// on a cluster).
+        backend: "kubernetes" (PyTorchJob/TFJob/InferenceService) or "local" (processes on the node).
+    """
+    run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
+    sweeper = cleanup(backend=backend, namespace=namespace, pipeline_run=run_id).set_caching_options(False)
+    with dsl.ExitHandler(sweeper, name="run-and-clean-up"):
+        data = ingest(data_source=data_source, shard_fraction=shard_fraction, eval_fraction=eval_fraction)
+        encoder = expand(dataset=data.outputs["dataset"], rgb_dim=encoder_rgb_dim, audio_dim=encoder_audio_dim,
+                         epochs=encoder_epochs)
+        grid = plan(architectures=architectures, frameworks=frameworks, expansion_archs=expansion_archs,
+                    levels=data.outputs["Output"])
+        with dsl.ParallelFor(grid.output, name="architecture-x-framework") as run:
+            trained = train(dataset=data.outputs["dataset"], encoder=encoder.outputs["encoder"], arch=run.arch,
+                            framework=run.framework, expansion=run.expansion, epochs=epochs, workers=workers,
+                            gpus_per_worker=gpus_per_worker, settings=train_settings, run_root=run_root,
+                            backend=backend, namespace=namespace, trainer_image_torch=trainer_image_torch,
+                            trainer_image_keras=trainer_image_keras, pipeline_run=run_id)
+            trained.set_caching_options(False)  # launches a job: a side effect
+            scored = evaluate(dataset=data.outputs["dataset"], model=trained.outputs["model"])
+        chosen = select(summaries=dsl.Collected(scored.outputs["Output"]))
+        with dsl.If(chosen.outputs["gap_at_20"] > threshold, name="winner-beats-threshold"):
+            published = register(winner=chosen.outputs["winner"], registry=registry, model_name=model_name)
+            published.set_caching_options(False)
+            served = deploy(model_ref=published.output, registry=registry, backend=backend, namespace=namespace,
+                            dataset=data.outputs["dataset"])
+            served.set_caching_options(False)
+
+
+def compile_pipeline(path: str = COMPILED) -> str:
+    compiler.Compiler().compile(ytlabel_pipeline, path)
+    return path
+
+
+if __name__ == "__main__":
+    print(f"wrote {compile_pipeline(sys.argv[1] if len(sys.argv) > 1 else COMPILED)}")
