@@ -66,7 +66,7 @@ def _wait_ready(port: int, process: subprocess.Popen, name: str) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"ytlabel serve exited: {process.stdout.read()[-2000:]}")
+            raise SystemExit(f"ytlabel serve exited with {process.returncode}; see its log in the work directory")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", f"/v1/models/{name}")
@@ -122,8 +122,10 @@ def measure(arch: str, framework: str, work: str, data: str, requests: int) -> d
         forward.append((time.perf_counter() - started) * 1000)
 
     port = _free_port()
+    # The server logs every request: a file, not a pipe nobody reads (a full pipe would stall it).
+    log = open(os.path.join(work, f"{name}.log"), "w")
     process = subprocess.Popen([sys.executable, "-m", "ytlabel", "serve", "--model", model_dir, "--http-port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_ready(port, process, name)
         path = f"/v1/models/{name}:predict"
@@ -136,6 +138,7 @@ def measure(arch: str, framework: str, work: str, data: str, requests: int) -> d
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
     row = {"arch": arch, "framework": framework, "request_kb": round(len(body) / 1024, 1),
            "forward_p50_ms": _percentile(forward, 50), "p50_ms": _percentile(latencies, 50),
            "p99_ms": _percentile(latencies, 99),

@@ -12,11 +12,10 @@ from components import BASE_IMAGE
 def select(summaries: list, report: Output[Markdown]) -> NamedTuple("Selection", [("winner", dict), ("gap_at_20", float)]):
     """Builds the models x frameworks comparison (table, findings, plots beside it) and returns the
     winner's {run_dir, arch, framework, expansion, gap_at_20} and its GAP@20 (for the threshold)."""
-    from collections import namedtuple
-
     import json
     import os
     import shutil
+    from collections import namedtuple
 
     from ytlabel.evaluation.report import build_report
     from ytlabel.platform.steps import pick_winner

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -32,14 +33,16 @@ def _free_port() -> int:
 def running_server(*args: str, timeout_s: float = 90.0):
     """Starts `ytlabel serve ARGS` and yields its base URL once /v2/health/ready answers 200."""
     port = _free_port()
+    log = tempfile.TemporaryFile("w+")  # a pipe nobody reads would fill up and stall the server
     process = subprocess.Popen([sys.executable, "-m", "ytlabel", "serve", *args, "--http-port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"ytlabel serve exited {process.returncode}: {process.stdout.read()[-3000:]}")
+                log.seek(0)
+                raise RuntimeError(f"ytlabel serve exited {process.returncode}: {log.read()[-3000:]}")
             try:
                 with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as response:
                     if response.status == 200:
@@ -57,7 +60,7 @@ def running_server(*args: str, timeout_s: float = 90.0):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        process.stdout.close()
+        log.close()
 
 
 def _post(url: str, body, content_type: str = "application/json") -> tuple[int, dict]:

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -109,15 +110,16 @@ def serve_and_ask(model_ref: str, registry: str, video: dict, timeout_s: float =
     from ytlabel.training.distributed import free_port
 
     port = free_port()
+    log = tempfile.TemporaryFile("w+")  # not a pipe: an unread pipe fills up and stalls the server
     process = subprocess.Popen([sys.executable, "-m", "ytlabel", "serve", "--model", model_ref, "--registry", registry,
-                                "--http-port", str(port), "--top-k", "5"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                "--http-port", str(port), "--top-k", "5"], stdout=log, stderr=subprocess.STDOUT, text=True)
     name = model_ref.split("@")[0].split(":")[0]
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if process.poll() is not None:
-                raise YtlabelError(f"ytlabel serve exited with {process.returncode}: {process.stdout.read()[-1500:]}")
+                log.seek(0)
+                raise YtlabelError(f"ytlabel serve exited with {process.returncode}: {log.read()[-1500:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/{name}", timeout=2) as response:
                     if json.loads(response.read()).get("ready"):
@@ -139,7 +141,7 @@ def serve_and_ask(model_ref: str, registry: str, video: dict, timeout_s: float =
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        process.stdout.close()
+        log.close()
 
 
 def top_class_confusion(run_dir: str, shards: list[str], classes: int = 8) -> tuple[list[str], list[list[int]]]:
