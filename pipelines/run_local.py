@@ -10,6 +10,7 @@ Usage: python pipelines/run_local.py [--out .demo/pipeline] [--epochs 2] [--arch
 
 import argparse
 import glob
+import io
 import os
 import sys
 import time
@@ -29,13 +30,40 @@ DEMO_SETTINGS = {"all": ["batch_size=16"],
                  "fc_stream_lstm": ["min_frames=0"]}
 
 
+NOISE = ("[KFP Executor", "{", "}", "\"", "[", "]", "I0000", "W0000", "E0000", "WARNING: All log messages",
+         "To enable the following instructions", "Traceback (most recent call last)")
+
+
+class _Quiet(io.TextIOBase):
+    """Drops the executor's JSON echo and TensorFlow's start-up lines from the streamed task logs,
+    keeping the stages' own progress lines (ingest:, plan:, select:, ...) and everything else."""
+
+    def __init__(self, stream):
+        self.stream, self.pending = stream, ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if not line.strip().startswith(NOISE) or line.strip().startswith("[rank"):
+                self.stream.write(line + "\n")
+        self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=".demo/pipeline")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--architectures", default=ARCHITECTURES)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--verbose", action="store_true", help="keep the executors' full logs")
     args = parser.parse_args()
+    if not args.verbose:
+        sys.stdout = _Quiet(sys.stdout)
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=os.path.join(out, "kfp"),
