@@ -9,7 +9,7 @@ and run locally with `make demo` (pipelines/run_local.py, kfp.local).
 import os
 import sys
 
-from kfp import compiler, dsl
+from kfp import compiler, dsl, kubernetes
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # components/
 
@@ -25,6 +25,16 @@ from components.train.component import train  # noqa: E402
 
 COMPILED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ytlabel_pipeline.yaml")
 IMAGE_TAG = "0.1.0"
+# The Secret the Helm chart's s3.existingSecret names: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+# AWS_ENDPOINT_URL for the registry, the runs and the data (training pods get it too, via envFrom).
+S3_SECRET = "ytlabel-s3"
+S3_KEYS = {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")}
+
+
+def _s3(task):
+    """Gives a task the S3 settings from the Secret (on a cluster; kfp.local ignores Kubernetes config)."""
+    kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env=S3_KEYS)
+    return task
 
 
 @dsl.pipeline(name="ytlabel", description="Label YouTube-8M videos: train every architecture in PyTorch and "
@@ -67,9 +77,9 @@ def ytlabel_pipeline(
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     sweeper = cleanup(backend=backend, namespace=namespace, pipeline_run=run_id).set_caching_options(False)
     with dsl.ExitHandler(sweeper, name="run-and-clean-up"):
-        data = ingest(data_source=data_source, shard_fraction=shard_fraction, eval_fraction=eval_fraction)
-        encoder = expand(dataset=data.outputs["dataset"], rgb_dim=encoder_rgb_dim, audio_dim=encoder_audio_dim,
-                         epochs=encoder_epochs)
+        data = _s3(ingest(data_source=data_source, shard_fraction=shard_fraction, eval_fraction=eval_fraction))
+        encoder = _s3(expand(dataset=data.outputs["dataset"], rgb_dim=encoder_rgb_dim, audio_dim=encoder_audio_dim,
+                             epochs=encoder_epochs))
         grid = plan(architectures=architectures, frameworks=frameworks, expansion_archs=expansion_archs,
                     levels=data.outputs["Output"])
         with dsl.ParallelFor(grid.output, name="architecture-x-framework") as run:
@@ -78,15 +88,15 @@ def ytlabel_pipeline(
                             gpus_per_worker=gpus_per_worker, settings=train_settings, run_root=run_root,
                             backend=backend, namespace=namespace, trainer_image_torch=trainer_image_torch,
                             trainer_image_keras=trainer_image_keras, pipeline_run=run_id)
-            trained.set_caching_options(False)  # launches a job: a side effect
-            scored = evaluate(dataset=data.outputs["dataset"], model=trained.outputs["model"])
-        chosen = select(summaries=dsl.Collected(scored.outputs["Output"]))
+            _s3(trained).set_caching_options(False)  # launches a job: a side effect
+            scored = _s3(evaluate(dataset=data.outputs["dataset"], model=trained.outputs["model"]))
+        chosen = _s3(select(summaries=dsl.Collected(scored.outputs["Output"])))
         with dsl.If(chosen.outputs["gap_at_20"] > threshold, name="winner-beats-threshold"):
             published = register(winner=chosen.outputs["winner"], registry=registry, model_name=model_name)
-            published.set_caching_options(False)
+            _s3(published).set_caching_options(False)
             served = deploy(model_ref=published.output, registry=registry, backend=backend, namespace=namespace,
                             dataset=data.outputs["dataset"])
-            served.set_caching_options(False)
+            _s3(served).set_caching_options(False)
 
 
 def compile_pipeline(path: str = COMPILED) -> str:

@@ -46,6 +46,16 @@ def test_compiled_pipeline_is_current_and_parses(tmp_path):
     assert "winner-beats-threshold" in tasks
 
 
+def test_s3_steps_get_the_secret_on_a_cluster():
+    documents = list(yaml.safe_load_all(open(COMPILED)))
+    executors = documents[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    with_secret = sorted(name.removeprefix("exec-") for name, config in executors.items()
+                         if any(entry["secretName"] == "ytlabel-s3" for entry in config.get("secretAsEnv", [])))
+    assert with_secret == ["deploy", "evaluate", "expand", "ingest", "register", "select", "train"]
+    keys = {pair["envVar"] for pair in executors["exec-train"]["secretAsEnv"][0]["keyToEnv"]}
+    assert keys == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"}
+
+
 def test_side_effect_tasks_never_come_from_the_cache():
     spec = json_format.MessageToDict(_spec(COMPILED))
     caching = {}
