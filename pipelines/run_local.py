@@ -72,11 +72,11 @@ def main() -> None:
     ytlabel_pipeline(
         data_source="synthetic", shard_fraction=1.0, eval_fraction=0.34,
         architectures=args.architectures.split(","), frameworks=["torch", "keras"], expansion_archs=["fc"],
-        epochs=args.epochs, workers=args.workers, gpus_per_worker=0, train_settings=DEMO_SETTINGS, threshold=0.0,
+        epochs=args.epochs, workers=args.workers, gpus_per_worker=0, train_settings=DEMO_SETTINGS, threshold=0.01,
         registry=f"file://{out}/registry", model_name="yt8m", run_root=os.path.join(out, "runs"), backend="local",
         encoder_rgb_dim=1536, encoder_audio_dim=192, encoder_epochs=3,
     )
-    reports = sorted(glob.glob(os.path.join(out, "kfp", "**", "report", "report.md"), recursive=True),
+    reports = sorted(glob.glob(os.path.join(out, "kfp", "**", "comparison", "report.md"), recursive=True),
                      key=os.path.getmtime)
     print(f"\npipeline finished in {time.monotonic() - started:.0f} s")
     print(f"comparison report: {reports[-1] if reports else '(none)'}")

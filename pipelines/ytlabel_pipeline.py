@@ -91,7 +91,7 @@ def ytlabel_pipeline(
             _s3(trained).set_caching_options(False)  # launches a job: a side effect
             scored = _s3(evaluate(dataset=data.outputs["dataset"], model=trained.outputs["model"]))
         chosen = _s3(select(summaries=dsl.Collected(scored.outputs["Output"])))
-        with dsl.If(chosen.outputs["gap_at_20"] > threshold, name="winner-beats-threshold"):
+        with dsl.If(chosen.outputs["Output"] > threshold, name="winner-beats-threshold"):
             published = register(winner=chosen.outputs["winner"], registry=registry, model_name=model_name)
             _s3(published).set_caching_options(False)
             served = deploy(model_ref=published.output, registry=registry, backend=backend, namespace=namespace,

@@ -111,7 +111,7 @@ def test_pipeline_runs_under_kfp_local(tmp_path, capfd):
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"), raise_on_error=True)
     ytlabel_pipeline(
         data_source="synthetic", eval_fraction=0.34, architectures=["fc", "bilstm"], frameworks=["torch"],
-        expansion_archs=[], epochs=1, workers=1, gpus_per_worker=0, threshold=0.0,
+        expansion_archs=[], epochs=1, workers=1, gpus_per_worker=0, threshold=0.001,
         train_settings={"all": ["batch_size=16"], "fc": ["model.head_hidden=64"],
                         "bilstm": ["model.hidden=8", "model.layers=1", "min_frames=0"]},
         registry=f"file://{tmp_path}/registry", model_name="yt8m", run_root=str(tmp_path / "runs"), backend="local",
@@ -121,7 +121,7 @@ def test_pipeline_runs_under_kfp_local(tmp_path, capfd):
     assert rows[0]["arch"] in ("fc", "bilstm") and 0.0 < rows[0]["metrics"]["gap_at_20"] <= 1.0
     runs = sorted(os.path.basename(path) for path in glob.glob(str(tmp_path / "runs" / "*" / "*")))
     assert runs == ["bilstm-torch", "fc-torch"]
-    [report] = glob.glob(str(tmp_path / "kfp" / "**" / "report" / "report.md"), recursive=True)
+    [report] = glob.glob(str(tmp_path / "kfp" / "**" / "comparison" / "report.md"), recursive=True)
     text = open(report).read()
     assert "| fc-torch | fc | torch | off |" in text and "| bilstm-torch | bilstm | torch | off |" in text
     [answer] = glob.glob(str(tmp_path / "kfp" / "**" / "deploy" / "answer"), recursive=True)
