@@ -7,12 +7,13 @@ pipeline's train step does not care where the job ran.
                 env contract the operator injects (MASTER_ADDR/RANK/WORLD_SIZE or TF_CONFIG); the
                 exporter binds 127.0.0.1 on a free port instead of the pods' 0.0.0.0:9100
     kubernetes  creates the PyTorchJob/TFJob through the Kubernetes API, polls its conditions until
-                Succeeded or Failed (with a real deadline), keeps the master/chief log tail, and
-                deletes the job on exit unless told to keep it
+                Succeeded or Failed (with a real deadline), streams the master/chief log once it runs,
+                keeps its tail for the failure message, and deletes the job on exit unless told to keep it
 """
 
 import dataclasses
 import sys
+import threading
 import time
 
 from ytlabel.errors import YtlabelError
@@ -117,7 +118,7 @@ class KubernetesBackend:
         except ApiException as error:
             raise JobFailed(f"cannot create {job['kind']} {namespace}/{name}: {error.status} {error.reason}") from error
         try:
-            state = "Pending"
+            state, streaming = "Pending", False
             while state not in TERMINAL:
                 if time.monotonic() - started > self.timeout_s:
                     raise JobFailed(f"{job['kind']} {namespace}/{name} did not finish within {self.timeout_s:.0f} s "
@@ -125,6 +126,9 @@ class KubernetesBackend:
                 time.sleep(self.poll_s)
                 current = custom.get_namespaced_custom_object("kubeflow.org", "v1", namespace, plural, name)
                 state = job_state(current.get("status"))
+                if state == "Running" and not streaming:
+                    streaming = True  # the leader's log, line by line, into this step's log
+                    threading.Thread(target=self._stream_log, args=(core, job), daemon=True).start()
             tail = self._log_tail(core, job)
             if state == "Failed":
                 raise JobFailed(f"{job['kind']} {namespace}/{name} failed; last log lines:\n{tail}")
@@ -143,6 +147,16 @@ class KubernetesBackend:
         except ApiException as error:
             if error.status != 404:
                 raise
+
+    def _stream_log(self, core, job: dict) -> None:
+        pod = f"{job['metadata']['name']}-{LEADER[job['kind']][2]}-0"
+        try:
+            response = core.read_namespaced_pod_log(pod, job["metadata"]["namespace"], follow=True,
+                                                    _preload_content=False)
+            for line in response.stream():
+                sys.stdout.write(f"[{pod}] {line.decode(errors='replace')}")
+        except Exception as error:  # a log stream is best effort; the job's state decides success
+            sys.stdout.write(f"[{pod}] log stream ended: {error}\n")
 
     def _log_tail(self, core, job: dict, lines: int = 50) -> str:
         from kubernetes.client.exceptions import ApiException

@@ -1,0 +1,53 @@
+"""Job backends: the state logic of the Kubernetes backend, and the local backend running a rendered job."""
+
+import json
+import os
+
+import pytest
+
+from ytlabel.platform import launch
+from ytlabel.platform import manifests as M
+
+
+@pytest.mark.parametrize("conditions, state", [
+    (None, "Pending"),
+    ([{"type": "Created", "status": "True"}], "Created"),
+    ([{"type": "Created", "status": "True"}, {"type": "Running", "status": "True"}], "Running"),
+    ([{"type": "Created", "status": "True"}, {"type": "Running", "status": "False"},
+      {"type": "Succeeded", "status": "True"}], "Succeeded"),
+    ([{"type": "Running", "status": "True"}, {"type": "Restarting", "status": "True"}], "Restarting"),
+    ([{"type": "Running", "status": "False"}, {"type": "Failed", "status": "True"}], "Failed"),
+])
+def test_job_state_follows_the_operator_conditions(conditions, state):
+    assert launch.job_state({"conditions": conditions} if conditions is not None else None) == state
+
+
+def test_service_ready():
+    assert launch.service_ready({"conditions": [{"type": "PredictorReady", "status": "True"},
+                                                {"type": "Ready", "status": "True"}]})
+    assert not launch.service_ready({"conditions": [{"type": "Ready", "status": "False"}]})
+    assert not launch.service_ready(None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_local_backend_runs_the_rendered_job_with_two_workers(synth_dir, tmp_path, framework):
+    """The pods' own command, 2 replicas, the operator's env contract on 127.0.0.1."""
+    out = str(tmp_path / "run")
+    job = M.training_job(M.TrainJobSettings(
+        "fc", framework, os.path.join(synth_dir, "video"), out, "unused:0", workers=2,
+        overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8")))
+    assert launch.replicas(job) == 2
+    outcome = launch.LocalBackend().run(job)
+    assert outcome.state == "Succeeded" and outcome.name == f"ytlabel-fc-{framework}"
+    result = json.load(open(os.path.join(out, "result.json")))
+    assert result["world_size"] == 2 and result["framework"] == framework
+    assert result["steps_per_epoch"] == 2  # per rank: 3 whole shards of 8 dealt to 2 ranks, batches of 4
+    assert result["videos"] == 2 * 2 * 4  # steps x ranks x batch
+
+
+def test_local_backend_reports_a_failed_job(synth_dir, tmp_path):
+    job = M.training_job(M.TrainJobSettings("fc", "torch", os.path.join(synth_dir, "video"), str(tmp_path / "run"),
+                                            "unused:0", overrides=("epochs=0",)))
+    with pytest.raises(launch.JobFailed, match="ytlabel-fc-torch: a training process exited with 2"):
+        launch.LocalBackend().run(job)
