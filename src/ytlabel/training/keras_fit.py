@@ -312,7 +312,8 @@ def _digest(model) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    for weight in model.weights:
+    # Trainable weights only: batch-norm moving statistics are per replica (no synchronised batch norm).
+    for weight in model.trainable_weights:
         digest.update(weight.path.encode())
         digest.update(np.asarray(weight.numpy()).tobytes())
     return digest.hexdigest()

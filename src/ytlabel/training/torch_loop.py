@@ -178,9 +178,13 @@ def _checkpoint(run: RunDir, place: Place, model, optimizer, scaler, state: dict
 
 
 def weights_digest(model) -> str:
-    """sha256 over every parameter's bytes: equal across ranks when DDP kept them in sync."""
+    """sha256 over every parameter's bytes: equal across ranks when DDP kept them in sync.
+
+    Parameters only: batch-norm running statistics are buffers each rank updates from its own batches
+    (DDP re-broadcasts rank 0's before each forward; there is no SyncBatchNorm), and rank 0's are saved.
+    """
     digest = hashlib.sha256()
-    for name, value in sorted(model.state_dict().items()):
+    for name, value in sorted(model.named_parameters()):
         digest.update(name.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
