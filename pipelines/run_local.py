@@ -57,7 +57,8 @@ class _Quiet(io.TextIOBase):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=".demo/pipeline")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--videos", type=int, default=600, help="synthetic videos (both levels)")
     parser.add_argument("--architectures", default=ARCHITECTURES)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--verbose", action="store_true", help="keep the executors' full logs")
@@ -70,7 +71,7 @@ def main() -> None:
                raise_on_error=True)
     started = time.monotonic()
     ytlabel_pipeline(
-        data_source="synthetic", shard_fraction=1.0, eval_fraction=0.34,
+        data_source="synthetic", synthetic_videos=args.videos, shard_fraction=1.0, eval_fraction=0.34,
         architectures=args.architectures.split(","), frameworks=["torch", "keras"], expansion_archs=["fc"],
         epochs=args.epochs, workers=args.workers, gpus_per_worker=0, train_settings=DEMO_SETTINGS, threshold=0.01,
         registry=f"file://{out}/registry", model_name="yt8m", run_root=os.path.join(out, "runs"), backend="local",

@@ -43,6 +43,7 @@ def ytlabel_pipeline(
     data_source: str = "s3://ytlabel/data/yt8m-v2-video",
     shard_fraction: float = 1.0,
     eval_fraction: float = 0.2,
+    synthetic_videos: int = 600,
     architectures: list = ["logistic", "fc", "bilstm", "stream_lstm", "fc_stream_lstm"],
     frameworks: list = ["torch", "keras"],
     expansion_archs: list = ["fc"],
@@ -64,6 +65,7 @@ def ytlabel_pipeline(
 ):
     """Args (the run form):
         data_source: "synthetic", or YT8M v2 shards as files, dirs, globs or s3://bucket/prefix.
+        synthetic_videos: size of the generated dataset when data_source is "synthetic".
         shard_fraction: use every n-th shard (n = round(1 / fraction)) for quick runs.
         architectures, frameworks: the grid trained in parallel; expansion_archs are trained a
             second time on the autoencoder expansion.
@@ -77,7 +79,8 @@ def ytlabel_pipeline(
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     sweeper = cleanup(backend=backend, namespace=namespace, pipeline_run=run_id).set_caching_options(False)
     with dsl.ExitHandler(sweeper, name="run-and-clean-up"):
-        data = _s3(ingest(data_source=data_source, shard_fraction=shard_fraction, eval_fraction=eval_fraction))
+        data = _s3(ingest(data_source=data_source, shard_fraction=shard_fraction, eval_fraction=eval_fraction,
+                          synthetic_videos=synthetic_videos))
         encoder = _s3(expand(dataset=data.outputs["dataset"], rgb_dim=encoder_rgb_dim, audio_dim=encoder_audio_dim,
                              epochs=encoder_epochs))
         grid = plan(architectures=architectures, frameworks=frameworks, expansion_archs=expansion_archs,

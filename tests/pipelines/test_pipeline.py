@@ -91,7 +91,7 @@ def test_ingest_component_on_the_real_sample(sample_shards, tmp_path):
     dataset = dsl.Dataset(uri=str(tmp_path / "dataset"))
     dataset.path = str(tmp_path / "dataset")  # what the KFP executor sets from the uri
     levels = ingest.python_func(data_source=",".join(sample_shards), shard_fraction=1.0, eval_fraction=0.5,
-                                dataset=dataset)
+                                synthetic_videos=0, dataset=dataset)
     assert levels == ["video"]
     manifest = json.load(open(tmp_path / "dataset" / "dataset.json"))
     assert len(manifest["train"]["video"]) == 1 and len(manifest["eval"]["video"]) == 1
@@ -110,7 +110,7 @@ def test_pipeline_runs_under_kfp_local(tmp_path, capfd):
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"), raise_on_error=True)
     ytlabel_pipeline(
-        data_source="synthetic", eval_fraction=0.34, architectures=["fc", "bilstm"], frameworks=["torch"],
+        data_source="synthetic", synthetic_videos=240, eval_fraction=0.34, architectures=["fc", "bilstm"], frameworks=["torch"],
         expansion_archs=[], epochs=1, workers=1, gpus_per_worker=0, threshold=0.001,
         train_settings={"all": ["batch_size=16"], "fc": ["model.head_hidden=64"],
                         "bilstm": ["model.hidden=8", "model.layers=1", "min_frames=0"]},

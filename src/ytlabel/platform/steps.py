@@ -38,7 +38,7 @@ class DatasetManifest:
             return cls(**json.load(handle))
 
 
-def ingest(source: str, out_dir: str, shard_fraction: float, eval_fraction: float, synthetic_videos: int = 240,
+def ingest(source: str, out_dir: str, shard_fraction: float, eval_fraction: float, synthetic_videos: int = 600,
            seed: int = 7) -> DatasetManifest:
     """Resolves (or, for source "synthetic", generates into out_dir) the shards and splits them.
 
