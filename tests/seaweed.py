@@ -45,7 +45,7 @@ def seaweedfs_s3(timeout_s: float = 60.0) -> Iterator[str]:
     )}
     command = [
         weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={workdir}", "-s3",
-        f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=20",
+        f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=200",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]
     log = open(os.path.join(workdir, "weed.log"), "wb")

@@ -71,7 +71,7 @@ def test_models_list_json(capsys):
     assert main(["models", "list", "--json"]) == 0
     rows = {row["arch"]: row for row in json.loads(capsys.readouterr().out)}
     assert set(rows) == {"logistic", "moe", "fc", "bilstm", "stream_lstm", "fc_stream_lstm"}
-    assert rows["fc"]["params"] == 5_156_246 and rows["bilstm"]["level"] == "frame"
+    assert rows["fc"]["params"] == 10_280_982 and rows["bilstm"]["level"] == "frame"
     assert rows["moe"]["frameworks"] == ["torch", "keras"]
 
 
