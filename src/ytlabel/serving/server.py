@@ -45,11 +45,12 @@ def resolve_model_dir(model: str, registry: str | None, cache_dir: str | None = 
 def build_model(model_dir: str, name: str | None = None, top_k: int = 20):
     """A loaded, ready YT8MModel; its name defaults to the registry name in the manifest."""
     with _kserve_import():
-        from ytlabel.serving.model import YT8MModel, verify_model_dir
+        from ytlabel.serving.model import YT8MModel
 
-    manifest = verify_model_dir(model_dir)
-    model = YT8MModel(name or manifest.get("name") or "ytlabel", model_dir, top_k=top_k)
-    model.load()
+    model = YT8MModel(name or "ytlabel", model_dir, top_k=top_k)
+    model.load()  # verifies the manifest; the registry name then names the model unless --name did
+    if not name and model.manifest.get("name"):
+        model.name = model.manifest["name"]
     return model
 
 
