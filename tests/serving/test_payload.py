@@ -106,3 +106,26 @@ def test_answers_rank_classes_and_genres_with_vocabulary_names():
     assert answer["labels"][0]["score"] == pytest.approx(1 / (1 + np.exp(-3.0)), abs=1e-6)
     assert [genre["genre"] for genre in answer["genres"]] == ["Games", "Arts & Entertainment"]
     assert answer["genres"][0]["score"] == pytest.approx(answer["labels"][0]["score"], abs=1e-6)  # "max" aggregation
+
+
+@pytest.mark.parametrize("width", [1024, 128, 3, 4, 5])
+def test_vectorised_base64_matches_the_standard_decoder(width):
+    from ytlabel.serving.payload import _decode_b64_rows
+
+    rng = np.random.default_rng(width)
+    rows = rng.integers(0, 256, size=(7, width), dtype=np.uint8)
+    strings = [base64.b64encode(row.tobytes()).decode() for row in rows]
+    np.testing.assert_array_equal(_decode_b64_rows(strings, width), rows)
+    assert _decode_b64_rows(strings[:1] + [strings[1][:-1] + "!"], width) is None  # not base64: per-frame path
+    assert _decode_b64_rows(strings[:1] + [strings[1] + "AAAA"], width) is None  # wrong length
+
+
+def test_a_bad_frame_among_quantized_frames_is_named():
+    rng = np.random.default_rng(5)
+    audio = [{"b64": base64.b64encode(row.tobytes()).decode()} for row in rng.integers(0, 256, (4, 128), dtype=np.uint8)]
+    audio[2] = [0.0] * 128
+    with pytest.raises(PayloadError, match=r"audio\[2\]: every frame must be"):
+        from_instances([{"rgb": [[0.0] * 1024] * 4, "audio": audio}], LoaderOptions(level="frame"))
+    audio[2] = {"b64": base64.b64encode(b"x" * 127).decode()}
+    with pytest.raises(PayloadError, match=r"audio\[2\]: 127 quantized bytes, expected 128"):
+        from_instances([{"rgb": [[0.0] * 1024] * 4, "audio": audio}], LoaderOptions(level="frame"))
