@@ -1,7 +1,6 @@
 """`ytlabel <stage> ...`: maps verbs to library functions. No logic lives here."""
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -150,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=int, default=1, help="pods, master/chief included")
     render.add_argument("--gpus", type=int, default=0, help="GPUs per pod")
     render.add_argument("--data", default="s3://ytlabel/data/train", help="training shards")
-    render.add_argument("--out", help="run directory (default s3://ytlabel/runs/<job name>)")
+    render.add_argument("--out", default="", help="run directory (default s3://ytlabel/runs/<job name>)")
     render.add_argument("--image", default=f"ghcr.io/ytlabel/ytlabel-trainer:{_version()}")
     render.add_argument("--namespace", default="kubeflow")
     render.add_argument("--serve", metavar="NAME[:VERSION|@ALIAS]", help="render the InferenceService of a registry version")
@@ -369,29 +368,13 @@ def _platform_render(args) -> None:
     import yaml
 
     from ytlabel.platform import manifests
-    from ytlabel.platform.validate import validate
 
     if args.serve:
-        from ytlabel.registry import Registry, parse_ref
-
-        name, version, alias = parse_ref(args.serve)
-        registry_uri = args.registry or ""
-        if not registry_uri.startswith("s3://"):
-            raise ConfigError("--serve needs an s3:// --registry (KServe's storage initializer downloads from S3)")
-        if version is None:
-            name, version = Registry(registry_uri).resolve(args.serve)
-        objects = [*manifests.s3_credentials(args.s3_endpoint, namespace=args.namespace),
-                   manifests.inference_service(name, f"{registry_uri.rstrip('/')}/{name}/{version}",
-                                               namespace=args.namespace, gpus=args.gpus)]
+        objects = manifests.serving_objects(args.serve, args.registry or "", args.s3_endpoint, args.namespace, args.gpus)
     else:
         if not args.arch or not args.framework:
             raise ConfigError("platform render needs --arch and --framework (or --serve NAME@ALIAS)")
-        settings = manifests.TrainJobSettings(
-            args.arch, args.framework, args.data, args.out or "", args.image, workers=args.workers, gpus=args.gpus,
-            overrides=tuple(args.overrides), namespace=args.namespace)
-        if not args.out:
-            settings = dataclasses.replace(settings, out=f"s3://ytlabel/runs/{settings.job_name}")
-        objects = [manifests.training_job(settings)]
-    for manifest in objects:
-        validate(manifest)
-    print(yaml.safe_dump_all(objects, sort_keys=False), end="")
+        objects = [manifests.training_job(manifests.TrainJobSettings(
+            args.arch, args.framework, args.data, args.out, args.image, workers=args.workers, gpus=args.gpus,
+            overrides=tuple(args.overrides), namespace=args.namespace))]
+    print(yaml.safe_dump_all(manifests.validated(objects), sort_keys=False), end="")

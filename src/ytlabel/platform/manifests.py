@@ -38,7 +38,7 @@ class TrainJobSettings:
         arch: architecture (see `ytlabel models list`).
         framework: "torch" (PyTorchJob) or "keras" (TFJob).
         data: training shards, normally s3://bucket/prefix.
-        out: run directory; s3:// so pods can restart and resume.
+        out: run directory; s3:// so pods can restart and resume (empty: s3://ytlabel/runs/<job name>).
         image: trainer image (images/Dockerfile.torch or Dockerfile.keras).
         workers: pods in total (master/chief included).
         gpus: GPUs per pod; torch pods run one process each, so at most 1 there.
@@ -88,6 +88,10 @@ class TrainJobSettings:
     def job_name(self) -> str:
         return self.name or f"ytlabel-{self.arch.replace('_', '-')}-{self.framework}"
 
+    @property
+    def run_dir(self) -> str:
+        return self.out or f"s3://ytlabel/runs/{self.job_name}"
+
 
 def check_name(name: str, what: str) -> str:
     """Job and service names must be DNS-1035 labels (the operators' webhooks reject others)."""
@@ -100,7 +104,7 @@ def check_name(name: str, what: str) -> str:
 def training_job(settings: TrainJobSettings) -> dict:
     """A PyTorchJob (torch) or TFJob (keras) running `ytlabel train` in every pod."""
     command = ["ytlabel", "train", "--arch", settings.arch, "--framework", settings.framework,
-               "--data", settings.data, "--out", settings.out, "--config", settings.arch,
+               "--data", settings.data, "--out", settings.run_dir, "--config", settings.arch,
                f"metrics_port={METRICS_PORT}", "metrics_host=0.0.0.0", *settings.overrides]
     if settings.framework == "torch":
         container, kind, field, roles = "pytorch", "PyTorchJob", "pytorchReplicaSpecs", ("Master", "Worker")
@@ -230,3 +234,28 @@ def s3_credentials(endpoint: str, *, service_account: str = "ytlabel-serving", s
                         "AWS_ENDPOINT_URL": f"{parsed.scheme}://{parsed.netloc}", "AWS_DEFAULT_REGION": region,
                         "S3_USE_HTTPS": "1" if https else "0", "S3_VERIFY_SSL": "1" if https else "0"}},
     ]
+
+
+def serving_objects(ref: str, registry: str, endpoint: str, namespace: str = "kubeflow", gpus: int = 0) -> list[dict]:
+    """ServiceAccount, Secret template and InferenceService for NAME[:VERSION|@ALIAS] in an s3:// registry.
+
+    NAME:VERSION renders offline; NAME or NAME@ALIAS asks the registry which version that is.
+    """
+    from ytlabel.registry import Registry, parse_ref
+
+    if not registry.startswith("s3://"):
+        raise ConfigError("--serve needs an s3:// --registry (KServe's storage initializer downloads from S3)")
+    name, version, _ = parse_ref(ref)
+    if version is None:
+        name, version = Registry(registry).resolve(ref)
+    return [*s3_credentials(endpoint, namespace=namespace),
+            inference_service(name, f"{registry.rstrip('/')}/{name}/{version}", namespace=namespace, gpus=gpus)]
+
+
+def validated(objects: list[dict]) -> list[dict]:
+    """`objects` after strict validation of each (ManifestError names the first invalid one)."""
+    from ytlabel.platform.validate import validate
+
+    for manifest in objects:
+        validate(manifest)
+    return objects
