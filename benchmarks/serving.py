@@ -31,6 +31,7 @@ import numpy as np
 
 from ytlabel.data import synth
 from ytlabel.registry import Registry
+from ytlabel.serving.server import running
 
 FRAMES = 300
 
@@ -39,14 +40,6 @@ def _cli(*args: str) -> None:
     done = subprocess.run([sys.executable, "-m", "ytlabel", *args], capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"ytlabel {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _body(level: str, rng: np.random.Generator) -> bytes:
@@ -60,22 +53,6 @@ def _body(level: str, rng: np.random.Generator) -> bytes:
 
 def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2)
-
-
-def _wait_ready(port: int, process: subprocess.Popen, name: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"ytlabel serve exited with {process.returncode}; see its log in the work directory")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", f"/v1/models/{name}")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("server not ready after 120 s")
 
 
 def _client(port: int, path: str, body: bytes, count: int) -> list[float]:
@@ -121,13 +98,8 @@ def measure(arch: str, framework: str, work: str, data: str, requests: int) -> d
         predictor.predict(batch)
         forward.append((time.perf_counter() - started) * 1000)
 
-    port = _free_port()
-    # The server logs every request: a file, not a pipe nobody reads (a full pipe would stall it).
-    log = open(os.path.join(work, f"{name}.log"), "w")
-    process = subprocess.Popen([sys.executable, "-m", "ytlabel", "serve", "--model", model_dir, "--http-port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, text=True)
-    try:
-        _wait_ready(port, process, name)
+    with running("--model", model_dir, log_path=os.path.join(work, f"{name}.log")) as url:
+        port = int(url.rsplit(":", 1)[1])
         path = f"/v1/models/{name}:predict"
         _client(port, path, body, 5)  # warm-up
         latencies = _client(port, path, body, requests)
@@ -135,10 +107,6 @@ def measure(arch: str, framework: str, work: str, data: str, requests: int) -> d
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             done = list(pool.map(lambda _: _client(port, path, body, max(1, requests // 8)), range(8)))
         elapsed = time.perf_counter() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
     row = {"arch": arch, "framework": framework, "request_kb": round(len(body) / 1024, 1),
            "forward_p50_ms": _percentile(forward, 50), "p50_ms": _percentile(latencies, 50),
            "p99_ms": _percentile(latencies, 99),

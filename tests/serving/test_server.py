@@ -2,13 +2,10 @@
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 
@@ -19,6 +16,7 @@ from ytlabel.config import load_config
 from ytlabel.data import schema
 from ytlabel.models.predictor import load_predictor
 from ytlabel.registry import Registry
+from ytlabel.serving.server import running
 
 pytestmark = pytest.mark.slow
 
@@ -29,38 +27,9 @@ def _free_port() -> int:
     return seaweed.free_port()
 
 
-@contextlib.contextmanager
-def running_server(*args: str, timeout_s: float = 90.0):
-    """Starts `ytlabel serve ARGS` and yields its base URL once /v2/health/ready answers 200."""
-    port = _free_port()
-    log = tempfile.TemporaryFile("w+")  # a pipe nobody reads would fill up and stall the server
-    process = subprocess.Popen([sys.executable, "-m", "ytlabel", "serve", *args, "--http-port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"ytlabel serve exited {process.returncode}: {log.read()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("ytlabel serve did not become ready")
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+def running_server(*args: str):
+    """`ytlabel serve ARGS` on a free 127.0.0.1 port until the block ends (see serving.server.running)."""
+    return running(*args, timeout_s=90.0)
 
 
 def _post(url: str, body, content_type: str = "application/json") -> tuple[int, dict]:

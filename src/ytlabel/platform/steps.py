@@ -8,10 +8,6 @@ data where it lies instead of through KFP's artifact store.
 import dataclasses
 import json
 import os
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.request
 
 from ytlabel.data import reader, sources, stream, synth
@@ -107,41 +103,15 @@ def first_video(shards: list[str]) -> dict:
 
 def serve_and_ask(model_ref: str, registry: str, video: dict, timeout_s: float = 120.0) -> dict:
     """Starts `ytlabel serve` on a free 127.0.0.1 port, sends one V1 request, stops it; returns the answer."""
-    from ytlabel.training.distributed import free_port
+    from ytlabel.serving.server import running
 
-    port = free_port()
-    log = tempfile.TemporaryFile("w+")  # not a pipe: an unread pipe fills up and stalls the server
-    process = subprocess.Popen([sys.executable, "-m", "ytlabel", "serve", "--model", model_ref, "--registry", registry,
-                                "--http-port", str(port), "--top-k", "5"], stdout=log, stderr=subprocess.STDOUT, text=True)
     name = model_ref.split("@")[0].split(":")[0]
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise YtlabelError(f"ytlabel serve exited with {process.returncode}: {log.read()[-1500:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/{name}", timeout=2) as response:
-                    if json.loads(response.read()).get("ready"):
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise YtlabelError(f"ytlabel serve did not become ready within {timeout_s:.0f} s")
-            time.sleep(0.3)
+    with running("--model", model_ref, "--registry", registry, "--top-k", "5", timeout_s=timeout_s) as url:
         body = json.dumps({"instances": [video["instance"]]}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/{name}:predict", data=body,
+        request = urllib.request.Request(f"{url}/v1/models/{name}:predict", data=body,
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())["predictions"][0]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def top_class_confusion(run_dir: str, shards: list[str], classes: int = 8) -> tuple[list[str], list[list[int]]]:

@@ -70,3 +70,48 @@ def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: in
     log.info("serving %s (%s/%s) on http://%s:%d", model.name, model.manifest["arch"], model.manifest["framework"],
              host, http_port)
     _Server(http_port=http_port, enable_grpc=False, workers=1).start([model])
+
+
+@contextlib.contextmanager
+def running(*serve_args: str, timeout_s: float = 120.0, log_path: str | None = None):
+    """Runs `ytlabel serve SERVE_ARGS --http-port <free port>` in a subprocess on 127.0.0.1 and yields its
+    base URL once KServe reports ready; stops it on exit. For the demo, tests and benchmarks.
+
+    The server's output goes to `log_path` (or a temporary file), never to a pipe: KServe logs every
+    request, and an unread pipe fills up and stalls the server.
+    """
+    import subprocess
+    import time
+    import urllib.request
+
+    from ytlabel.training.distributed import free_port
+
+    port = free_port()
+    log = open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+")
+    process = subprocess.Popen([sys.executable, "-m", "ytlabel", "serve", *serve_args, "--http-port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise YtlabelError(f"ytlabel serve exited with {process.returncode}: {log.read()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise YtlabelError(f"ytlabel serve did not become ready within {timeout_s:.0f} s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
