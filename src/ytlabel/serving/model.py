@@ -18,7 +18,7 @@ from prometheus_client import Counter, Histogram
 from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.errors import YtlabelError
 from ytlabel.models.predictor import load_predictor
-from ytlabel.registry.registry import file_digest
+from ytlabel.registry.contents import file_digest
 from ytlabel.serving import payload as payloads
 
 PREDICTIONS = Counter("ytlabel_predictions", "Videos answered, by the genre ranked first", ["model", "genre"])
