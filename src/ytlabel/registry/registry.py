@@ -7,11 +7,11 @@ Layout under the registry root (a directory or s3://bucket/prefix):
     <name>/<version>/encoder/...       the expansion encoder, when the model has one
     <name>/<version>/config.yaml, result.json, metrics.json, curves.csv
     <name>/<version>/.claims/<token>   who claimed the version number (see `_claim`)
-What a version holds (the run files, the manifest fields) is collected in contents.py.
     <name>/aliases/<alias>.json        {"version": N}: champion, candidate, ...
 
 A version directory is exactly what KServe's storage initializer copies to /mnt/models, so
-`storageUri: s3://bucket/prefix/<name>/<version>` serves it as is.
+`storageUri: s3://bucket/prefix/<name>/<version>` serves it as is. What a version holds (the run's
+files, the manifest's fields) is collected in contents.py.
 """
 
 import datetime
