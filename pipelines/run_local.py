@@ -9,6 +9,7 @@ Usage: python pipelines/run_local.py [--out .demo/pipeline] [--epochs 2] [--arch
 """
 
 import argparse
+import builtins
 import glob
 import io
 import os
@@ -70,6 +71,7 @@ def main() -> None:
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=os.path.join(out, "kfp"),
                raise_on_error=True)
     started = time.monotonic()
+    original_print = builtins.print  # kfp.local's ParallelFor can leave its indenting print behind
     ytlabel_pipeline(
         data_source="synthetic", synthetic_videos=args.videos, shard_fraction=1.0, eval_fraction=0.34,
         architectures=args.architectures.split(","), frameworks=["torch", "keras"], expansion_archs=["fc"],
@@ -77,6 +79,7 @@ def main() -> None:
         registry=f"file://{out}/registry", model_name="yt8m", run_root=os.path.join(out, "runs"), backend="local",
         encoder_rgb_dim=1536, encoder_audio_dim=192, encoder_epochs=3,
     )
+    builtins.print = original_print
     reports = sorted(glob.glob(os.path.join(out, "kfp", "**", "comparison", "report.md"), recursive=True),
                      key=os.path.getmtime)
     print(f"\npipeline finished in {time.monotonic() - started:.0f} s")
