@@ -13,10 +13,11 @@ import glob
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+
+from common import run_ytlabel
 
 # Per-architecture settings on top of the shipped presets: epochs chosen so the grid fits ~20 min on 2 cores.
 SETTINGS = {"logistic": ["epochs=4"], "moe": ["epochs=2"], "fc": []}  # fc: the preset (8 epochs)
@@ -34,12 +35,6 @@ def _link(shards: list[str], directory: str) -> str:
         if not os.path.exists(target):
             os.symlink(os.path.abspath(shard), target)
     return directory
-
-
-def _cli(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "ytlabel", *args], capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"ytlabel {' '.join(args)} failed:\n{done.stderr[-3000:]}")
 
 
 def main() -> None:
@@ -60,7 +55,7 @@ def main() -> None:
     if not os.path.exists(os.path.join(encoder, "encoder.json")):
         started = time.perf_counter()
         # The video presets L2-normalise inputs, so the encoder must learn on normalised features too.
-        _cli("expand", "--data", train_dir, "--out", encoder, "--epochs", "5", "--l2-normalize")
+        run_ytlabel("expand", "--data", train_dir, "--out", encoder, "--epochs", "5", "--l2-normalize")
         print(json.dumps({"expand_s": round(time.perf_counter() - started, 1)}), file=sys.stderr, flush=True)
     rows = []
     for arch in args.archs.split(","):
@@ -69,10 +64,10 @@ def main() -> None:
                 out = os.path.join(work, "runs", f"{arch}-{framework}-{'expanded' if expansion else 'raw'}")
                 shutil.rmtree(out, ignore_errors=True)  # never resume an old run
                 started = time.perf_counter()
-                _cli("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
+                run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
                      "--config", arch, "validation_fraction=0", *SETTINGS[arch],
                      *([f"encoder={encoder}"] if expansion else []))
-                _cli("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
+                run_ytlabel("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
                 metrics = json.load(open(os.path.join(out, "metrics.json")))
                 row = {"arch": arch, "framework": framework, "expansion": expansion,
                        "gap_at_20": round(metrics["gap_at_20"], 4), "hit_at_1": round(metrics["hit_at_1"], 4),

@@ -22,24 +22,18 @@ import http.client
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from common import run_ytlabel
 
 from ytlabel.data import synth
 from ytlabel.registry import Registry
 from ytlabel.serving.server import running
 
 FRAMES = 300
-
-
-def _cli(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "ytlabel", *args], capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"ytlabel {' '.join(args)} failed:\n{done.stderr[-3000:]}")
 
 
 def _body(level: str, rng: np.random.Generator) -> bytes:
@@ -77,7 +71,7 @@ def measure(arch: str, framework: str, work: str, data: str, requests: int) -> d
     level = "video" if arch == "fc" else "frame"
     run = os.path.join(work, "runs", f"{arch}-{framework}")
     shutil.rmtree(run, ignore_errors=True)
-    _cli("train", "--arch", arch, "--framework", framework, "--data", os.path.join(data, level), "--out", run,
+    run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", os.path.join(data, level), "--out", run,
          "--config", arch, "epochs=1", "max_steps_per_epoch=1", "batch_size=8", "validation_fraction=0")
     name = f"bench-{arch}-{framework}"
     registry = Registry(os.path.join(work, "registry"))

@@ -17,10 +17,11 @@ import glob
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+
+from common import run_ytlabel
 
 from ytlabel.data import synth
 
@@ -30,12 +31,6 @@ RUNS = {  # arch -> (level, settings on top of the shipped preset)
     "stream_lstm": ("frame", ["epochs=6", "batch_size=32", "model.rgb_hidden=64", "model.audio_hidden=32"]),
     "fc_stream_lstm": ("frame", ["epochs=6", "batch_size=32"]),  # nested widths cannot be overridden yet
 }
-
-
-def _cli(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "ytlabel", *args], capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"ytlabel {' '.join(args)} failed:\n{done.stderr[-3000:]}")
 
 
 def main() -> None:
@@ -66,9 +61,9 @@ def main() -> None:
             out = os.path.join(work, "runs", f"{arch}-{framework}")
             shutil.rmtree(out, ignore_errors=True)
             started = time.perf_counter()
-            _cli("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
+            run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
                  "--config", arch, "validation_fraction=0", *settings)
-            _cli("evaluate", "--model", out, "--data", eval_shard, "--batch-size", "64")
+            run_ytlabel("evaluate", "--model", out, "--data", eval_shard, "--batch-size", "64")
             metrics = json.load(open(os.path.join(out, "metrics.json")))
             row = {"arch": arch, "framework": framework, "level": level,
                    "gap_at_20": round(metrics["gap_at_20"], 4), "hit_at_1": round(metrics["hit_at_1"], 4),
@@ -80,7 +75,7 @@ def main() -> None:
             runs.append(out)
             print(json.dumps(row), file=sys.stderr, flush=True)
     if args.report:
-        _cli("report", *runs, "--out", args.report)
+        run_ytlabel("report", *runs, "--out", args.report)
     print(json.dumps(rows))
 
 
