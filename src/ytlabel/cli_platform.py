@@ -1,0 +1,136 @@
+"""`ytlabel registry|serve|platform`: the verbs that publish, serve and deploy models (see cli.py for the rest).
+
+Argument parsing and calls into the library only, like cli.py.
+"""
+
+import argparse
+import json
+import os
+
+from ytlabel.errors import ConfigError
+
+
+def add_stages(stages) -> None:
+    """Adds the registry, serve and platform stages to `ytlabel`'s subparsers."""
+    registry = stages.add_parser("registry", help="versioned models on file:// or s3:// with aliases")
+    registry_verbs = registry.add_subparsers(dest="verb", required=True, metavar="VERB")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--registry", default=os.environ.get("YTLABEL_REGISTRY"),
+                       help="file://DIR or s3://bucket/prefix (default: $YTLABEL_REGISTRY)")
+    push = registry_verbs.add_parser("push", parents=[where], help="publish a finished run as the next version")
+    push.add_argument("run_dir", metavar="RUN_DIR", help="the --out of `ytlabel train` (local or s3://)")
+    push.add_argument("--name", required=True, help="model name, a Kubernetes-style name such as yt8m-fc")
+    push.set_defaults(run=_registry_push)
+    listing = registry_verbs.add_parser("list", parents=[where], help="versions with aliases and headline metrics")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_registry_list)
+    show = registry_verbs.add_parser("show", parents=[where], help="the manifest of NAME[:VERSION|@ALIAS]")
+    show.add_argument("ref", metavar="NAME[:VERSION|@ALIAS]")
+    show.set_defaults(run=_registry_show)
+    promote = registry_verbs.add_parser("promote", parents=[where], help="point an alias at a version")
+    promote.add_argument("name", metavar="NAME")
+    promote.add_argument("version", metavar="VERSION", type=int)
+    promote.add_argument("--alias", required=True, help="e.g. champion or candidate")
+    promote.set_defaults(run=_registry_promote)
+    pull = registry_verbs.add_parser("pull", parents=[where], help="copy a version out, checking every sha256")
+    pull.add_argument("ref", metavar="NAME[:VERSION|@ALIAS]")
+    pull.add_argument("--out", required=True, help="new directory (laid out like KServe's /mnt/models)")
+    pull.set_defaults(run=_registry_pull)
+
+    serve = stages.add_parser("serve", parents=[where], help="serve a model with KServe's ModelServer (V1 and V2 REST)")
+    serve.add_argument("--model", required=True,
+                       help="a registry version's directory (KServe: /mnt/models) or NAME[:VERSION|@ALIAS] with --registry")
+    serve.add_argument("--name", help="model name in the URLs (default: the registry name)")
+    serve.add_argument("--http-port", type=int, default=8080)
+    serve.add_argument("--host", default="127.0.0.1", help="bind address; 0.0.0.0 inside a pod")
+    serve.add_argument("--top-k", type=int, default=20, help="classes returned per video")
+    serve.set_defaults(run=_serve)
+
+    platform = stages.add_parser("platform", help="Kubernetes manifests for training jobs and serving")
+    platform_verbs = platform.add_subparsers(dest="verb", required=True, metavar="VERB")
+    render = platform_verbs.add_parser("render", parents=[where],
+                                       help="print a validated PyTorchJob/TFJob, or an InferenceService (--serve)")
+    render.add_argument("--arch", help="architecture of the training job")
+    render.add_argument("--framework", choices=("torch", "keras"), help="torch -> PyTorchJob, keras -> TFJob")
+    render.add_argument("--workers", type=int, default=1, help="pods, master/chief included")
+    render.add_argument("--gpus", type=int, default=0, help="GPUs per pod")
+    render.add_argument("--data", default="s3://ytlabel/data/train", help="training shards")
+    render.add_argument("--out", default="", help="run directory (default s3://ytlabel/runs/<job name>)")
+    render.add_argument("--image", default=f"ghcr.io/ytlabel/ytlabel-trainer:{_version()}")
+    render.add_argument("--namespace", default="kubeflow")
+    render.add_argument("--serve", metavar="NAME[:VERSION|@ALIAS]", help="render the InferenceService of a registry version")
+    render.add_argument("--s3-endpoint", default="http://minio-service.kubeflow:9000",
+                        help="S3 endpoint for the serving Secret's annotations")
+    render.add_argument("overrides", nargs="*", metavar="key=value", help="training settings passed to ytlabel train")
+    render.set_defaults(run=_platform_render)
+
+
+def _version() -> str:
+    import ytlabel
+
+    return ytlabel.__version__
+
+
+def _registry_push(args) -> None:
+    from ytlabel.registry import Registry
+
+    manifest = Registry(args.registry).push(args.run_dir, args.name)
+    print(f"{manifest['name']}:{manifest['version']}")
+
+
+def _registry_list(args) -> None:
+    from ytlabel.registry import Registry
+
+    rows = Registry(args.registry).listing()
+    if args.json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        metrics = row["metrics"] or {}
+        gap = f"{metrics['gap_at_20']:.4f}" if "gap_at_20" in metrics else "-"
+        print(f"{row['name']}:{row['version']:<4d} {row['arch']:15s} {row['framework']:6s} GAP@20 {gap:7s} "
+              f"{row['created']}  {','.join(row['aliases'])}")
+
+
+def _registry_show(args) -> None:
+    from ytlabel.registry import Registry
+
+    print(json.dumps(Registry(args.registry).show(args.ref), indent=2, sort_keys=True))
+
+
+def _registry_promote(args) -> None:
+    from ytlabel.registry import Registry
+
+    Registry(args.registry).promote(args.name, args.version, args.alias)
+    print(f"{args.name}@{args.alias} -> {args.name}:{args.version}")
+
+
+def _registry_pull(args) -> None:
+    from ytlabel.registry import Registry
+
+    manifest = Registry(args.registry).pull(args.ref, args.out)
+    print(f"{manifest['name']}:{manifest['version']} ({len(manifest['files'])} files, sha256 verified) -> {args.out}")
+
+
+def _serve(args) -> None:
+    from ytlabel.serving.server import resolve_model_dir, serve
+
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k={args.top_k}: must be >= 1")
+    serve(resolve_model_dir(args.model, args.registry), args.name, args.http_port, args.host, args.top_k)
+
+
+def _platform_render(args) -> None:
+    import yaml
+
+    from ytlabel.platform import manifests
+
+    if args.serve:
+        objects = manifests.serving_objects(args.serve, args.registry or "", args.s3_endpoint, args.namespace, args.gpus)
+    else:
+        if not args.arch or not args.framework:
+            raise ConfigError("platform render needs --arch and --framework (or --serve NAME@ALIAS)")
+        objects = [manifests.training_job(manifests.TrainJobSettings(
+            args.arch, args.framework, args.data, args.out, args.image, workers=args.workers, gpus=args.gpus,
+            overrides=tuple(args.overrides), namespace=args.namespace))]
+    print(yaml.safe_dump_all(manifests.validated(objects), sort_keys=False), end="")
