@@ -8,21 +8,16 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 
+from ytlabel.training.distributed import free_port
+
 ACCESS_KEY = "ytlabel-test-access"
 SECRET_KEY = "ytlabel-test-secret-do-not-print"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -39,10 +34,10 @@ def seaweedfs_s3(timeout_s: float = 60.0) -> Iterator[str]:
             "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }]}, handle)
-    ports = {name: free_port() for name in (
-        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-        "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc",
-    )}
+    names = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+             "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")
+    base = free_port(span=len(names))
+    ports = {name: base + offset for offset, name in enumerate(names)}
     command = [
         weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={workdir}", "-s3",
         f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=200",

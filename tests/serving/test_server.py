@@ -17,14 +17,9 @@ from ytlabel.data import schema
 from ytlabel.models.predictor import load_predictor
 from ytlabel.registry import Registry
 from ytlabel.serving.server import running
+from ytlabel.training.distributed import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    import seaweed
-
-    return seaweed.free_port()
 
 
 def running_server(*args: str):
@@ -172,7 +167,7 @@ def test_frame_model_takes_quantized_and_float_frames(bilstm_models):
 
 def test_serve_refuses_a_directory_that_is_not_a_registry_version(fc_run):
     done = subprocess.run([sys.executable, "-m", "ytlabel", "serve", "--model", fc_run, "--http-port",
-                           str(_free_port())], capture_output=True, text=True, timeout=120)
+                           str(free_port())], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "no manifest.json; serve a registry version" in done.stderr and "Traceback" not in done.stderr
 

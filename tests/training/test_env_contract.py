@@ -1,9 +1,11 @@
 import json
+import socket
 
 import pytest
 
 from ytlabel.errors import YtlabelError
-from ytlabel.training.distributed import Place, keras_place, torch_place, worker_environments
+from ytlabel.training import distributed
+from ytlabel.training.distributed import Place, free_port, keras_place, torch_place, worker_environments
 
 
 def test_torch_contract_from_pytorchjob_variables():
@@ -49,3 +51,21 @@ def test_local_launcher_produces_the_same_variables():
     assert [keras_place(env) for env in keras_envs] == [Place(0, 2, 0, True), Place(1, 2, 1, False)]
     addresses = json.loads(keras_envs[0]["TF_CONFIG"])["cluster"]["worker"]
     assert all(address.startswith("127.0.0.1:") for address in addresses)
+    ports = [int(address.rsplit(":", 1)[1]) for address in addresses]
+    assert ports[1] == ports[0] + 1
+
+
+def test_free_ports_lie_below_the_kernels_ephemeral_range(monkeypatch):
+    # A port from bind(0) can be handed to any later socket before its user binds it; these cannot.
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+        ephemeral_low = int(handle.read().split()[0])
+    base = free_port(span=3)
+    assert max(1024, ephemeral_low - 12000) <= base and base + 2 < ephemeral_low
+    with socket.socket() as held:  # a taken port is never offered
+        held.bind(("127.0.0.1", base))
+        held.listen()
+        monkeypatch.setattr(distributed, "_unassigned_ports", lambda: (base, base + 3))
+        assert {free_port() for _ in range(20)} == {base + 1}
+        monkeypatch.setattr(distributed, "_unassigned_ports", lambda: (base, base + 2))
+        with pytest.raises(YtlabelError, match=f"no 1 consecutive free ports on 127.0.0.1 between {base} and"):
+            free_port()

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -66,3 +67,19 @@ def _wait(probe, timeout: float = 30.0):
             pass
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s")
+
+
+def test_a_taken_metrics_port_is_a_clear_error(synth_dir, tmp_path):
+    port = free_port()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port))
+        held.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "ytlabel", "train", "--arch", "fc", "--framework", "torch",
+             "--data", os.path.join(synth_dir, "video"), "--out", str(tmp_path / "run"), "epochs=1",
+             "model.head_hidden=8", f"metrics_port={port}"],
+            capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"metrics_port: cannot serve metrics on 127.0.0.1:{port} (Address already in use)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "run" / "result.json").exists()

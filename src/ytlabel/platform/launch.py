@@ -65,7 +65,7 @@ class LocalBackend:
         command = leader_command(job)
         if command[0] != "ytlabel":
             raise YtlabelError(f"{job['metadata']['name']}: the local backend runs `ytlabel` commands, got {command[0]!r}")
-        argv = [sys.executable, "-m", "ytlabel", *[_loopback(arg) for arg in command[1:]]]
+        argv = [sys.executable, "-m", "ytlabel", *[_loopback(arg, replicas(job)) for arg in command[1:]]]
         framework = "torch" if job["kind"] == "PyTorchJob" else "keras"
         started = time.monotonic()
         code = distributed.launch_local(argv, replicas(job), framework) if replicas(job) > 1 else _single(argv)
@@ -74,12 +74,12 @@ class LocalBackend:
         return JobOutcome(job["metadata"]["name"], "Succeeded", round(time.monotonic() - started, 1))
 
 
-def _loopback(arg: str) -> str:
-    """Pods expose their exporter on 0.0.0.0:9100; local processes bind loopback on a free port."""
+def _loopback(arg: str, processes: int) -> str:
+    """Pods expose their exporter on 0.0.0.0:9100; local processes bind loopback, one free port each."""
     if arg.startswith("metrics_host="):
         return "metrics_host=127.0.0.1"
     if arg.startswith("metrics_port="):
-        return f"metrics_port={distributed.free_port()}"
+        return f"metrics_port={distributed.free_port(span=processes)}"
     return arg
 
 

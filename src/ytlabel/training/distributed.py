@@ -15,6 +15,7 @@ variables set: the code path a cluster takes, on one machine.
 import dataclasses
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -80,10 +81,40 @@ def keras_place(env=None) -> Place:
     return Place(rank=rank, world_size=len(order), local_rank=int(env.get("LOCAL_RANK", 0)), writer=rank == 0)
 
 
-def free_port() -> int:
+def free_port(span: int = 1) -> int:
+    """A port P on 127.0.0.1 with P .. P+span-1 free now, chosen below the kernel's ephemeral range.
+
+    The port is handed to another process, which binds it later. A port the kernel picked for
+    bind(0) sits in the ephemeral range, and the kernel may give it to any new socket in between
+    (gloo's pair listeners, the TCPStore's clients): that is how an exporter once lost its port.
+    Ports below the range are only ever taken by an explicit bind.
+    """
+    low, high = _unassigned_ports()
+    chooser = random.Random()  # not the global generator: training seeds it
+    for _ in range(200):
+        base = chooser.randrange(low, high - span)
+        if all(_bindable(base + offset) for offset in range(span)):
+            return base
+    raise YtlabelError(f"no {span} consecutive free ports on 127.0.0.1 between {low} and {high}")
+
+
+def _unassigned_ports() -> tuple[int, int]:
+    """Ports outside /proc/sys/net/ipv4/ip_local_port_range (32768-60999 by default on Linux)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+            ephemeral_low = int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    return max(1024, ephemeral_low - 12000), ephemeral_low
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def worker_environments(workers: int, framework: str) -> list[dict[str, str]]:
@@ -102,7 +133,8 @@ def _contract(workers: int, framework: str) -> list[dict[str, str]]:
         port = str(free_port())
         return [{"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": str(workers),
                  "RANK": str(rank), "LOCAL_RANK": str(rank)} for rank in range(workers)]
-    addresses = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
+    base = free_port(span=workers)
+    addresses = [f"127.0.0.1:{base + index}" for index in range(workers)]
     return [{"TF_CONFIG": json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": rank}}),
              "LOCAL_RANK": str(rank)} for rank in range(workers)]
 

@@ -19,6 +19,8 @@ import time
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from ytlabel.errors import ConfigError
+
 _STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -61,7 +63,11 @@ class Telemetry:
         self.gpu_memory = Gauge("ytlabel_gpu_memory_used_bytes", "GPU memory used (NVML)", labels + ["gpu"], registry=self.registry)
         self.port = port
         if port:
-            self._server, self._server_thread = start_http_server(self.port, addr=host, registry=self.registry)
+            try:
+                self._server, self._server_thread = start_http_server(self.port, addr=host, registry=self.registry)
+            except OSError as error:
+                raise ConfigError(f"metrics_port: cannot serve metrics on {host}:{port} ({error.strerror}); "
+                                  "choose a free port, or 0 for no exporter") from error
         self._gpus = _Gpus()
         self._process = psutil.Process()
         self._cpu_samples: list[float] = []
