@@ -1,30 +1,26 @@
 """The Keras training path: `fit` + callbacks, MultiWorkerMirroredStrategy when TF_CONFIG has > 1 task.
 
-It consumes the same `ytlabel.data.stream` batches as the PyTorch loop (same order, same per-rank
-split), and reproduces its loss (BCE summed over classes), optimizers and learning-rate schedule.
+It consumes the same batches as the PyTorch loop (through `keras_feed`) and reproduces its loss (BCE
+summed over classes), optimizers and learning-rate schedule.
 """
 
-import itertools
 import os
-import queue
-import threading
 import time
 
-import keras  # noqa: E402  (after the backend is chosen)
+import keras
 import numpy as np
-import tensorflow as tf  # noqa: E402
-from keras import ops  # noqa: E402
+import tensorflow as tf
+from keras import ops
 
-from ytlabel.config import TrainConfig  # noqa: E402
-from ytlabel.data import schema, stream  # noqa: E402
-from ytlabel.models import keras as keras_models  # noqa: E402
-from ytlabel.models.keras import layers as _layers  # sets KERAS_BACKEND before keras is imported
-from ytlabel.models.spec import VIDEO  # noqa: E402
-from ytlabel.training import common, schedule  # noqa: E402
-from ytlabel.training.distributed import Place  # noqa: E402
-from ytlabel.training.outputs import RESULT, RunDir, spec_record  # noqa: E402
-from ytlabel.training.telemetry import Telemetry  # noqa: E402
-from ytlabel.training.validation import validate  # noqa: E402
+from ytlabel.config import TrainConfig
+from ytlabel.data import stream
+from ytlabel.models import keras as keras_models
+from ytlabel.models.keras import layers as _layers
+from ytlabel.training import common, keras_feed, schedule
+from ytlabel.training.distributed import Place
+from ytlabel.training.outputs import RESULT, RunDir, spec_record
+from ytlabel.training.telemetry import Telemetry
+from ytlabel.training.validation import validate
 
 CHECKPOINT_DIR = os.path.join("checkpoints", "keras")
 
@@ -77,73 +73,6 @@ class TrainingModel(keras.Model):
 
     def train_step(self, data):
         return {name: ops.reshape(value, (1,)) for name, value in super().train_step(data).items()}
-
-
-class _Feed:
-    """Batches for `fit`: epoch after epoch from `start_epoch`, timing how long the trainer waits.
-
-    With loader_workers > 0 a background thread reads ahead (the PyTorch DataLoader's role); with 0
-    the trainer reads synchronously, as the PyTorch loop does without workers.
-    """
-
-    def __init__(self, plan: stream.StreamPlan, start_epoch: int, prefetch: bool):
-        self.plan, self.start_epoch, self.prefetch = plan, start_epoch, prefetch
-        self.wait_seconds = 0.0
-        self.error: Exception | None = None  # what stopped the data (tf.data would only pass on its text)
-
-    def _batches(self):
-        for epoch in itertools.count(self.start_epoch):
-            for batch in stream.rank_batches(self.plan, epoch):
-                batch.pop("id")
-                labels = batch.pop("labels")
-                yield batch, labels
-
-    def __call__(self):
-        source = self._batches()
-        if self.prefetch:
-            source = _read_ahead(source, depth=4)
-        while True:
-            waited = time.perf_counter()
-            try:
-                item = next(source)
-            except Exception as error:
-                self.error = error
-                raise
-            self.wait_seconds += time.perf_counter() - waited
-            yield item
-
-
-class _Failed:
-    def __init__(self, error: BaseException):
-        self.error = error
-
-
-def _read_ahead(source, depth: int):
-    """Reads `source` in a thread, `depth` items ahead; an exception there is raised here, in order."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-
-    def fill():
-        try:
-            for item in source:
-                buffer.put(item)
-        except BaseException as error:  # handed to the consumer, never lost in the thread
-            buffer.put(_Failed(error))
-
-    threading.Thread(target=fill, daemon=True).start()
-    while True:
-        item = buffer.get()
-        if isinstance(item, _Failed):
-            raise item.error
-        yield item
-
-
-def _signature(level: str, classes: int):
-    frames = (None,) if level == VIDEO else (None, None)
-    inputs = {"rgb": tf.TensorSpec(frames + (schema.RGB_DIM,), tf.float32),
-              "audio": tf.TensorSpec(frames + (schema.AUDIO_DIM,), tf.float32)}
-    if level != VIDEO:
-        inputs["num_frames"] = tf.TensorSpec((None,), tf.int64)
-    return inputs, tf.TensorSpec((None, classes), tf.float32)
 
 
 class _EpochEnd(keras.callbacks.Callback):
@@ -250,8 +179,8 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
             model.load_weights(checkpoint)
         common.log.info("resuming from epoch %d", state["epoch"])
     plain_model = keras_models.build(config.arch, spec) if place.writer else None  # validation outside the strategy
-    feed = _Feed(plan, state["epoch"], prefetch=config.loader_workers > 0)
-    signature = _signature(config.level, spec.num_classes)
+    feed = keras_feed.Feed(plan, state["epoch"], prefetch=config.loader_workers > 0)
+    signature = keras_feed.signature(config.level, spec.num_classes)
 
     def dataset_fn(_context=None):
         return tf.data.Dataset.from_generator(feed, output_signature=signature)
@@ -302,7 +231,7 @@ def _build_before_fit(model, strategy, plan: stream.StreamPlan) -> None:
     builds the loss and optimizer state symbolically, so we do exactly that from one plain batch of
     our own stream, inside the strategy scope, and skip the failing hook for this model.
     """
-    inputs, labels = next(_Feed(plan, start_epoch=0, prefetch=False)._batches())
+    inputs, labels = next(keras_feed.Feed(plan, start_epoch=0, prefetch=False).batches())
     with strategy.scope():
         model._symbolic_build(data_batch=(inputs, labels))
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
