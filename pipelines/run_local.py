@@ -28,7 +28,8 @@ DEMO_SETTINGS = {"all": ["batch_size=16"],
                  "fc": ["model.head_hidden=512"],
                  "bilstm": ["model.hidden=32", "model.layers=1", "min_frames=0"],
                  "stream_lstm": ["model.rgb_hidden=32", "model.audio_hidden=16", "min_frames=0"],
-                 "fc_stream_lstm": ["min_frames=0"]}
+                 "fc_stream_lstm": ["model.fc.head_hidden=512", "model.streams.rgb_hidden=32",
+                                    "model.streams.audio_hidden=16", "min_frames=0"]}
 
 
 NOISE = ("[KFP Executor", "{", "}", "\"", "[", "]", "I0000", "W0000", "E0000", "WARNING: All log messages",

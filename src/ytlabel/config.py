@@ -16,7 +16,7 @@ import typing
 import yaml
 
 from ytlabel.errors import ConfigError, YtlabelError
-from ytlabel.models.spec import ARCHITECTURES
+from ytlabel.models.spec import ARCHITECTURES, PARTS
 
 FRAMEWORKS = ("torch", "keras")
 OPTIMIZERS = ("adam", "sgd")
@@ -145,17 +145,19 @@ def preset_path(name_or_path: str) -> str:
 
 def _set(values: dict, arch: str, key: str, value, source: str) -> None:
     fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
-    if key == "model" and isinstance(value, dict):
+    if (key == "model" or key.startswith("model.")) and isinstance(value, dict):  # YAML nesting
         for sub_key, sub_value in value.items():
-            _set(values, arch, f"model.{sub_key}", sub_value, source)
+            _set(values, arch, f"{key}.{sub_key}", sub_value, source)
         return
     if key.startswith("model."):
-        name = key.removeprefix("model.")
-        spec_fields = {field.name: field for field in dataclasses.fields(ARCHITECTURES[arch].spec)}
-        if name not in spec_fields or name == "encoder":
-            known = sorted(f"model.{n}" for n in spec_fields if n not in ("encoder", "fc", "streams"))
-            raise YtlabelError(f"unknown setting {key!r} ({source}) for {arch}; known: {known}")
-        values.setdefault("model", {})[name] = _convert(key, value, spec_fields[name].type)
+        path = key.removeprefix("model.").split(".")
+        settings = _model_settings(ARCHITECTURES[arch].spec)
+        if ".".join(path) not in settings:
+            raise YtlabelError(f"unknown setting {key!r} ({source}) for {arch}; known: {sorted(f'model.{n}' for n in settings)}")
+        target = values.setdefault("model", {})
+        for part in path[:-1]:  # fc_stream_lstm's parts: model.fc.head_hidden
+            target = target.setdefault(part, {})
+        target[path[-1]] = _convert(key, value, settings[".".join(path)])
         return
     if key not in fields or key in _CLI_ONLY or key == "model":
         if key in _CLI_ONLY:
@@ -165,6 +167,19 @@ def _set(values: dict, arch: str, key: str, value, source: str) -> None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
         raise YtlabelError(f"unknown setting {key!r} ({source}){hint}")
     values[key] = _convert(key, value, fields[key].type)
+
+
+def _model_settings(spec_type: type, prefix: str = "") -> dict[str, type]:
+    """A spec's settable fields by dotted name, fc_stream_lstm's parts flattened (`fc.head_hidden`)."""
+    settings = {}
+    for field in dataclasses.fields(spec_type):
+        if field.name == "encoder" or (prefix and field.name == "num_classes"):
+            continue  # the encoder comes from `encoder=`; a part shares the outer label space
+        if field.name in PARTS and not prefix:
+            settings.update(_model_settings(PARTS[field.name], f"{field.name}."))
+        else:
+            settings[prefix + field.name] = field.type
+    return settings
 
 
 def _convert(key: str, value, annotation):

@@ -35,6 +35,10 @@ def test_fc_stream_lstm_parts_follow_the_outer_spec():
     assert spec.fc.num_classes == spec.streams.num_classes == 11
     with pytest.raises(ValueError, match="num_classes and encoder must match"):
         S.FCStreamLSTMSpec(num_classes=11)
+    narrow = S.make_spec("fc_stream_lstm", num_classes=11, fc={"head_hidden": 8}, streams={"layers": 2})
+    assert (narrow.fc.head_hidden, narrow.fc.num_classes, narrow.streams.layers, narrow.streams.num_classes) == (8, 11, 2, 11)
+    with pytest.raises(ValueError, match="fc_stream_lstm.streams: unknown setting\\(s\\) \\['hidden'\\]"):
+        S.make_spec("fc_stream_lstm", streams={"hidden": 8})
 
 
 def test_default_parameter_counts_follow_the_spec_arithmetic():

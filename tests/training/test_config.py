@@ -17,6 +17,24 @@ def test_overrides_are_typed_and_beat_the_preset(tmp_path):
     assert (config.spec().hidden, config.spec().layers) == (32, 1)
 
 
+def test_fc_stream_lstm_parts_take_their_own_overrides(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("model:\n  fc:\n    dropout: 0.25\n  streams:\n    layers: 2\n")
+    config = _load("model.fc.head_hidden=8", "model.streams.rgb_hidden=4", "model.num_classes=10",
+                   preset=str(preset), arch="fc_stream_lstm")
+    assert config.model == {"fc": {"dropout": 0.25, "head_hidden": 8}, "streams": {"layers": 2, "rgb_hidden": 4},
+                            "num_classes": 10}
+    spec = config.spec()
+    assert (spec.fc.head_hidden, spec.fc.dropout, spec.fc.num_classes) == (8, 0.25, 10)
+    assert (spec.streams.rgb_hidden, spec.streams.audio_hidden, spec.streams.layers) == (4, 64, 2)
+    with pytest.raises(YtlabelError, match="unknown setting 'model.fc.hidden' .* known: \\['model.fc.audio_hidden'"):
+        _load("model.fc.hidden=8", arch="fc_stream_lstm")
+    with pytest.raises(YtlabelError, match="unknown setting 'model.fc.num_classes'"):  # the parts share the outer one
+        _load("model.fc.num_classes=8", arch="fc_stream_lstm")
+    with pytest.raises(ValueError, match="model.streams.layers='x': expected int"):
+        _load("model.streams.layers=x", arch="fc_stream_lstm")
+
+
 @pytest.mark.parametrize("override, message", [
     ("epoch=2", "unknown setting 'epoch' \\(command line\\); did you mean 'epochs'\\?"),
     ("model.widht=3", "unknown setting 'model.widht' \\(command line\\) for bilstm; known: \\['model.dropout'"),

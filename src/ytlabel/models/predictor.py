@@ -40,12 +40,6 @@ def load_predictor(run_dir: str) -> Predictor:
     if encoder and not os.path.isabs(encoder["path"]) and os.path.isdir(os.path.join(run_dir, encoder["path"])):
         # A registry version carries its encoder beside the model ("encoder"), wherever it was pulled to.
         encoder = {**encoder, "path": os.path.join(run_dir, encoder["path"])}
-    if record["arch"] == "fc_stream_lstm":
-        from ytlabel.models.spec import FCSpec, StreamLSTMSpec
-
-        ref = EncoderRef(**encoder) if encoder else None
-        fields["fc"] = FCSpec(**{**fields["fc"], "encoder": ref})
-        fields["streams"] = StreamLSTMSpec(**{**fields["streams"], "encoder": ref})
     spec = make_spec(record["arch"], encoder=EncoderRef(**encoder) if encoder else None, **fields)
     options = LoaderOptions(level=record["level"], max_frames=record["max_frames"], stride=record["stride"],
                             l2_normalize=record["l2_normalize"])

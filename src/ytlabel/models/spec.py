@@ -159,6 +159,9 @@ class FCStreamLSTMSpec(_Spec):
                 raise ConfigError(f"FCStreamLSTMSpec.{name}: num_classes and encoder must match the outer spec")
 
 
+PARTS = {"fc": FCSpec, "streams": StreamLSTMSpec}  # the nested specs of FCStreamLSTMSpec
+
+
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     """A registry entry: what the architecture is and which data level it reads."""
@@ -188,7 +191,14 @@ def make_spec(arch: str, **fields) -> _Spec:
     if unknown:
         raise ConfigError(f"{arch}: unknown setting(s) {unknown}; known: {sorted(known)}")
     if arch == "fc_stream_lstm":
+        # The parts take their overrides as dicts (model.fc.head_hidden=...) and the outer label space
+        # and encoder, which they must share.
         shared = {key: fields[key] for key in ("num_classes", "encoder") if key in fields}
-        fields.setdefault("fc", FCSpec(**shared))
-        fields.setdefault("streams", StreamLSTMSpec(**shared))
+        for name, part_type in PARTS.items():
+            part = fields.get(name, {})
+            if isinstance(part, dict):
+                unknown = sorted(set(part) - {field.name for field in dataclasses.fields(part_type)})
+                if unknown:
+                    raise ConfigError(f"{arch}.{name}: unknown setting(s) {unknown}")
+                fields[name] = part_type(**{**part, **shared})
     return spec_type(**fields)
