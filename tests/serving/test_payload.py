@@ -109,15 +109,18 @@ def test_answers_rank_classes_and_genres_with_vocabulary_names():
 
 
 @pytest.mark.parametrize("width", [1024, 128, 3, 4, 5])
-def test_vectorised_base64_matches_the_standard_decoder(width):
-    from ytlabel.serving.payload import _decode_b64_rows
+def test_quantized_frames_decode_to_the_dequantized_bytes(width):
+    from ytlabel.serving.payload import _quantized_frames
 
     rng = np.random.default_rng(width)
     rows = rng.integers(0, 256, size=(7, width), dtype=np.uint8)
-    strings = [base64.b64encode(row.tobytes()).decode() for row in rows]
-    np.testing.assert_array_equal(_decode_b64_rows(strings, width), rows)
-    assert _decode_b64_rows(strings[:1] + [strings[1][:-1] + "!"], width) is None  # not base64: per-frame path
-    assert _decode_b64_rows(strings[:1] + [strings[1] + "AAAA"], width) is None  # wrong length
+    frames = [{"b64": base64.b64encode(row.tobytes()).decode()} for row in rows]
+    np.testing.assert_array_equal(_quantized_frames(frames, width, "rgb"), schema.dequantize(rows))
+    with pytest.raises(PayloadError, match=r"rgb\[1\]: not valid base64"):
+        _quantized_frames(frames[:1] + [{"b64": frames[1]["b64"][:-1] + "!"}], width, "rgb")
+    longer = base64.b64encode(bytes(width + 1)).decode()
+    with pytest.raises(PayloadError, match=rf"rgb\[1\]: {width + 1} quantized bytes, expected {width}"):
+        _quantized_frames(frames[:1] + [{"b64": longer}], width, "rgb")
 
 
 def test_a_bad_frame_among_quantized_frames_is_named():

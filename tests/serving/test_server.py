@@ -16,6 +16,7 @@ from ytlabel.config import load_config
 from ytlabel.data import schema
 from ytlabel.models.predictor import load_predictor
 from ytlabel.registry import Registry
+from ytlabel.serving.client import binary_infer_request
 from ytlabel.serving.server import running
 from ytlabel.training.distributed import free_port
 
@@ -27,9 +28,10 @@ def running_server(*args: str):
     return running(*args, timeout_s=90.0)
 
 
-def _post(url: str, body, content_type: str = "application/json") -> tuple[int, dict]:
+def _post(url: str, body, headers: dict | None = None) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type}, method="POST")
+    request = urllib.request.Request(url, data=data, headers=headers or {"Content-Type": "application/json"},
+                                     method="POST")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -125,7 +127,7 @@ def test_bad_requests_get_400_and_the_server_keeps_serving(fc_models):
         status, answer = _post(predict, b'{"instances": [{"mean_rgb": [NaN' + b', 0.0' * 1023 + b'], "mean_audio": ['
                                + b'0.0, ' * 127 + b'0.0]}]}')
         assert status == 400
-        status, answer = _post(predict, b"not json", content_type="text/plain")
+        status, answer = _post(predict, b"not json", {"Content-Type": "text/plain"})
         assert status == 400 and "not JSON" in answer["error"]
         status, answer = _post(f"{url}/v2/models/yt8m-fc/infer", {"inputs": [
             {"name": "mean_rgb", "shape": [1, 1000], "datatype": "FP32", "data": [0.0] * 1000},
@@ -153,16 +155,19 @@ def test_frame_model_takes_quantized_and_float_frames(bilstm_models):
         status_v2, answer_v2 = _post(f"{url}/v2/models/frames/infer", {"inputs": [
             {"name": "rgb", "shape": [1, 9, 1024], "datatype": "UINT8", "data": rgb_codes.ravel().tolist()},
             {"name": "audio", "shape": [1, 9, 128], "datatype": "UINT8", "data": audio_codes.ravel().tolist()}]})
+        body, headers = binary_infer_request({"rgb": rgb_codes[None], "audio": audio_codes[None]})
+        status_raw, answer_raw = _post(f"{url}/v2/models/frames/infer", body, headers)
         status_long, answer_long = _post(f"{url}/v1/models/frames:predict", {"instances": [
             {"rgb": [[0.0] * 1024] * 301, "audio": [[0.0] * 128] * 301}]})
         with urllib.request.urlopen(f"{url}/metrics") as response:
             metrics = response.read().decode()
-    assert (status_q, status_f, status_v2) == (200, 200, 200)
+    assert (status_q, status_f, status_v2, status_raw) == (200, 200, 200, 200)
     assert answer_q == answer_f
     scores = {output["name"]: output["data"] for output in answer_v2["outputs"]}
     assert scores["class_ids"] == [label["id"] for label in answer_q["predictions"][0]["labels"]]
+    assert answer_raw["outputs"] == answer_v2["outputs"]  # the binary extension: same codes, same answer
     assert status_long == 400 and "301 frames; at most 300" in answer_long["error"]
-    assert 'ytlabel_request_frames_sum{model="frames"} 27.0' in metrics  # three requests of 9 frames
+    assert 'ytlabel_request_frames_sum{model="frames"} 36.0' in metrics  # four requests of 9 frames
 
 
 def test_serve_refuses_a_directory_that_is_not_a_registry_version(fc_run):

@@ -173,53 +173,24 @@ def _frames(value, width: int, where: str) -> np.ndarray:
 
 
 def _quantized_frames(value: list, width: int, where: str) -> np.ndarray:
-    """{"b64": ...} per frame -> dequantized (frames, width). The usual case (canonical padded base64)
-    is decoded in one numpy pass; anything else frame by frame, naming the first bad one."""
-    codes = _decode_b64_rows([frame.get("b64") if isinstance(frame, dict) else None for frame in value], width)
-    if codes is not None:
-        return schema.dequantize(codes)
+    """{"b64": ...} per frame -> dequantized (frames, width), naming the first bad frame.
+
+    A vectorised numpy decoder we tried was no faster over a whole 300-frame request (~1.4 ms either
+    way on 2 cores), so frames are decoded one by one. Clients that care send raw bytes (V2 binary).
+    """
     rows = []
     for index, frame in enumerate(value):
-        if not isinstance(frame, dict) or not isinstance(frame.get("b64"), str):
+        text = frame.get("b64") if isinstance(frame, dict) else None
+        if not isinstance(text, str):
             raise PayloadError(f"{where}[{index}]: every frame must be {{\"b64\": ...}} once one is")
         try:
-            decoded = binascii.a2b_base64(frame["b64"], strict_mode=True)
+            decoded = binascii.a2b_base64(text, strict_mode=True)
         except (binascii.Error, ValueError) as error:
             raise PayloadError(f"{where}[{index}]: not valid base64") from error
         if len(decoded) != width:
             raise PayloadError(f"{where}[{index}]: {len(decoded)} quantized bytes, expected {width}")
         rows.append(decoded)
     return schema.dequantize(np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), width))
-
-
-_BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_SEXTET = np.full(256, 255, dtype=np.uint8)  # ASCII -> 6-bit value; 255 marks characters outside base64
-_SEXTET[np.frombuffer(_BASE64, dtype=np.uint8)] = np.arange(64, dtype=np.uint8)
-_SEXTET[ord("=")] = 0  # padding decodes as zero bits; the bytes it stands for are cut off below
-
-
-def _decode_b64_rows(strings: list, width: int) -> np.ndarray | None:
-    """Standard padded base64 of `width` bytes per string -> (len(strings), width) uint8, in one numpy pass
-    (300 frames: ~0.05 ms against ~1 ms decoding them one by one). None if any string is not exactly that."""
-    length = 4 * -(-width // 3)
-    padding = length // 4 * 3 - width
-    if not all(isinstance(text, str) and len(text) == length for text in strings):
-        return None
-    try:
-        chars = np.frombuffer("".join(strings).encode("ascii"), dtype=np.uint8).reshape(len(strings), length)
-    except UnicodeEncodeError:
-        return None
-    body, tail = chars[:, : length - padding], chars[:, length - padding :]
-    if (tail != ord("=")).any() or (body == ord("=")).any():
-        return None
-    sextets = _SEXTET[chars]
-    if (sextets == 255).any():
-        return None
-    quads = sextets.reshape(len(strings), -1, 4).astype(np.uint16)
-    triples = np.stack([(quads[..., 0] << 2) | (quads[..., 1] >> 4),
-                        ((quads[..., 1] & 15) << 4) | (quads[..., 2] >> 2),
-                        ((quads[..., 2] & 3) << 6) | quads[..., 3]], axis=-1).astype(np.uint8)
-    return triples.reshape(len(strings), -1)[:, :width]
 
 
 def _video_batch(rgb: np.ndarray, audio: np.ndarray, options: LoaderOptions) -> Batch:
