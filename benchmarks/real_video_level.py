@@ -3,9 +3,11 @@
 Trains on one slice of the sorted shards and evaluates on another (defaults: train 0:64, eval 64:80 of
 ../shared/data/yt8m-v2-video-validate), through the real CLI (`ytlabel expand`, `train`, `evaluate`).
 Prints progress to stderr and, as its last stdout line, a JSON list of
-{arch, framework, expansion, gap_at_20, hit_at_1, perr, wall_s}.
+{arch, framework, expansion, seed, gap_at_20, hit_at_1, perr, wall_s}. `--seeds 0,1,2` repeats every
+training with those seeds (weights, data order, dropout), which is how to tell a difference from noise.
 
-Usage: python benchmarks/real_video_level.py --data DIR [--train-shards 0:64] [--eval-shards 64:80] [--work DIR]
+Usage: python benchmarks/real_video_level.py --data DIR [--train-shards 0:64] [--eval-shards 64:80]
+       [--archs logistic,moe,fc] [--expansion both|off|on] [--seeds 0] [--work DIR]
 """
 
 import argparse
@@ -44,6 +46,8 @@ def main() -> None:
     parser.add_argument("--eval-shards", default="64:80", help="Python slice over the sorted shards")
     parser.add_argument("--work", default=None)
     parser.add_argument("--archs", default="logistic,moe,fc")
+    parser.add_argument("--expansion", choices=("both", "off", "on"), default="both")
+    parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
     args = parser.parse_args()
     shards = sorted(glob.glob(os.path.join(args.data, "*.tfrecord")))
     train_shards, eval_shards = shards[_slice(args.train_shards)], shards[_slice(args.eval_shards)]
@@ -51,29 +55,32 @@ def main() -> None:
         raise SystemExit("need non-empty, disjoint --train-shards and --eval-shards")
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-real-")
     train_dir, eval_dir = _link(train_shards, os.path.join(work, "train")), _link(eval_shards, os.path.join(work, "eval"))
+    expansions = {"both": (False, True), "off": (False,), "on": (True,)}[args.expansion]
     encoder = os.path.join(work, "encoder")
-    if not os.path.exists(os.path.join(encoder, "encoder.json")):
+    if True in expansions and not os.path.exists(os.path.join(encoder, "encoder.json")):
         started = time.perf_counter()
         # The video presets L2-normalise inputs, so the encoder must learn on normalised features too.
         run_ytlabel("expand", "--data", train_dir, "--out", encoder, "--epochs", "5", "--l2-normalize")
         print(json.dumps({"expand_s": round(time.perf_counter() - started, 1)}), file=sys.stderr, flush=True)
     rows = []
     for arch in args.archs.split(","):
-        for expansion in (False, True):
-            for framework in ("torch", "keras"):
-                out = os.path.join(work, "runs", f"{arch}-{framework}-{'expanded' if expansion else 'raw'}")
-                shutil.rmtree(out, ignore_errors=True)  # never resume an old run
-                started = time.perf_counter()
-                run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
-                     "--config", arch, "validation_fraction=0", *SETTINGS[arch],
-                     *([f"encoder={encoder}"] if expansion else []))
-                run_ytlabel("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
-                metrics = json.load(open(os.path.join(out, "metrics.json")))
-                row = {"arch": arch, "framework": framework, "expansion": expansion,
-                       "gap_at_20": round(metrics["gap_at_20"], 4), "hit_at_1": round(metrics["hit_at_1"], 4),
-                       "perr": round(metrics["perr"], 4), "wall_s": round(time.perf_counter() - started, 1)}
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+        for expansion in expansions:
+            for seed in [int(seed) for seed in args.seeds.split(",")]:
+                for framework in ("torch", "keras"):
+                    name = f"{arch}-{framework}-{'expanded' if expansion else 'raw'}-seed{seed}"
+                    out = os.path.join(work, "runs", name)
+                    shutil.rmtree(out, ignore_errors=True)  # never resume an old run
+                    started = time.perf_counter()
+                    run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
+                                "--config", arch, "validation_fraction=0", f"seed={seed}", *SETTINGS[arch],
+                                *([f"encoder={encoder}"] if expansion else []))
+                    run_ytlabel("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
+                    metrics = json.load(open(os.path.join(out, "metrics.json")))
+                    row = {"arch": arch, "framework": framework, "expansion": expansion, "seed": seed,
+                           "gap_at_20": round(metrics["gap_at_20"], 4), "hit_at_1": round(metrics["hit_at_1"], 4),
+                           "perr": round(metrics["perr"], 4), "wall_s": round(time.perf_counter() - started, 1)}
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
     print(json.dumps(rows))
 
 
