@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from ytlabel.training.distributed import free_port
+from ytlabel.training.distributed import free_port, stop_processes
 
 ACCESS_KEY = "ytlabel-test-access"
 SECRET_KEY = "ytlabel-test-secret-do-not-print"
@@ -50,12 +50,7 @@ def seaweedfs_s3(timeout_s: float = 60.0) -> Iterator[str]:
         _wait_ready(endpoint, process, timeout_s, os.path.join(workdir, "weed.log"))
         yield endpoint
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_processes([process], grace_s=15)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
 

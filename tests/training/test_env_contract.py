@@ -1,11 +1,14 @@
 import json
+import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 
 from ytlabel.errors import YtlabelError
 from ytlabel.training import distributed
-from ytlabel.training.distributed import Place, free_port, keras_place, torch_place, worker_environments
+from ytlabel.training.distributed import Place, free_port, keras_place, stop_processes, torch_place, worker_environments
 
 
 def test_torch_contract_from_pytorchjob_variables():
@@ -69,3 +72,13 @@ def test_free_ports_lie_below_the_kernels_ephemeral_range(monkeypatch):
         monkeypatch.setattr(distributed, "_unassigned_ports", lambda: (base, base + 2))
         with pytest.raises(YtlabelError, match=f"no 1 consecutive free ports on 127.0.0.1 between {base} and"):
             free_port()
+
+
+def test_stop_processes_terminates_then_kills_what_ignores_sigterm():
+    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, sys, time\n"
+                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True)\n"
+                                 "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert stubborn.stdout.readline() == "ready\n"  # its handler is in place
+    stop_processes([polite, None, stubborn], grace_s=0.5)
+    assert (polite.returncode, stubborn.returncode) == (-signal.SIGTERM, -signal.SIGKILL)

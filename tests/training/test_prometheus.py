@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from ytlabel.training.distributed import free_port
+from ytlabel.training.distributed import free_port, stop_processes
 
 pytestmark = pytest.mark.slow
 
@@ -50,10 +50,7 @@ def test_prometheus_scrapes_the_trainer(synth_dir, tmp_path):
         assert _query(prometheus_port, "ytlabel_train_step_seconds_count > 0")
         assert _query(prometheus_port, "ytlabel_train_loss")[0]["metric"]["rank"] == "0"
     finally:
-        for process in (trainer, server):
-            if process and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
+        stop_processes([trainer, server], grace_s=30)
 
 
 def _wait(probe, timeout: float = 30.0):

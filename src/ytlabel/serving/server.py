@@ -84,7 +84,7 @@ def running(*serve_args: str, timeout_s: float = 120.0, log_path: str | None = N
     import time
     import urllib.request
 
-    from ytlabel.training.distributed import free_port
+    from ytlabel.training.distributed import free_port, stop_processes
 
     port = free_port()
     log = open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+")
@@ -108,10 +108,5 @@ def running(*serve_args: str, timeout_s: float = 120.0, log_path: str | None = N
             time.sleep(0.3)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_processes([process], grace_s=30)
         log.close()

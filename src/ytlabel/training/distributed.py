@@ -164,9 +164,9 @@ def launch_local(argv: list[str], workers: int, framework: str) -> int:
                 remaining.remove(process)
                 if code != 0 and not failed:
                     failed = code
-                    _stop(remaining)
+                    stop_processes(remaining, group=True)
     except KeyboardInterrupt:
-        _stop(processes)
+        stop_processes(processes, group=True)
         raise
     return failed
 
@@ -177,12 +177,26 @@ def _relay(process: subprocess.Popen, rank: int) -> None:
         sys.stdout.flush()
 
 
-def _stop(processes: list[subprocess.Popen]) -> None:
+def stop_processes(processes, grace_s: float = 20.0, group: bool = False) -> None:
+    """SIGTERM to every running process, then SIGKILL to those still alive after `grace_s`.
+
+    `group`: signal each process's whole process group (started with start_new_session=True), so
+    that what it started goes too. None entries are skipped.
+    """
+    processes = [process for process in processes if process is not None]
+
+    def send(process, sig):
+        if group:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
+
     for process in processes:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            send(process, signal.SIGTERM)
     for process in processes:
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            send(process, signal.SIGKILL)
+            process.wait()
