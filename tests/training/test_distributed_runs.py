@@ -48,6 +48,19 @@ def test_two_processes_agree_and_report_world_size_2(frames_dir, tmp_path, frame
     assert result["steps_per_epoch"] == 15 and result["videos"] == 3 * 15 * 4 * 2
 
 
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_batch_norm_statistics_are_averaged_across_ranks(frames_dir, tmp_path, framework):
+    # fc normalises its inputs and hidden layer; each rank's moving statistics see only its own batches
+    # until the epoch end averages them, so the digests (every weight and statistic) agree only then.
+    videos = os.path.join(os.path.dirname(frames_dir), "video")
+    command = [*CLI, "--arch", "fc", "--framework", framework, "--data", videos, "--out", str(tmp_path / "run"),
+               "--workers", "2", "epochs=2", "batch_size=4", "model.head_hidden=8", "validation_fraction=0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    digests = _digests(done.stdout)
+    assert set(digests) == {0, 1} and digests[0] == digests[1]
+
+
 @pytest.mark.parametrize("framework, marker", [("torch", "last.pt"), ("keras", os.path.join("keras", "state.json"))])
 def test_killed_run_resumes_to_the_same_weights(frames_dir, tmp_path, framework, marker):
     extra = ["checkpoint_every_steps=10"] if framework == "torch" else []

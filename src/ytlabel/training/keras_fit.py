@@ -78,8 +78,9 @@ class TrainingModel(keras.Model):
 class _EpochEnd(keras.callbacks.Callback):
     """Per step: telemetry. Per epoch: validation and curves (chief), checkpoint (chief)."""
 
-    def __init__(self, config, run, place, data, history, telemetry, feed, steps, plain_model):
+    def __init__(self, config, run, place, data, history, telemetry, feed, steps, plain_model, strategy):
         super().__init__()
+        self.strategy = strategy
         self.config, self.run, self.place, self.data = config, run, place, data
         self.history, self.telemetry, self.feed, self.steps = history, telemetry, feed, steps
         self.plain_model = plain_model
@@ -117,6 +118,8 @@ class _EpochEnd(keras.callbacks.Callback):
         row = {"epoch": epoch, "train_loss": float(logs["loss"]) if logs else None,
                "learning_rate": self._rate(self.steps - 1), "epoch_s": round(elapsed, 3),
                "videos_per_s": round(videos / elapsed, 2)}
+        if self.place.distributed:
+            _average_across_workers(self.model.non_trainable_variables, self.strategy)
         if self.place.writer and self.data.validation_shards:
             self.plain_model.set_weights(self.model.get_weights())
             metrics = validate(lambda b: np.asarray(self.plain_model(b, training=False)), self.data.validation_shards,
@@ -190,7 +193,7 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
         dataset = strategy.distribute_datasets_from_function(dataset_fn)
         _build_before_fit(model, strategy, plan)
     history = common.History(run, place.writer, state["history"])
-    callback = _EpochEnd(config, run, place, data, history, telemetry, feed, steps, plain_model)
+    callback = _EpochEnd(config, run, place, data, history, telemetry, feed, steps, plain_model, strategy)
     callback.videos, callback.train_seconds = state["videos"], state["train_seconds"]
     if place.writer:
         run.write_yaml("config.yaml", config.to_dict())
@@ -237,13 +240,24 @@ def _build_before_fit(model, strategy, plan: stream.StreamPlan) -> None:
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
 
 
+def _average_across_workers(variables, strategy) -> None:
+    """Replaces each floating-point variable (batch-norm moving statistics) by its mean over workers.
+
+    Keras 3 creates them unaggregated under MultiWorkerMirroredStrategy, so each worker's have seen
+    only its own batches; the PyTorch loop averages its buffers the same way at every epoch end.
+    """
+    for variable in variables:
+        if "float" in str(variable.dtype):  # not the dropout seed generators' integer states
+            per_worker = strategy.run(lambda value=variable.value: tf.identity(value))
+            variable.assign(strategy.reduce("MEAN", per_worker, axis=None))
+
+
 def _digest(model) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    # Trainable weights only: batch-norm moving statistics are per replica (no synchronised batch norm).
-    for weight in model.trainable_weights:
+    # Every weight, batch-norm statistics included: equal across workers once they are averaged.
+    for weight in model.weights:
         digest.update(weight.path.encode())
         digest.update(np.asarray(weight.numpy()).tobytes())
     return digest.hexdigest()
-

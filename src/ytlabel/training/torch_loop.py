@@ -73,7 +73,10 @@ def _train(config, run, place, device, telemetry, started) -> dict:
         scaler.load_state_dict(saved["scaler"])
         state = saved["state"]
         common.log.info("resuming from epoch %d step %d", state["epoch"], state["step"])
-    net = DistributedDataParallel(model) if place.distributed else model
+    # Each rank keeps its own batch-norm statistics over its batches; they are averaged at every epoch
+    # end (SyncBatchNorm would need GPUs). DDP's default would copy rank 0's over the others before
+    # every forward, so the saved statistics would have seen rank 0's batches only.
+    net = DistributedDataParallel(model, broadcast_buffers=False) if place.distributed else model
     batches = EpochBatches(plan)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=config.loader_workers,
                                          pin_memory=device.type == "cuda")
@@ -132,6 +135,8 @@ def _train(config, run, place, device, telemetry, started) -> dict:
         del iterator
         state["videos"] += epoch_videos * place.world_size
         state["step"] = 0
+        if place.distributed:
+            average_buffers(model, place.world_size)
 
         # --- validate ---------------------------------------------------------------------------
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None,
@@ -177,14 +182,19 @@ def _checkpoint(run: RunDir, place: Place, model, optimizer, scaler, state: dict
     run.sync()
 
 
-def weights_digest(model) -> str:
-    """sha256 over every parameter's bytes: equal across ranks when DDP kept them in sync.
+def average_buffers(model, world_size: int) -> None:
+    """Replaces every floating-point buffer (batch-norm running mean and variance) by its mean over ranks."""
+    for buffer in model.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer)
+            buffer.div_(world_size)
 
-    Parameters only: batch-norm running statistics are buffers each rank updates from its own batches
-    (DDP re-broadcasts rank 0's before each forward; there is no SyncBatchNorm), and rank 0's are saved.
-    """
+
+def weights_digest(model) -> str:
+    """sha256 over every parameter's and buffer's bytes: equal across ranks when DDP kept the parameters
+    in sync and `average_buffers` the batch-norm statistics."""
     digest = hashlib.sha256()
-    for name, value in sorted(model.named_parameters()):
+    for name, value in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
