@@ -153,7 +153,8 @@ def _set(values: dict, arch: str, key: str, value, source: str) -> None:
         path = key.removeprefix("model.").split(".")
         settings = _model_settings(ARCHITECTURES[arch].spec)
         if ".".join(path) not in settings:
-            raise YtlabelError(f"unknown setting {key!r} ({source}) for {arch}; known: {sorted(f'model.{n}' for n in settings)}")
+            known = sorted(f"model.{name}" for name in settings)
+            raise YtlabelError(f"unknown setting {key!r} ({source}) for {arch}; known: {known}")
         target = values.setdefault("model", {})
         for part in path[:-1]:  # fc_stream_lstm's parts: model.fc.head_hidden
             target = target.setdefault(part, {})

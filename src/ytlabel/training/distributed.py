@@ -99,13 +99,16 @@ def free_port(span: int = 1) -> int:
 
 
 def _unassigned_ports() -> tuple[int, int]:
-    """Ports outside /proc/sys/net/ipv4/ip_local_port_range (32768-60999 by default on Linux)."""
+    """A range of up to 12,000 ports outside /proc/sys/net/ipv4/ip_local_port_range: below it (Linux's
+    default is 32768-60999), or above it when it starts too low to leave room."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
-            ephemeral_low = int(handle.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral_low = 32768
-    return max(1024, ephemeral_low - 12000), ephemeral_low
+            ephemeral_low, ephemeral_high = (int(value) for value in handle.read().split()[:2])
+    except (OSError, ValueError):
+        ephemeral_low, ephemeral_high = 32768, 60999
+    if ephemeral_low - 1024 >= 1000:
+        return max(1024, ephemeral_low - 12000), ephemeral_low
+    return ephemeral_high + 1, min(65536, ephemeral_high + 12001)
 
 
 def _bindable(port: int) -> bool:
