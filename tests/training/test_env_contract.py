@@ -82,3 +82,19 @@ def test_stop_processes_terminates_then_kills_what_ignores_sigterm():
     assert stubborn.stdout.readline() == "ready\n"  # its handler is in place
     stop_processes([polite, None, stubborn], grace_s=0.5)
     assert (polite.returncode, stubborn.returncode) == (-signal.SIGTERM, -signal.SIGKILL)
+
+
+@pytest.mark.parametrize("kernel_range, expected", [
+    ("32768\t60999\n", (20768, 32768)),  # Linux's default: below it
+    ("2000 50000\n", (50001, 62001)),  # starts too low: above it
+    ("1024 65535\n", (65536, 65536)),  # no room at all
+])
+def test_the_unassigned_range_follows_the_kernels(tmp_path, monkeypatch, kernel_range, expected):
+    path = tmp_path / "ip_local_port_range"
+    path.write_text(kernel_range)
+    assert distributed._unassigned_ports(str(path)) == expected
+    assert distributed._unassigned_ports(str(tmp_path / "missing")) == (20768, 32768)  # not Linux: its default
+    if expected[1] - expected[0] < 2:
+        monkeypatch.setattr(distributed, "_unassigned_ports", lambda: expected)
+        with pytest.raises(YtlabelError, match="no room for 1 port\\(s\\) outside the kernel's ephemeral range"):
+            free_port()

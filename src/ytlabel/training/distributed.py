@@ -25,6 +25,7 @@ import threading
 from ytlabel.errors import YtlabelError
 
 LAUNCHED = "YTLABEL_LAUNCHED"  # set in children of launch_local so they never launch again
+RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"  # the ports the kernel hands out for bind(0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +91,8 @@ def free_port(span: int = 1) -> int:
     Ports below the range are only ever taken by an explicit bind.
     """
     low, high = _unassigned_ports()
+    if high - low <= span:
+        raise YtlabelError(f"no room for {span} port(s) outside the kernel's ephemeral range ({RANGE_FILE})")
     chooser = random.Random()  # not the global generator: training seeds it
     for _ in range(200):
         base = chooser.randrange(low, high - span)
@@ -98,11 +101,11 @@ def free_port(span: int = 1) -> int:
     raise YtlabelError(f"no {span} consecutive free ports on 127.0.0.1 between {low} and {high}")
 
 
-def _unassigned_ports() -> tuple[int, int]:
-    """A range of up to 12,000 ports outside /proc/sys/net/ipv4/ip_local_port_range: below it (Linux's
-    default is 32768-60999), or above it when it starts too low to leave room."""
+def _unassigned_ports(path: str = RANGE_FILE) -> tuple[int, int]:
+    """[low, high): up to 12,000 ports outside the kernel's ephemeral range, below it (Linux's default
+    range is 32768-60999) or above it when it starts too low to leave room."""
     try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+        with open(path) as handle:
             ephemeral_low, ephemeral_high = (int(value) for value in handle.read().split()[:2])
     except (OSError, ValueError):
         ephemeral_low, ephemeral_high = 32768, 60999
