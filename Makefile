@@ -18,6 +18,7 @@ $(STAMP): requirements/dev.lock pyproject.toml
 	touch $@
 
 test: setup test-deps
+	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml: no module imports upward
 	$(BIN)/python -m pytest -q
 
 # Servers the tests start and stop themselves: Prometheus comes from Debian (SeaweedFS from PyPI, in the lock).

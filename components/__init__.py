@@ -1,6 +1,4 @@
-"""KFP v2 components, one folder per pipeline stage. Each calls ytlabel library functions only."""
+"""KFP v2 components, one folder per pipeline stage. Each parses its artifacts, calls one function of
+`ytlabel.pipeline`, and logs what it returns."""
 
-import ytlabel
-
-# The pipeline image (images/Dockerfile.pipeline), pinned to this package's version.
-BASE_IMAGE = f"ghcr.io/ytlabel/ytlabel-pipeline:{ytlabel.__version__}"
+from ytlabel.platform.images import PIPELINE as BASE_IMAGE  # noqa: F401  images/Dockerfile.pipeline

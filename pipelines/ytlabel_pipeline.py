@@ -22,9 +22,9 @@ from components.plan.component import plan  # noqa: E402
 from components.register.component import register  # noqa: E402
 from components.select.component import select  # noqa: E402
 from components.train.component import train  # noqa: E402
+from ytlabel.platform import images  # noqa: E402
 
 COMPILED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ytlabel_pipeline.yaml")
-IMAGE_TAG = "0.1.0"
 # The Secret the Helm chart's s3.existingSecret names: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
 # AWS_ENDPOINT_URL for the registry, the runs and the data (training pods get it too, via envFrom).
 S3_SECRET = "ytlabel-s3"
@@ -57,8 +57,8 @@ def ytlabel_pipeline(
     run_root: str = "s3://ytlabel/runs",
     backend: str = "kubernetes",
     namespace: str = "kubeflow",
-    trainer_image_torch: str = f"ghcr.io/ytlabel/ytlabel-trainer-torch:{IMAGE_TAG}",
-    trainer_image_keras: str = f"ghcr.io/ytlabel/ytlabel-trainer-keras:{IMAGE_TAG}",
+    trainer_image_torch: str = images.trainer("torch"),
+    trainer_image_keras: str = images.trainer("keras"),
     encoder_rgb_dim: int = 2048,
     encoder_audio_dim: int = 256,
     encoder_epochs: int = 5,
@@ -73,16 +73,16 @@ def ytlabel_pipeline(
         train_settings: `ytlabel train` overrides, {"all": [...], "<arch>": [...]}.
         threshold: GAP@20 the winner must beat to be registered and deployed.
         registry, model_name: where the winner is published (and promoted to @champion).
-        run_root: where training jobs write their run directories (s3:// on a cluster).
+        run_root: where the run's encoder, generated data and training run directories go (s3:// on a cluster).
         backend: "kubernetes" (PyTorchJob/TFJob/InferenceService) or "local" (processes on the node).
     """
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     sweeper = cleanup(backend=backend, namespace=namespace, pipeline_run=run_id).set_caching_options(False)
     with dsl.ExitHandler(sweeper, name="run-and-clean-up"):
         data = _s3(ingest(data_source=data_source, shard_fraction=shard_fraction, eval_fraction=eval_fraction,
-                          synthetic_videos=synthetic_videos))
+                          synthetic_videos=synthetic_videos, run_root=run_root, pipeline_run=run_id))
         encoder = _s3(expand(dataset=data.outputs["dataset"], rgb_dim=encoder_rgb_dim, audio_dim=encoder_audio_dim,
-                             epochs=encoder_epochs))
+                             epochs=encoder_epochs, run_root=run_root, pipeline_run=run_id))
         grid = plan(architectures=architectures, frameworks=frameworks, expansion_archs=expansion_archs,
                     levels=data.outputs["Output"])
         with dsl.ParallelFor(grid.output, name="architecture-x-framework") as run:

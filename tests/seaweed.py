@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from ytlabel.training.distributed import free_port, stop_processes
+from ytlabel.processes import free_port, stop_processes
 
 ACCESS_KEY = "ytlabel-test-access"
 SECRET_KEY = "ytlabel-test-secret-do-not-print"

@@ -5,7 +5,7 @@ import sys
 
 CHECK = """
 import sys
-import ytlabel.cli, ytlabel.data.inspect, ytlabel.data.synth, ytlabel.data.sources, ytlabel.loaders.torch_loader
+import ytlabel.cli, ytlabel.data.inspect, ytlabel.data.synth, ytlabel.data.sources, ytlabel.training.torch_feed, ytlabel.training.torch_loop
 from ytlabel.data import reader
 records = list(reader.read_shard(sys.argv[1]))
 print(len(records), sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))

@@ -13,30 +13,19 @@ def evaluate(dataset: Input[Dataset], model: Input[Model], metrics: Output[Metri
     frequent classes (true label -> top-1 prediction), and returns a JSON summary for `select`."""
     import json
 
-    import numpy as np
-
-    from ytlabel.evaluation.evaluate import evaluate_run
+    from ytlabel import runs
     from ytlabel.models.spec import ARCHITECTURES
-    from ytlabel.platform.steps import DatasetManifest, top_class_confusion
-    from ytlabel.training.outputs import RunDir
+    from ytlabel.pipeline import stages
+    from ytlabel.pipeline.dataset import DatasetManifest
+    from ytlabel.pipeline.deploy import top_class_confusion
 
-    run_dir = model.metadata["run_dir"]
-    data = DatasetManifest.load(f"{dataset.path}/dataset.json")
-    shards = data.eval[ARCHITECTURES[model.metadata["arch"]].level]
-    result = evaluate_run(run_dir, shards, batch_size=64)
-    run = RunDir(run_dir)
-    run.write_json("metrics.json", result)
-    run.sync()
-    for key in ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1", "loss", "videos_per_s"):
-        if result.get(key) is not None:
-            metrics.log_metric(key, round(float(result[key]), 6))
-    names, matrix = top_class_confusion(run_dir, shards, classes=8)
-    top_classes.log_confusion_matrix(names, np.asarray(matrix).tolist())
-    label = f"{model.metadata['arch']}/{model.metadata['framework']}" + (" + expansion" if model.metadata["expansion"] else "")
+    data = DatasetManifest.load(dataset.path)
+    run = model.metadata
+    result = stages.evaluate(data, run)
+    for key, value in (runs.headline(result, extra=("videos_per_s",)) or {}).items():
+        metrics.log_metric(key, round(float(value), 6))
+    names, matrix = top_class_confusion(run["run_dir"], data.eval[ARCHITECTURES[run["arch"]].level], classes=8)
+    top_classes.log_confusion_matrix(names, matrix)
     with open(summary.path, "w") as handle:
-        handle.write(f"### {label}\n\n| GAP@20 | Hit@1 | PERR | mAP | genre Hit@1 |\n|---|---|---|---|---|\n"
-                     f"| {result['gap_at_20']:.4f} | {result['hit_at_1']:.4f} | {result['perr']:.4f} | "
-                     f"{result['map']:.4f} | {result['genre_hit_at_1']:.4f} |\n")
-    return json.dumps({"run_dir": run_dir, "arch": model.metadata["arch"], "framework": model.metadata["framework"],
-                       "expansion": model.metadata["expansion"], "gap_at_20": result["gap_at_20"],
-                       "hit_at_1": result["hit_at_1"]})
+        handle.write(stages.metrics_table(runs.run_label(run["arch"], run["framework"], run["expansion"]), result))
+    return json.dumps(result["summary"])

@@ -7,23 +7,23 @@ from components import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE)
-def ingest(data_source: str, shard_fraction: float, eval_fraction: float, synthetic_videos: int,
-           dataset: Output[Dataset]) -> list:
+def ingest(data_source: str, shard_fraction: float, eval_fraction: float, synthetic_videos: int, run_root: str,
+           pipeline_run: str, dataset: Output[Dataset]) -> list:
     """Writes the dataset manifest (shards per level and split) and returns the levels present.
 
     Args:
-        data_source: "synthetic" (generated into the artifact), or files/dirs/globs/s3://bucket/prefix.
+        data_source: "synthetic" (generated, then copied under run_root when that is s3://), or
+            files/dirs/globs/s3://bucket/prefix.
         shard_fraction: keep every n-th shard, n = round(1 / shard_fraction).
         eval_fraction: share of shards held out for evaluation.
         synthetic_videos: how many videos `synthetic` generates (both levels).
     """
-    import os
+    from ytlabel.pipeline import dataset as datasets
+    from ytlabel.pipeline.stages import run_folder
 
-    from ytlabel.platform import steps
-
-    os.makedirs(dataset.path, exist_ok=True)
-    manifest = steps.ingest(data_source, dataset.path, shard_fraction, eval_fraction, synthetic_videos)
-    manifest.dump(os.path.join(dataset.path, "dataset.json"))
+    manifest = datasets.ingest(data_source, dataset.path, shard_fraction, eval_fraction, synthetic_videos,
+                               publish_uri=run_folder(run_root, pipeline_run, "data"))
+    manifest.dump(dataset.path)
     dataset.metadata.update({
         "source": data_source, "levels": sorted(manifest.train), "train_videos": manifest.videos["train"],
         "eval_videos": manifest.videos["eval"],

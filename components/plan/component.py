@@ -9,7 +9,7 @@ from components import BASE_IMAGE
 def plan(architectures: list, frameworks: list, expansion_archs: list, levels: list) -> list:
     """One {arch, framework, expansion} per training job. Fails, naming them, if an architecture needs
     a data level the dataset lacks (frame-level models on video-level shards)."""
-    from ytlabel.platform.steps import plan_runs
+    from ytlabel.pipeline.dataset import plan_runs
 
     runs = plan_runs(architectures, frameworks, expansion_archs, levels)
     for run in runs:

@@ -7,14 +7,12 @@ from components import BASE_IMAGE
 
 @dsl.component(base_image=BASE_IMAGE)
 def register(winner: dict, registry: str, model_name: str) -> str:
-    """Pushes the run as the next version of `model_name` (files first, manifest last), points the
-    `champion` alias at it, and returns the reference NAME:VERSION."""
-    from ytlabel.registry import Registry
-    from ytlabel.training.outputs import RunDir
+    """Pushes the run (local or s3://) as the next version of `model_name` (files first, manifest last),
+    points the `champion` alias at it, and returns the reference NAME:VERSION."""
+    from ytlabel import runs
+    from ytlabel.pipeline.stages import register as publish
 
-    store = Registry(registry)
-    manifest = store.push(RunDir(winner["run_dir"]).local, model_name)
-    store.promote(model_name, manifest["version"], "champion")
-    print(f"register: {model_name}:{manifest['version']} ({winner['arch']}/{winner['framework']}, "
+    ref = publish(winner, registry, model_name)
+    print(f"register: {ref} ({runs.run_label(winner['arch'], winner['framework'], winner['expansion'])}, "
           f"GAP@20 {winner['gap_at_20']:.4f}) is now {model_name}@champion in {registry}")
-    return f"{model_name}:{manifest['version']}"
+    return ref

@@ -16,19 +16,16 @@ def select(summaries: list, report: Output[Markdown], winner: dsl.OutputPath(dic
     import os
     import shutil
 
-    from ytlabel.evaluation.report import build_report
-    from ytlabel.platform.steps import pick_winner
-    from ytlabel.training.outputs import RunDir
+    from ytlabel import runs
+    from ytlabel.pipeline import stages
 
-    rows = [json.loads(summary) for summary in summaries]
-    best = pick_winner(rows)
     plots_dir = os.path.join(os.path.dirname(report.path), "comparison")  # beside the Markdown artifact
-    built = build_report([RunDir(row["run_dir"]).local for row in rows], plots_dir)
+    best, built = stages.select([json.loads(summary) for summary in summaries], plots_dir)
     shutil.copyfile(os.path.join(plots_dir, "report.md"), report.path)
-    report.metadata.update({"runs": len(rows), "winner": f"{best['arch']}/{best['framework']}",
+    report.metadata.update({"runs": len(summaries), "winner": f"{best['arch']}/{best['framework']}",
                             "winner_gap_at_20": best["gap_at_20"], "plots": len(built["plots"])})
-    print(f"select: {len(rows)} runs; winner {best['arch']}/{best['framework']}"
-          f"{' + expansion' if best['expansion'] else ''} with GAP@20 {best['gap_at_20']:.4f}")
+    print(f"select: {len(summaries)} runs; winner {runs.run_label(best['arch'], best['framework'], best['expansion'])}"
+          f" with GAP@20 {best['gap_at_20']:.4f}")
     for finding in built["findings"]:
         print(f"  - {finding}")
     with open(winner, "w") as handle:

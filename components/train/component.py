@@ -16,33 +16,19 @@ def train(dataset: Input[Dataset], encoder: Input[Model], arch: str, framework: 
     `settings` holds `ytlabel train` key=value overrides: under "all" for every run, under an
     architecture's name for that architecture only."""
     import json
-    import os
 
     import yaml
 
-    from ytlabel.models.spec import ARCHITECTURES
-    from ytlabel.platform import launch, manifests
-    from ytlabel.platform.steps import DatasetManifest, run_name
-    from ytlabel.training.outputs import RunDir
+    from ytlabel.pipeline import stages
+    from ytlabel.pipeline.dataset import DatasetManifest
 
-    data = DatasetManifest.load(os.path.join(dataset.path, "dataset.json"))
-    name = run_name(arch, framework, expansion)
-    out = f"{run_root.rstrip('/')}/{pipeline_run}/{name}"
-    overrides = [f"epochs={epochs}", "validation_fraction=0", *settings.get("all", []), *settings.get(arch, [])]
-    if expansion:
-        overrides.append(f"encoder={encoder.uri if encoder.uri.startswith('s3://') else encoder.path}")
-    shards = data.train[ARCHITECTURES[arch].level]
-    job = manifests.training_job(manifests.TrainJobSettings(
-        arch, framework, ",".join(shards), out,
-        trainer_image_torch if framework == "torch" else trainer_image_keras, workers=workers, gpus=gpus_per_worker,
-        overrides=tuple(overrides), name=f"ytlabel-{name}-{pipeline_run}"[:63].rstrip("-"), namespace=namespace,
-        labels={"ytlabel.io/pipeline-run": pipeline_run[:63]}))
+    job, run = stages.train(
+        DatasetManifest.load(dataset.path), arch, framework, expansion, epochs=epochs, workers=workers,
+        gpus=gpus_per_worker, settings=settings, run_root=run_root, pipeline_run=pipeline_run, backend=backend,
+        namespace=namespace, image=trainer_image_torch if framework == "torch" else trainer_image_keras,
+        encoder=encoder.metadata.get("uri") or encoder.path)
     with open(manifest.path, "w") as handle:
         yaml.safe_dump(job, handle, sort_keys=False)
-    outcome = launch.backend(backend).run(job)
-    result = RunDir(out).read_json("result.json")
-    model.metadata.update({"run_dir": out, "arch": arch, "framework": framework, "expansion": expansion,
-                           "job": outcome.name, "job_seconds": outcome.seconds,
-                           "train_loss": result.get("train_loss"), "videos_per_s": result.get("videos_per_s")})
+    model.metadata.update(run)
     with open(model.path, "w") as handle:
-        json.dump({"run_dir": out}, handle)
+        json.dump({"run_dir": run["run_dir"]}, handle)

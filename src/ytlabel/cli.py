@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from ytlabel import cli_platform
+from ytlabel import cli_platform, runs
 from ytlabel.errors import ConfigError, YtlabelError
 
 
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--skip-corrupt", action="store_true", help="count corrupt records instead of failing")
     inspect.set_defaults(run=_inspect)
 
-    peek = verbs.add_parser("peek", help="load one batch through the torch or tf.data loader and describe it")
+    peek = verbs.add_parser("peek", help="the first training batch through the PyTorch DataLoader or the Keras tf.data feed")
     peek.add_argument("paths", nargs="+", metavar="PATH")
     peek.add_argument("--framework", choices=("torch", "keras"), default="torch")
     peek.add_argument("--batch-size", type=int, default=8)
@@ -136,7 +136,7 @@ def _inspect(args) -> None:
 def _peek(args) -> None:
     import numpy as np
 
-    from ytlabel.data import reader, sources
+    from ytlabel.data import reader, schema, sources, stream
     from ytlabel.data.batching import LoaderOptions
 
     shards = sources.resolve_shards(args.paths)
@@ -144,26 +144,27 @@ def _peek(args) -> None:
         level=reader.detect_dataset_level(shards), max_frames=args.max_frames, stride=args.stride,
         min_frames=args.min_frames, l2_normalize=args.l2_normalize,
     )
+    # The first batch of the training stream (shard order, no shuffling), through the framework's own feed.
+    plan = stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), options, args.batch_size,
+                             shuffle_buffer=0)
+    if plan.steps_per_epoch < 1:
+        raise ConfigError(f"--batch-size {args.batch_size}: the data holds fewer videos than one batch")
+    ids = next(stream.rank_batches(plan, epoch=0))["id"]
     if args.framework == "torch":
-        from ytlabel.loaders.torch_loader import make_loader
+        from ytlabel.training.torch_feed import data_loader
 
-        loader = make_loader(shards, options, args.batch_size)
-        batch = next(iter(loader))
-        dropped = loader.dataset.dropped_short
-        ids = batch["id"]
+        batch = {key: value.numpy() for key, value in next(iter(data_loader(plan))).items()}
     else:
-        from ytlabel.loaders.keras_loader import DropCounter, make_dataset
+        from ytlabel.training import keras_feed
 
-        counter = DropCounter()  # counts what tf.data has read so far, including its read-ahead
-        batch = {key: value.numpy() for key, value in next(iter(make_dataset(shards, options, args.batch_size, counter=counter))).items()}
-        dropped = counter.value
-        ids = [value.decode() for value in batch["id"]]
-    shapes = {key: tuple(value.shape) for key, value in batch.items() if key != "id"}
+        feed = keras_feed.Feed(plan, start_epoch=0, prefetch=False)
+        inputs, labels = next(iter(keras_feed.dataset(feed, schema.NUM_CLASSES)))
+        batch = {**{key: value.numpy() for key, value in inputs.items()}, "labels": labels.numpy()}
+    shapes = {key: tuple(value.shape) for key, value in batch.items()}
     print(f"{args.framework} batch from {len(shards)} shard(s), {options.level} level: "
           + ", ".join(f"{key} {shape}" for key, shape in sorted(shapes.items())))
     labels_per_video = float(np.asarray(batch["labels"]).sum(axis=1).mean())
-    print(f"first ids: {', '.join(ids[:4])}; labels/video {labels_per_video:.2f}; "
-          f"videos dropped so far by min_frames={options.min_frames}: {dropped}")
+    print(f"first ids: {', '.join(ids[:4])}; labels/video {labels_per_video:.2f}")
 
 
 def _expand(args) -> None:
@@ -231,16 +232,12 @@ def _evaluate(args) -> None:
     from ytlabel.evaluation.evaluate import evaluate_run
 
     result = evaluate_run(args.model, args.data, batch_size=args.batch_size)
-    out = args.out or args.model
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "metrics.json"), "w") as handle:
-        json.dump(result, handle, indent=2)
+    runs.write_metrics(args.out or args.model, result)
     if args.json:
         print(json.dumps(result))
         return
-    headline = ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1", "genre_gap", "loss")
     print(f"{result['arch']}/{result['framework']} on {result['videos']} videos ({result['videos_per_s']} videos/s): "
-          + ", ".join(f"{key} {result[key]:.4f}" for key in headline if result.get(key) is not None))
+          + runs.format_headline(result))
     if "oracle" in result:
         print(f"oracle ceiling: gap_at_20 {result['oracle']['gap_at_20']:.4f}, hit_at_1 {result['oracle']['hit_at_1']:.4f}")
         for kind, row in result["by_kind"].items():

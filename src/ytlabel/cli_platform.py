@@ -56,19 +56,13 @@ def add_stages(stages) -> None:
     render.add_argument("--gpus", type=int, default=0, help="GPUs per pod")
     render.add_argument("--data", default="s3://ytlabel/data/train", help="training shards")
     render.add_argument("--out", default="", help="run directory (default s3://ytlabel/runs/<job name>)")
-    render.add_argument("--image", default=f"ghcr.io/ytlabel/ytlabel-trainer:{_version()}")
+    render.add_argument("--image", help="trainer image (default: ghcr.io/ytlabel/ytlabel-trainer-<framework>:<version>)")
     render.add_argument("--namespace", default="kubeflow")
     render.add_argument("--serve", metavar="NAME[:VERSION|@ALIAS]", help="render the InferenceService of a registry version")
     render.add_argument("--s3-endpoint", default="http://minio-service.kubeflow:9000",
                         help="S3 endpoint for the serving Secret's annotations")
     render.add_argument("overrides", nargs="*", metavar="key=value", help="training settings passed to ytlabel train")
     render.set_defaults(run=_platform_render)
-
-
-def _version() -> str:
-    import ytlabel
-
-    return ytlabel.__version__
 
 
 def _registry_push(args) -> None:
@@ -123,14 +117,15 @@ def _serve(args) -> None:
 def _platform_render(args) -> None:
     import yaml
 
-    from ytlabel.platform import manifests
+    from ytlabel.platform import images, manifests
 
     if args.serve:
         objects = manifests.serving_objects(args.serve, args.registry or "", args.s3_endpoint, args.namespace, args.gpus)
     else:
         if not args.arch or not args.framework:
             raise ConfigError("platform render needs --arch and --framework (or --serve NAME@ALIAS)")
+        image = args.image or images.trainer(args.framework)
         objects = [manifests.training_job(manifests.TrainJobSettings(
-            args.arch, args.framework, args.data, args.out, args.image, workers=args.workers, gpus=args.gpus,
+            args.arch, args.framework, args.data, args.out, image, workers=args.workers, gpus=args.gpus,
             overrides=tuple(args.overrides), namespace=args.namespace))]
     print(yaml.safe_dump_all(manifests.validated(objects), sort_keys=False), end="")

@@ -1,6 +1,7 @@
 """A few optimizer steps on a synthetic batch reduce the loss, for every architecture in both frameworks."""
 
 import glob
+import itertools
 import os
 
 import keras
@@ -8,8 +9,8 @@ import numpy as np
 import torch
 from model_helpers import CLASSES, tiny_spec
 
+from ytlabel.data import stream
 from ytlabel.data.batching import LoaderOptions
-from ytlabel.loaders.torch_loader import YT8MIterable
 from ytlabel.models import keras as keras_models
 from ytlabel.models import spec as S
 from ytlabel.models import torch as torch_models
@@ -19,9 +20,11 @@ STEPS = 15
 
 def _batch(synth_dir, level) -> tuple[dict, np.ndarray]:
     shards = sorted(glob.glob(os.path.join(synth_dir, level, "*.tfrecord")))
-    examples = list(YT8MIterable(shards, LoaderOptions(level=level, max_frames=20), rank=0, world_size=1))[:8]
-    inputs = {key: np.stack([e[key].numpy() for e in examples]) for key in examples[0] if key not in ("id", "labels")}
-    labels = np.stack([e["labels"].numpy() for e in examples])[:, :CLASSES]  # the 7 most common classes
+    plan = stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), LoaderOptions(level=level, max_frames=20),
+                             batch_size=8, shuffle_buffer=0)
+    examples = list(itertools.islice(stream.reader_examples(plan, reader=0, epoch=0), 8))
+    inputs = {key: np.stack([e[key] for e in examples]) for key in examples[0] if key not in ("id", "labels")}
+    labels = np.stack([e["labels"] for e in examples])[:, :CLASSES]  # the 7 most common classes
     return inputs, labels
 
 

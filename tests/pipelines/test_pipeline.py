@@ -91,7 +91,8 @@ def test_ingest_component_on_the_real_sample(sample_shards, tmp_path):
     dataset = dsl.Dataset(uri=str(tmp_path / "dataset"))
     dataset.path = str(tmp_path / "dataset")  # what the KFP executor sets from the uri
     levels = ingest.python_func(data_source=",".join(sample_shards), shard_fraction=1.0, eval_fraction=0.5,
-                                synthetic_videos=0, dataset=dataset)
+                                synthetic_videos=0, run_root=str(tmp_path / "runs"), pipeline_run="run-1",
+                                dataset=dataset)
     assert levels == ["video"]
     manifest = json.load(open(tmp_path / "dataset" / "dataset.json"))
     assert len(manifest["train"]["video"]) == 1 and len(manifest["eval"]["video"]) == 1

@@ -13,7 +13,7 @@ import yaml
 from ytlabel.cli import main
 from ytlabel.models.predictor import load_predictor
 from ytlabel.registry import Registry, RegistryError, parse_ref
-from ytlabel.registry.store import FileStore
+from ytlabel.registry.store import Store as FileStore
 
 
 def _sha256(path: str) -> str:

@@ -15,10 +15,10 @@ import pytest
 from ytlabel.config import load_config
 from ytlabel.data import schema
 from ytlabel.models.predictor import load_predictor
+from ytlabel.processes import free_port
 from ytlabel.registry import Registry
 from ytlabel.serving.client import binary_infer_request
 from ytlabel.serving.server import running
-from ytlabel.training.distributed import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
+from ytlabel import processes
 from ytlabel.errors import YtlabelError
-from ytlabel.training import distributed
-from ytlabel.training.distributed import Place, free_port, keras_place, stop_processes, torch_place, worker_environments
+from ytlabel.processes import free_port, stop_processes
+from ytlabel.training.distributed import Place, keras_place, torch_place, worker_environments
 
 
 def test_torch_contract_from_pytorchjob_variables():
@@ -67,9 +68,9 @@ def test_free_ports_lie_below_the_kernels_ephemeral_range(monkeypatch):
     with socket.socket() as held:  # a taken port is never offered
         held.bind(("127.0.0.1", base))
         held.listen()
-        monkeypatch.setattr(distributed, "_unassigned_ports", lambda: (base, base + 3))
+        monkeypatch.setattr(processes, "_unassigned_ports", lambda: (base, base + 3))
         assert {free_port() for _ in range(20)} == {base + 1}
-        monkeypatch.setattr(distributed, "_unassigned_ports", lambda: (base, base + 2))
+        monkeypatch.setattr(processes, "_unassigned_ports", lambda: (base, base + 2))
         with pytest.raises(YtlabelError, match=f"no 1 consecutive free ports on 127.0.0.1 between {base} and"):
             free_port()
 
@@ -92,9 +93,9 @@ def test_stop_processes_terminates_then_kills_what_ignores_sigterm():
 def test_the_unassigned_range_follows_the_kernels(tmp_path, monkeypatch, kernel_range, expected):
     path = tmp_path / "ip_local_port_range"
     path.write_text(kernel_range)
-    assert distributed._unassigned_ports(str(path)) == expected
-    assert distributed._unassigned_ports(str(tmp_path / "missing")) == (20768, 32768)  # not Linux: its default
+    assert processes._unassigned_ports(str(path)) == expected
+    assert processes._unassigned_ports(str(tmp_path / "missing")) == (20768, 32768)  # not Linux: its default
     if expected[1] - expected[0] < 2:
-        monkeypatch.setattr(distributed, "_unassigned_ports", lambda: expected)
+        monkeypatch.setattr(processes, "_unassigned_ports", lambda: expected)
         with pytest.raises(YtlabelError, match="no room for 1 port\\(s\\) outside the kernel's ephemeral range"):
             free_port()

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from ytlabel.training.distributed import free_port, stop_processes
+from ytlabel.processes import free_port, stop_processes
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,7 @@
 """Framework-neutral preparation of decoded records into model inputs (numpy only).
 
-Both loaders (PyTorch and tf.data) follow these rules, and tests hold them to identical values:
+Training (both frameworks, through data/stream.py), evaluation and serving prepare inputs by these rules;
+tests hold them to TensorFlow's own parse of the same shards:
   * frames: take every `stride`-th frame, then the first `max_frames`, dequantize, zero-pad to
     `max_frames`; `num_frames` says how many rows are real;
   * `min_frames`: videos with fewer *original* frames are dropped and counted (the research kept
@@ -23,7 +24,7 @@ _EPSILON = 1e-12
 
 @dataclasses.dataclass(frozen=True)
 class LoaderOptions:
-    """Options shared by the PyTorch and tf.data loaders.
+    """How records become model inputs, the same for training, evaluation and serving.
 
     Attributes:
         level: "video" (mean features) or "frame" (per-frame sequences).

@@ -6,7 +6,6 @@ genre Hit@1, videos/s, train wall time, CPU mean/max, peak RSS, GPU utilisation 
 comes from the run's `metrics.json` (`ytlabel evaluate`) when present, else from its validation.
 """
 
-import csv
 import html
 import json
 import os
@@ -16,8 +15,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
+from ytlabel import runs, storage  # noqa: E402
 from ytlabel.errors import YtlabelError  # noqa: E402
 
 COLUMNS = [("run", "run"), ("arch", "arch"), ("framework", "framework"), ("expansion", "expansion"),
@@ -29,23 +28,20 @@ COLUMNS = [("run", "run"), ("arch", "arch"), ("framework", "framework"), ("expan
 
 
 def load_run(path: str) -> dict:
-    """One report row from a run directory."""
-    result_path = os.path.join(path, "result.json")
-    if not os.path.exists(result_path):
-        raise YtlabelError(f"{path}: no result.json (not a finished `ytlabel train` run)")
-    result = json.load(open(result_path))
-    config = yaml.safe_load(open(os.path.join(path, "config.yaml"))) if os.path.exists(os.path.join(path, "config.yaml")) else {}
-    metrics_path = os.path.join(path, "metrics.json")
-    metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else {}
+    """One report row from a run directory (local or s3://)."""
+    result = runs.read_result(path)
+    config = runs.read_config(path)
+    metrics = runs.read_metrics(path) or {}
     quality = metrics or {"gap_at_20": result["val_metrics"]["gap_at_20"], "hit_at_1": result["val_metrics"]["hit_at_1"]}
-    row = {"run": os.path.basename(os.path.normpath(path)), "arch": result["arch"], "framework": result["framework"],
+    row = {"run": storage.basename(os.path.normpath(path) if not storage.is_remote(path) else path),
+           "arch": result["arch"], "framework": result["framework"],
            "expansion": bool(config.get("encoder")), "optimizer": result.get("optimizer"),
            "learning_rate": result.get("learning_rate"), "epochs": result["epochs"], "batch_size": result.get("batch_size"),
            "train_loss": result["train_loss"], "videos_per_s": result["videos_per_s"], "train_s": result.get("train_s"),
            **{key: result["usage"].get(key) for key in ("cpu_percent_mean", "cpu_percent_max", "rss_mb_max",
                                                          "gpu_util_mean", "gpu_mem_mb_max")},
            **{key: quality.get(key) for key in ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1")}}
-    row["_curves"] = list(csv.DictReader(open(os.path.join(path, "curves.csv")))) if os.path.exists(os.path.join(path, "curves.csv")) else []
+    row["_curves"] = runs.read_curves(path)
     row["_genres"] = metrics.get("per_genre_ap", {})
     row["_kinds"] = metrics.get("by_kind", {})
     row["_oracle"] = metrics.get("oracle")

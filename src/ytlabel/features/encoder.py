@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from ytlabel import storage
 from ytlabel.data import schema
 from ytlabel.errors import YtlabelError
 
@@ -91,11 +92,16 @@ def save_encoder(out_dir: str, weights: dict[str, np.ndarray], manifest: dict) -
 
 
 def load_encoder(path: str) -> Encoder:
-    """Reads and verifies an encoder directory.
+    """Reads and verifies an encoder directory, local or s3:// (copied to a local mirror first).
 
     Raises:
         YtlabelError: missing files, a checksum mismatch or shapes that do not fit the features.
     """
+    if storage.is_remote(path):
+        try:
+            path = storage.local_mirror(path)
+        except storage.NotFound:
+            raise YtlabelError(f"{path}: not an encoder artifact (nothing stored there)") from None
     manifest_path, weights_path = os.path.join(path, MANIFEST), os.path.join(path, WEIGHTS)
     if not os.path.exists(manifest_path):
         raise YtlabelError(f"{path}: not an encoder artifact (no {MANIFEST}; was `ytlabel expand` interrupted?)")

@@ -4,14 +4,12 @@ Evaluation and serving use this; each framework is imported only when a run of t
 """
 
 import dataclasses
-import json
-import os
 from collections.abc import Callable
 
 import numpy as np
 
+from ytlabel import runs
 from ytlabel.data.batching import LoaderOptions
-from ytlabel.errors import YtlabelError
 from ytlabel.models.spec import EncoderRef, make_spec
 
 
@@ -25,38 +23,33 @@ class Predictor:
 
 
 def load_predictor(run_dir: str) -> Predictor:
-    """Reads spec.json and the model file of a run written by `ytlabel train`.
+    """Reads spec.json and the model file of a run written by `ytlabel train` (local or s3://), or of a
+    pulled registry version.
 
     Raises:
-        YtlabelError: not a run directory, or the model file is missing.
+        RunError: not a run directory, or the model file is missing.
     """
-    spec_path = os.path.join(run_dir, "spec.json")
-    if not os.path.exists(spec_path):
-        raise YtlabelError(f"{run_dir}: not a training run (no spec.json); pass the --out of `ytlabel train`")
-    with open(spec_path) as handle:
-        record = json.load(handle)
+    record = runs.read_spec(run_dir)
+    local = runs.local_run(run_dir)
     fields = dict(record["spec"])
     encoder = fields.pop("encoder", None)
-    if encoder and not os.path.isabs(encoder["path"]) and os.path.isdir(os.path.join(run_dir, encoder["path"])):
-        # A registry version carries its encoder beside the model ("encoder"), wherever it was pulled to.
-        encoder = {**encoder, "path": os.path.join(run_dir, encoder["path"])}
+    if encoder:
+        encoder = {**encoder, "path": runs.encoder_location(local, encoder["path"])}
     spec = make_spec(record["arch"], encoder=EncoderRef(**encoder) if encoder else None, **fields)
     options = LoaderOptions(level=record["level"], max_frames=record["max_frames"], stride=record["stride"],
                             l2_normalize=record["l2_normalize"])
-    predict = _torch(run_dir, record["arch"], spec) if record["framework"] == "torch" else _keras(run_dir)
+    model_path = runs.model_file(local, record["framework"])
+    predict = _torch(model_path, record["arch"], spec) if record["framework"] == "torch" else _keras(model_path)
     return Predictor(record["arch"], record["framework"], record["level"], options, predict)
 
 
-def _torch(run_dir: str, arch: str, spec):
+def _torch(path: str, arch: str, spec):
     import torch
 
     from ytlabel.models import torch as torch_models
 
-    path = os.path.join(run_dir, "model", "model.pt")
-    if not os.path.exists(path):
-        raise YtlabelError(f"{run_dir}: no model/model.pt (did the run finish?)")
     model = torch_models.build(arch, spec)
-    model.load_state_dict(torch.load(path, map_location="cpu"))
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
 
     def predict(batch: dict) -> np.ndarray:
@@ -66,15 +59,12 @@ def _torch(run_dir: str, arch: str, spec):
     return predict
 
 
-def _keras(run_dir: str):
+def _keras(path: str):
     import keras
 
     import ytlabel.models.keras.layers  # noqa: F401  registers the custom layers for loading
 
-    path = os.path.join(run_dir, "model", "model.keras")
-    if not os.path.exists(path):
-        raise YtlabelError(f"{run_dir}: no model/model.keras (did the run finish?)")
-    model = keras.models.load_model(path, compile=False)
+    model = keras.models.load_model(path, compile=False, safe_mode=True)  # no lambdas: nothing runs on load
     import tensorflow as tf
 
     # A traced graph, not eager calls: eager Keras runs a masked LSTM step by step in Python (1.3 s for one

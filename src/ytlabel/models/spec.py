@@ -3,7 +3,7 @@
 `models/torch/<arch>.py` and `models/keras/<arch>.py` read only these fields; parity tests hold the
 two builds to the same parameter count and, after weight transfer, the same logits.
 
-Inputs (batch dicts from `ytlabel.loaders`):
+Inputs (batch dicts from `ytlabel.data.stream`):
     video level: rgb (batch, 1024), audio (batch, 128)
     frame level: rgb (batch, frames, 1024), audio (batch, frames, 128), num_frames (batch,)
 Every model returns logits (batch, num_classes); multi-label: sigmoid + binary cross-entropy.

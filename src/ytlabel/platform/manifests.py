@@ -39,7 +39,7 @@ class TrainJobSettings:
         framework: "torch" (PyTorchJob) or "keras" (TFJob).
         data: training shards, normally s3://bucket/prefix.
         out: run directory; s3:// so pods can restart and resume (empty: s3://ytlabel/runs/<job name>).
-        image: trainer image (images/Dockerfile.torch or Dockerfile.keras).
+        image: trainer image (`platform.images.trainer(framework)`, images/Dockerfile.trainer-*).
         workers: pods in total (master/chief included).
         gpus: GPUs per pod; torch pods run one process each, so at most 1 there.
         overrides: `key=value` training settings passed through to `ytlabel train`.

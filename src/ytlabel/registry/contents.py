@@ -8,58 +8,53 @@ import json
 import os
 import subprocess
 
-import yaml
-
 import ytlabel
+from ytlabel import runs, storage
 from ytlabel.registry.store import RegistryError
-
-RUN_FILES = ("spec.json", "config.yaml", "result.json", "metrics.json", "curves.csv")  # the first three required
 
 
 def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
-    """The files of a finished run to publish (relative path -> local path or bytes) and manifest fields."""
-    if run_dir.startswith("s3://"):
-        from ytlabel.training.outputs import RunDir
-
-        run_dir = RunDir(run_dir).local  # pulls the run's objects into the local mirror
-    missing = [name for name in RUN_FILES[:3] if not os.path.exists(os.path.join(run_dir, name))]
+    """The files of a finished run (local or s3://) to publish (relative path -> local path or bytes) and
+    the manifest's fields. Only regular files are published: a symbolic link in the run is refused."""
+    local = runs.local_run(run_dir)
+    missing = [name for name in runs.PUBLISHED[:3] if not os.path.exists(os.path.join(local, name))]
     if missing:
         raise RegistryError(f"{run_dir}: not a finished training run (missing {', '.join(missing)}); "
                             f"push the --out of a completed `ytlabel train`")
-    with open(os.path.join(run_dir, "spec.json")) as handle:
-        spec_record = json.load(handle)
-    with open(os.path.join(run_dir, "config.yaml")) as handle:
-        config = yaml.safe_load(handle)
-    with open(os.path.join(run_dir, "result.json")) as handle:
-        result = json.load(handle)
-    model_dir = os.path.join(run_dir, "model")
+    spec_record = runs.read_spec(local)
+    config = runs.read_config(local)
+    result = runs.read_result(local)
+    model_dir = os.path.join(local, runs.MODEL_DIR)
     model_files = sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
     if not model_files:
-        raise RegistryError(f"{run_dir}: no model/ files; the run did not save a model")
-    files: dict[str, str | bytes] = {f"model/{name}": os.path.join(model_dir, name) for name in model_files}
-    for name in RUN_FILES[1:]:
-        if os.path.exists(os.path.join(run_dir, name)):
-            files[name] = os.path.join(run_dir, name)
+        raise RegistryError(f"{run_dir}: no {runs.MODEL_DIR}/ files; the run did not save a model")
+    files: dict[str, str | bytes] = {f"{runs.MODEL_DIR}/{name}": os.path.join(model_dir, name) for name in model_files}
+    for name in runs.PUBLISHED[1:]:
+        if os.path.lexists(os.path.join(local, name)):
+            files[name] = os.path.join(local, name)
     encoder = None
     spec = dict(spec_record["spec"])
     if spec.get("encoder"):
-        source = spec["encoder"]["path"]
-        if not os.path.isabs(source) and os.path.isdir(os.path.join(run_dir, source)):
-            source = os.path.join(run_dir, source)  # a pulled version: already relative to its directory
+        source = runs.encoder_location(local, spec["encoder"]["path"])
+        try:
+            source = storage.local_mirror(source)
+        except storage.NotFound:
+            source = ""
         if not os.path.isdir(source):
-            raise RegistryError(f"{run_dir}: the model's encoder {source} is gone; it must travel with the model")
+            raise RegistryError(f"{run_dir}: the model's encoder {spec['encoder']['path']} is gone; "
+                                f"it must travel with the model")
         for name in sorted(os.listdir(source)):
-            files[f"encoder/{name}"] = os.path.join(source, name)
+            files[f"{runs.ENCODER_DIR}/{name}"] = os.path.join(source, name)
         encoder = {"source": spec["encoder"]["path"], **file_digest(os.path.join(source, "encoder.npz"))}
-        spec["encoder"] = {**spec["encoder"], "path": "encoder"}
-    files["spec.json"] = json.dumps({**spec_record, "spec": spec}, indent=2, sort_keys=True).encode()
-    metrics = None
-    if os.path.exists(os.path.join(run_dir, "metrics.json")):
-        with open(os.path.join(run_dir, "metrics.json")) as handle:
-            metrics = json.load(handle)
+        spec["encoder"] = {**spec["encoder"], "path": runs.ENCODER_DIR}
+    for relative, path in files.items():
+        if not os.path.isfile(path) or os.path.islink(path):
+            raise RegistryError(f"{run_dir}: {relative} is not a regular file (a symbolic link or a folder); "
+                                f"only the run's own files are published")
+    files[runs.SPEC] = json.dumps({**spec_record, "spec": spec}, indent=2, sort_keys=True).encode()
     record = {
         "arch": spec_record["arch"], "framework": spec_record["framework"], "level": spec_record["level"],
-        "spec": spec, "config": config, "metrics": headline(metrics), "encoder": encoder,
+        "spec": spec, "config": config, "metrics": headline(runs.read_metrics(local)), "encoder": encoder,
         "dataset": result.get("dataset"),
         "training": {key: result.get(key) for key in ("epochs", "train_loss", "videos_per_s", "train_s", "params",
                                                       "world_size", "device")},
@@ -68,10 +63,8 @@ def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
 
 
 def headline(metrics: dict | None) -> dict | None:
-    if not metrics:
-        return None
-    keys = ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1", "loss", "videos", "data")
-    return {key: metrics[key] for key in keys if key in metrics}
+    """The metrics a manifest and `registry list` show: the run's headline plus the evaluation's size."""
+    return runs.headline(metrics, extra=("videos", "data"))
 
 
 def digest_bytes(data: bytes) -> dict:

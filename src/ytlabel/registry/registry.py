@@ -25,7 +25,7 @@ import time
 import uuid
 
 from ytlabel.registry.contents import code_version, collect_run, digest_bytes, file_digest, headline
-from ytlabel.registry.store import FileStore, RegistryError, S3Store, open_store
+from ytlabel.registry.store import RegistryError, Store, open_store
 
 MANIFEST = "manifest.json"
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a DNS label: it also names the InferenceService
@@ -58,7 +58,7 @@ def check_name(name: str, what: str) -> str:
 
 class Registry:
     def __init__(self, uri: str):
-        self.store: FileStore | S3Store = open_store(uri)
+        self.store: Store = open_store(uri)
         self.uri = self.store.uri
 
     # --- write -----------------------------------------------------------------------------------
@@ -175,6 +175,8 @@ class Registry:
         """
         name, version = self.resolve(ref)
         manifest = self.manifest(name, version)
+        for relative in manifest["files"]:  # keys come from data: none may leave the version directory
+            self.store._where(f"{name}/{version}/{relative}")
         out_dir = os.path.abspath(out_dir)
         if os.path.exists(out_dir) and os.listdir(out_dir):
             raise RegistryError(f"--out {out_dir} is not empty; pull into a new directory")

@@ -30,7 +30,7 @@ class PayloadError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Batch:
-    inputs: dict[str, np.ndarray]  # model inputs, as `ytlabel.loaders` would produce them
+    inputs: dict[str, np.ndarray]  # model inputs, as `ytlabel.data.stream` batches them
     frames: list[int]  # frames per instance as sent (empty for video level)
 
 

@@ -84,7 +84,7 @@ def running(*serve_args: str, timeout_s: float = 120.0, log_path: str | None = N
     import time
     import urllib.request
 
-    from ytlabel.training.distributed import free_port, stop_processes
+    from ytlabel.processes import free_port, stop_processes
 
     port = free_port()
     log = open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+")

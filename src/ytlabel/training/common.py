@@ -14,9 +14,9 @@ from ytlabel.config import TrainConfig
 from ytlabel.data import sources, stream
 from ytlabel.data.batching import LoaderOptions
 from ytlabel.errors import YtlabelError
+from ytlabel.runs import CURVES, TENSORBOARD, RunDir
 from ytlabel.training.distributed import Place
 from ytlabel.training.events import EventWriter
-from ytlabel.training.outputs import RunDir
 
 log = logging.getLogger("ytlabel.train")
 
@@ -133,7 +133,7 @@ class History:
     def __init__(self, run: RunDir, writer: bool, rows: list[dict] | None = None):
         self.run, self.writer = run, writer
         self.rows = list(rows or [])
-        self._events = EventWriter(run.path("tensorboard", "train")) if writer else None
+        self._events = EventWriter(run.path(*TENSORBOARD.split("/"))) if writer else None
 
     def add(self, row: dict, step: int) -> None:
         self.rows.append(row)
@@ -145,7 +145,7 @@ class History:
         table = csv.DictWriter(text, fieldnames=self.COLUMNS, extrasaction="ignore")
         table.writeheader()
         table.writerows(self.rows)
-        with open(self.run.path("curves.csv"), "w") as handle:
+        with open(self.run.path(CURVES), "w") as handle:
             handle.write(text.getvalue())
         log.info("epoch %d: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float)), row["epoch"])
 

@@ -81,3 +81,8 @@ def signature(level: str, classes: int):
     if level != VIDEO:
         inputs["num_frames"] = tf.TensorSpec((None,), tf.int64)
     return inputs, tf.TensorSpec((None, classes), tf.float32)
+
+
+def dataset(feed: Feed, classes: int) -> tf.data.Dataset:
+    """The feed as the tf.data.Dataset `fit` consumes: (inputs dict, multi-hot labels) per batch."""
+    return tf.data.Dataset.from_generator(feed, output_signature=signature(feed.plan.options.level, classes))

@@ -12,17 +12,18 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from ytlabel import runs
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
 from ytlabel.models import keras as keras_models
 from ytlabel.models.keras import layers as _layers
+from ytlabel.runs import RESULT, RunDir, spec_record
 from ytlabel.training import common, keras_feed, schedule
 from ytlabel.training.distributed import Place
-from ytlabel.training.outputs import RESULT, RunDir, spec_record
 from ytlabel.training.telemetry import Telemetry
 from ytlabel.training.validation import validate
 
-CHECKPOINT_DIR = os.path.join("checkpoints", "keras")
+CHECKPOINT_DIR = runs.KERAS_CHECKPOINT_DIR
 
 
 @keras.saving.register_keras_serializable(package="ytlabel")
@@ -183,10 +184,9 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
         common.log.info("resuming from epoch %d", state["epoch"])
     plain_model = keras_models.build(config.arch, spec) if place.writer else None  # validation outside the strategy
     feed = keras_feed.Feed(plan, state["epoch"], prefetch=config.loader_workers > 0)
-    signature = keras_feed.signature(config.level, spec.num_classes)
 
     def dataset_fn(_context=None):
-        return tf.data.Dataset.from_generator(feed, output_signature=signature)
+        return keras_feed.dataset(feed, spec.num_classes)
 
     dataset = dataset_fn()
     if place.distributed:
@@ -196,8 +196,8 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
     callback = _EpochEnd(config, run, place, data, history, telemetry, feed, steps, plain_model, strategy)
     callback.videos, callback.train_seconds = state["videos"], state["train_seconds"]
     if place.writer:
-        run.write_yaml("config.yaml", config.to_dict())
-        run.write_json("spec.json", spec_record(config))
+        run.write_yaml(runs.CONFIG, config.to_dict())
+        run.write_json(runs.SPEC, spec_record(config))
 
     # --- train --------------------------------------------------------------------------------
     if state["epoch"] < config.epochs:
@@ -220,7 +220,7 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
                                   {"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "amp": amp,
                                    "steps_per_epoch": steps})
     if place.writer:
-        inner.save(run.path("model", "model.keras"))
+        inner.save(run.path(runs.MODEL_FILES["keras"]))
         run.write_json(RESULT, result)
         run.sync()
     return result

@@ -6,8 +6,8 @@ import sys
 
 from ytlabel.config import TrainConfig
 from ytlabel.errors import YtlabelError
+from ytlabel.runs import RESULT, RunDir
 from ytlabel.training import distributed
-from ytlabel.training.outputs import RESULT, RunDir
 
 log = logging.getLogger("ytlabel.train")
 

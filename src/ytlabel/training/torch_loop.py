@@ -9,32 +9,18 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from ytlabel import runs
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
 from ytlabel.models import torch as torch_models
 from ytlabel.models.torch.layers import trainable_parameters
-from ytlabel.training import common, schedule
+from ytlabel.runs import RESULT, RunDir, spec_record
+from ytlabel.training import common, schedule, torch_feed
 from ytlabel.training.distributed import Place
-from ytlabel.training.outputs import RESULT, RunDir, spec_record
 from ytlabel.training.telemetry import Telemetry
 from ytlabel.training.validation import validate
 
-CHECKPOINT = os.path.join("checkpoints", "last.pt")
-
-
-class EpochBatches(torch.utils.data.IterableDataset):
-    """One reader's batches of `ytlabel.data.stream` (one reader per DataLoader worker)."""
-
-    def __init__(self, plan: stream.StreamPlan):
-        super().__init__()
-        self.plan, self.epoch = plan, 0
-
-    def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        reader = self.plan.rank * self.plan.readers + (info.id if info else 0)
-        for batch in stream.reader_batches(self.plan, reader, self.epoch):
-            batch.pop("id")
-            yield {key: torch.from_numpy(value) for key, value in batch.items()}
+CHECKPOINT = runs.TORCH_CHECKPOINT
 
 
 def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
@@ -77,13 +63,12 @@ def _train(config, run, place, device, telemetry, started) -> dict:
     # end (SyncBatchNorm would need GPUs). DDP's default would copy rank 0's over the others before
     # every forward, so the saved statistics would have seen rank 0's batches only.
     net = DistributedDataParallel(model, broadcast_buffers=False) if place.distributed else model
-    batches = EpochBatches(plan)
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=config.loader_workers,
-                                         pin_memory=device.type == "cuda")
+    loader = torch_feed.data_loader(plan, config.loader_workers, pin_memory=device.type == "cuda")
+    batches = loader.dataset
     history = common.History(run, place.writer, state["history"])
     if place.writer:
-        run.write_yaml("config.yaml", config.to_dict())
-        run.write_json("spec.json", spec_record(config))
+        run.write_yaml(runs.CONFIG, config.to_dict())
+        run.write_json(runs.SPEC, spec_record(config))
 
     # --- train --------------------------------------------------------------------------------
     first_step = None
@@ -161,7 +146,7 @@ def _train(config, run, place, device, telemetry, started) -> dict:
                                   first_step, config.batch_size * place.world_size,
                                   {"device": str(device), "amp": amp, "steps_per_epoch": steps})
     if place.writer:
-        torch.save(model.state_dict(), run.path("model", "model.pt"))
+        torch.save(model.state_dict(), run.path(runs.MODEL_FILES["torch"]))
         run.write_json(RESULT, result)
         run.sync()
     return result

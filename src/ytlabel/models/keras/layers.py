@@ -21,7 +21,7 @@ from ytlabel.models.transfer import check_fit  # noqa: E402
 
 
 def model_inputs(level: str) -> dict[str, keras.KerasTensor]:
-    """Named inputs matching the loaders' batch keys."""
+    """Named inputs matching the batch stream's keys."""
     if level == VIDEO:
         return {"rgb": keras.Input((schema.RGB_DIM,), name="rgb"), "audio": keras.Input((schema.AUDIO_DIM,), name="audio")}
     return {

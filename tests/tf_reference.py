@@ -1,86 +1,36 @@
-"""tf.data pipeline over YT8M shards for Keras, with file-based auto-sharding for MultiWorker runs.
-
-Produces the same examples as the PyTorch loader (same keys, shapes and values; see
-`ytlabel.data.batching` for the rules), parsed by TensorFlow's own ops so that the whole input
-pipeline runs in tf.data's C++ threads.
-"""
+"""TensorFlow's own parse of YT8M shards: the independent reference our decoder and stream are checked
+against (tf.io parsing ops, not our protobuf code). Test-only: training feeds Keras from the stream."""
 
 import os
-import tempfile
-from collections.abc import Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of logs
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from ytlabel.data import schema, sources
-from ytlabel.data.batching import LoaderOptions
-from ytlabel.data.records import VIDEO
+from ytlabel.data import schema  # noqa: E402
+from ytlabel.data.batching import LoaderOptions  # noqa: E402
+from ytlabel.data.records import VIDEO  # noqa: E402
 
 _EPSILON = 1e-12
 
 
-class DropCounter:
-    """Counts videos that `min_frames` dropped; read `.value` after (or during) iteration."""
-
-    def __init__(self):
-        self._count = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-    @property
-    def value(self) -> int:
-        return int(self._count.numpy())
-
-    def keep(self, example: dict) -> tf.Tensor:
-        short = example["_short"]
-        self._count.assign_add(tf.cast(short, tf.int64))
-        return tf.logical_not(short)
-
-
-def make_dataset(
-    shards: Sequence[str],
-    options: LoaderOptions,
-    batch_size: int | None = None,
-    *,
-    drop_remainder: bool = False,
-    counter: DropCounter | None = None,
-    cache_dir: str | None = None,
-) -> tf.data.Dataset:
-    """A tf.data.Dataset of dict examples (batched when `batch_size` is given).
-
-    Args:
-        shards: local paths or s3:// URIs; S3 shards are first copied to `cache_dir` (TensorFlow
-            has no S3 filesystem without tensorflow-io).
-        options: the options shared with the PyTorch loader.
-        batch_size: batch examples; None yields single examples.
-        drop_remainder: drop a last, smaller batch (MultiWorker needs equal batches per step).
-        counter: receives the number of videos dropped by `min_frames`.
-        cache_dir: where S3 shards are staged; a temporary directory by default.
-
-    Returns:
-        Dataset of {"id": string, "rgb", "audio", "labels": float32, ["num_frames": int64]}, with
-        FILE auto-sharding so MultiWorkerMirroredStrategy gives each worker whole files.
-    """
-    if any(uri.startswith("s3://") for uri in shards):
-        shards = sources.stage_local(shards, cache_dir or tempfile.mkdtemp(prefix="ytlabel-shards-"))
-    dataset = tf.data.TFRecordDataset(list(shards), buffer_size=1 << 20)
+def tf_examples(shards: list[str], options: LoaderOptions) -> list[dict]:
+    """Every example of `shards` in order, as numpy dicts with the stream's keys ("id" as str);
+    videos shorter than options.min_frames are left out, as the stream leaves them out."""
+    dataset = tf.data.TFRecordDataset(list(shards))
     parse = _video_parser(options) if options.level == VIDEO else _frame_parser(options)
-    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if options.level != VIDEO:
-        dataset = dataset.filter((counter or DropCounter()).keep).map(_without_flag)
-    if batch_size:
-        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    distribute = tf.data.Options()
-    distribute.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.FILE
-    return dataset.with_options(distribute).prefetch(tf.data.AUTOTUNE)
+    examples = []
+    for example in dataset.map(parse).as_numpy_iterator():
+        if example.pop("_short", False):
+            continue
+        example["id"] = example["id"].decode()
+        examples.append(example)
+    return examples
 
 
 def _dequantize(codes: tf.Tensor) -> tf.Tensor:
     """float32(q) * scale + bias in float32, the starter's formula and `schema.dequantize`'s."""
     return tf.cast(codes, tf.float32) * schema.DEQUANT_SCALE + schema.DEQUANT_BIAS
-
-
-def _without_flag(example: dict) -> dict:
-    return {key: value for key, value in example.items() if key != "_short"}
 
 
 def _multi_hot(labels: tf.Tensor) -> tf.Tensor:

@@ -1,0 +1,117 @@
+"""expand -> train -> evaluate -> select -> register: one function per pipeline stage.
+
+Everything a pipeline run writes lies under `<run_root>/<pipeline run>/` (s3:// on a cluster):
+    encoder/        the autoencoder expansion (training pods read it from there)
+    data/           synthetic shards, when the run generated its data
+    <run name>/     one run directory per grid cell, e.g. fc-torch, fc-keras-expanded
+"""
+
+from ytlabel import runs, storage
+from ytlabel.errors import YtlabelError
+from ytlabel.models.spec import ARCHITECTURES
+from ytlabel.pipeline.dataset import DatasetManifest
+
+
+def run_folder(run_root: str, pipeline_run: str, *names: str) -> str:
+    """`<run_root>/<pipeline_run>/<names...>`, each part kept inside the root."""
+    if not run_root:
+        raise YtlabelError("run_root is empty: name where training runs go (s3://bucket/prefix on a cluster)")
+    return storage.join(run_root, pipeline_run, *names)
+
+
+def train_overrides(arch: str, epochs: int, settings: dict, encoder: str = "") -> list[str]:
+    """`ytlabel train` key=value settings: the epochs, then settings["all"], then settings[arch], then the encoder.
+
+    Later settings win, so an architecture's own entry overrides what "all" says.
+    """
+    unknown = sorted(set(settings) - {"all", *ARCHITECTURES})
+    if unknown:
+        raise YtlabelError(f"train_settings keys {unknown}: use 'all' or an architecture ({sorted(ARCHITECTURES)})")
+    overrides = [f"epochs={epochs}", "validation_fraction=0", *settings.get("all", []), *settings.get(arch, [])]
+    if encoder:
+        overrides.append(f"encoder={encoder}")
+    return overrides
+
+
+def expand(data: DatasetManifest, folder: str, publish_uri: str, rgb_dim: int, audio_dim: int, epochs: int,
+           log=print) -> dict:
+    """Trains the encoder on the video-level (else frame-level) training shards into `folder`, copies it to
+    `publish_uri` when that is s3://, and returns the summary with "uri": where training reads it."""
+    from ytlabel.features.autoencoder import ExpandConfig
+    from ytlabel.features.autoencoder import expand as train_encoder
+
+    shards = data.train.get("video") or data.train["frame"]
+    config = ExpandConfig(rgb_dim=rgb_dim, audio_dim=audio_dim, epochs=epochs, batch_size=64, l2_normalize=True)
+    summary = train_encoder(shards, folder, config, log=log)
+    uri = folder
+    if storage.is_remote(publish_uri):
+        storage.sync_up(folder, publish_uri)
+        uri = publish_uri
+    return {**summary, "uri": uri}
+
+
+def train(data: DatasetManifest, arch: str, framework: str, expansion: bool, *, epochs: int, workers: int,
+          gpus: int, settings: dict, run_root: str, pipeline_run: str, backend: str, namespace: str, image: str,
+          encoder: str = "") -> tuple[dict, dict]:
+    """Renders the PyTorchJob (torch) or TFJob (keras) of one grid cell, runs it on `backend` to the end,
+    and returns (the job manifest, what the run is: run_dir, arch, framework, expansion and its figures)."""
+    from ytlabel.platform import launch, manifests
+
+    name = runs.run_name(arch, framework, expansion)
+    out = run_folder(run_root, pipeline_run, name)
+    overrides = train_overrides(arch, epochs, settings, encoder if expansion else "")
+    job = manifests.training_job(manifests.TrainJobSettings(
+        arch, framework, ",".join(data.train[ARCHITECTURES[arch].level]), out, image, workers=workers, gpus=gpus,
+        overrides=tuple(overrides), name=f"ytlabel-{name}-{pipeline_run}"[:63].rstrip("-"), namespace=namespace,
+        labels={"ytlabel.io/pipeline-run": pipeline_run[:63]}))
+    outcome = launch.backend(backend).run(job)
+    result = runs.read_result(out)
+    return job, {"run_dir": out, "arch": arch, "framework": framework, "expansion": expansion, "job": outcome.name,
+                 "job_seconds": outcome.seconds, "train_loss": result.get("train_loss"),
+                 "videos_per_s": result.get("videos_per_s")}
+
+
+def evaluate(data: DatasetManifest, run: dict, batch_size: int = 64) -> dict:
+    """The YT8M metrics of `run` (train's description) on the held-out shards of its level, written to the
+    run's metrics.json; returns the metrics with "summary", the record `select` compares."""
+    from ytlabel.evaluation.evaluate import evaluate_run
+
+    result = evaluate_run(run["run_dir"], data.eval[ARCHITECTURES[run["arch"]].level], batch_size=batch_size)
+    runs.write_metrics(run["run_dir"], result)
+    result["summary"] = {key: run[key] for key in ("run_dir", "arch", "framework", "expansion")}
+    result["summary"].update({key: result[key] for key in ("gap_at_20", "hit_at_1")})
+    return result
+
+
+def metrics_table(label: str, metrics: dict) -> str:
+    """A Markdown table of the headline metrics, for the Kubeflow UI."""
+    keys = [key for key in runs.HEADLINE if metrics.get(key) is not None]
+    return (f"### {label}\n\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n| "
+            + " | ".join(f"{metrics[key]:.4f}" for key in keys) + " |\n")
+
+
+def pick_winner(summaries: list[dict]) -> dict:
+    """The run with the highest GAP@20 (ties: the first in plan order)."""
+    if not summaries:
+        raise YtlabelError("no evaluated runs to choose from")
+    return max(summaries, key=lambda summary: summary["gap_at_20"])
+
+
+def select(summaries: list[dict], report_dir: str) -> tuple[dict, dict]:
+    """The winner, and the comparison report (`ytlabel report`) of every run written to `report_dir`."""
+    from ytlabel.evaluation.report import build_report
+
+    best = pick_winner(summaries)
+    return best, build_report([summary["run_dir"] for summary in summaries], report_dir)
+
+
+def register(winner: dict, registry: str, model_name: str, alias: str = "champion") -> str:
+    """Pushes the winning run (local or s3://) as the next version of `model_name`, points `alias` at it,
+    and returns NAME:VERSION."""
+    from ytlabel.registry import Registry
+
+    store = Registry(registry)
+    manifest = store.push(winner["run_dir"], model_name)
+    store.promote(model_name, manifest["version"], alias)
+    return f"{model_name}:{manifest['version']}"
+
