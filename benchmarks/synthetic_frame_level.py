@@ -46,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-synth-bench-")
     data = os.path.join(work, "synth")
-    if not os.path.exists(os.path.join(data, synth.MANIFEST)):
+    if not os.path.exists(os.path.join(data, synth.TRUTH)):
         synth.generate(synth.SynthConfig(videos=args.videos, shards=args.shards, seed=11, frames=args.frames,
                                          noise=args.noise), data)
     rows, runs = [], []

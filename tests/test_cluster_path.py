@@ -4,7 +4,8 @@ directories, the encoder and the registry all on s3://, as on Kubeflow.
 1. The pipeline function under kfp.local with the local job backend: ingest -> expand -> fc and logistic
    in both frameworks + fc on the expansion -> evaluate -> select -> register -> promote -> deploy (KServe
    answers a real request with the champion pulled from S3).
-2. The CLI alone on S3: train to s3://, evaluate --model s3://, registry push s3://, serve NAME@ALIAS.
+2. The CLI alone on S3: train to s3://, evaluate --model s3://, registry push s3://, serve NAME@ALIAS, and a
+   version directory on s3:// loaded as KServe would load it.
 """
 
 import glob
@@ -112,3 +113,8 @@ def test_cli_trains_evaluates_pushes_and_serves_on_s3(s3_dataset, s3_env, capsys
         with urllib.request.urlopen(request, timeout=60) as response:
             [answer] = json.loads(response.read())["predictions"]
     assert len(answer["labels"]) == 20 and all(0.0 <= label["score"] <= 1.0 for label in answer["labels"])
+    # A version directory on S3, as an InferenceService's storageUri names it, serves too.
+    from ytlabel.serving.server import build_model, resolve_model_dir
+
+    model = build_model(resolve_model_dir(f"{registry}/yt8m-fc/1", None))
+    assert model.ready and model.name == "yt8m-fc"

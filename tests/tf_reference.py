@@ -8,13 +8,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from ytlabel.data import schema  # noqa: E402
-from ytlabel.data.batching import LoaderOptions  # noqa: E402
+from ytlabel.data.examples import InputOptions  # noqa: E402
 from ytlabel.data.records import VIDEO  # noqa: E402
 
 _EPSILON = 1e-12
 
 
-def tf_examples(shards: list[str], options: LoaderOptions) -> list[dict]:
+def tf_examples(shards: list[str], options: InputOptions) -> list[dict]:
     """Every example of `shards` in order, as numpy dicts with the stream's keys ("id" as str);
     videos shorter than options.min_frames are left out, as the stream leaves them out."""
     dataset = tf.data.TFRecordDataset(list(shards))
@@ -45,7 +45,7 @@ def _l2_normalize(rgb: tf.Tensor, audio: tf.Tensor) -> tuple[tf.Tensor, tf.Tenso
     return rgb * inverse, audio * inverse
 
 
-def _video_parser(options: LoaderOptions):
+def _video_parser(options: InputOptions):
     def parse(serialized: tf.Tensor) -> dict:
         return _parse_video(serialized, options.l2_normalize)
 
@@ -69,7 +69,7 @@ def _parse_video(serialized: tf.Tensor, l2_normalize: bool) -> dict:
             "labels": _multi_hot(features[schema.LABELS_KEY].values)}
 
 
-def _frame_parser(options: LoaderOptions):
+def _frame_parser(options: InputOptions):
     def parse(serialized: tf.Tensor) -> dict:
         context, lists = tf.io.parse_single_sequence_example(
             serialized,

@@ -16,10 +16,10 @@ def evaluate(dataset: Input[Dataset], model: Input[Model], metrics: Output[Metri
     from ytlabel import runs
     from ytlabel.models.spec import ARCHITECTURES
     from ytlabel.pipeline import stages
-    from ytlabel.pipeline.dataset import DatasetManifest
+    from ytlabel.pipeline.dataset import DatasetSplit
     from ytlabel.pipeline.deploy import top_class_confusion
 
-    data = DatasetManifest.load(dataset.path)
+    data = DatasetSplit.load(dataset.path)
     run = model.metadata
     result = stages.evaluate(data, run)
     for key, value in (runs.headline(result, extra=("videos_per_s",)) or {}).items():

@@ -20,10 +20,10 @@ def train(dataset: Input[Dataset], encoder: Input[Model], arch: str, framework: 
     import yaml
 
     from ytlabel.pipeline import stages
-    from ytlabel.pipeline.dataset import DatasetManifest
+    from ytlabel.pipeline.dataset import DatasetSplit
 
     job, run = stages.train(
-        DatasetManifest.load(dataset.path), arch, framework, expansion, epochs=epochs, workers=workers,
+        DatasetSplit.load(dataset.path), arch, framework, expansion, epochs=epochs, workers=workers,
         gpus=gpus_per_worker, settings=settings, run_root=run_root, pipeline_run=pipeline_run, backend=backend,
         namespace=namespace, image=trainer_image_torch if framework == "torch" else trainer_image_keras,
         encoder=encoder.metadata.get("uri") or encoder.path)

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from ytlabel import cli_platform, runs
+from ytlabel import cli_deploy, runs
 from ytlabel.errors import ConfigError, YtlabelError
 
 
@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--arch", action="append", help="only these architectures (repeatable)")
     check.set_defaults(run=_models_check)
 
-    cli_platform.add_stages(stages)
+    cli_deploy.add_stages(stages)
     return parser
 
 
@@ -119,11 +119,11 @@ def _synth(args) -> None:
         frame_jitter=args.frame_jitter, noise=args.noise,
     )
     started = time.perf_counter()
-    manifest = synth.generate(config, args.out)
+    truth = synth.generate(config, args.out)
     seconds = time.perf_counter() - started
-    kinds = ", ".join(f"{kind} {len(classes)}" for kind, classes in manifest["kinds"].items())
+    kinds = ", ".join(f"{kind} {len(classes)}" for kind, classes in truth["kinds"].items())
     print(f"wrote {config.videos} videos in {config.shards} shards per level to {args.out} in {seconds:.1f}s")
-    print(f"labels/video {manifest['labels_per_video_observed']:.2f}; class kinds: {kinds}")
+    print(f"labels/video {truth['labels_per_video_observed']:.2f}; class kinds: {kinds}")
 
 
 def _inspect(args) -> None:
@@ -137,10 +137,10 @@ def _peek(args) -> None:
     import numpy as np
 
     from ytlabel.data import reader, schema, sources, stream
-    from ytlabel.data.batching import LoaderOptions
+    from ytlabel.data.examples import InputOptions
 
     shards = sources.resolve_shards(args.paths)
-    options = LoaderOptions(
+    options = InputOptions(
         level=reader.detect_dataset_level(shards), max_frames=args.max_frames, stride=args.stride,
         min_frames=args.min_frames, l2_normalize=args.l2_normalize,
     )

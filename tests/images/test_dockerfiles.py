@@ -68,3 +68,41 @@ def test_images_install_the_extras_their_stage_needs(name):
     assert extras == IMAGES[name]
     declared = tomllib.load(open(os.path.join(ROOT, "pyproject.toml"), "rb"))["project"]["optional-dependencies"]
     assert extras <= set(declared), f"undeclared extras {extras - set(declared)}"
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_images_install_the_tested_versions(name):
+    steps = _instructions(name)
+    assert ("COPY", "requirements/dev.lock /tmp/constraints.txt") in steps
+    runs = " ".join(args for op, args in steps if op == "RUN")
+    assert re.search(r'pip install -c /tmp/constraints\.txt [^"]*"\$\{WHEEL\}', runs), runs
+
+
+def test_every_image_referenced_is_one_a_dockerfile_builds():
+    import yaml
+
+    import ytlabel
+    from ytlabel.platform import images
+
+    assert sorted(images.DOCKERFILES.values()) == sorted(IMAGES)
+    built = {images.image(name) for name in images.DOCKERFILES}
+    # the pipeline's component image and its trainer defaults
+    compiled = list(yaml.safe_load_all(open(os.path.join(ROOT, "pipelines", "ytlabel_pipeline.yaml"))))[0]
+    executors = compiled["deploymentSpec"]["executors"].values()
+    assert {executor["container"]["image"] for executor in executors} == {images.PIPELINE}
+    defaults = compiled["root"]["inputDefinitions"]["parameters"]
+    assert {defaults[f"trainer_image_{f}"]["defaultValue"] for f in ("torch", "keras")} <= built
+    # `platform render`'s default image
+    for framework in ("torch", "keras"):
+        args = _parser().parse_args(["platform", "render", "--arch", "fc", "--framework", framework])
+        assert args.image is None and images.trainer(framework) in built
+    # the chart: same repository, names the Dockerfiles build, appVersion = the package version
+    values = yaml.safe_load(open(os.path.join(ROOT, "charts", "ytlabel", "values.yaml")))["image"]
+    chart = yaml.safe_load(open(os.path.join(ROOT, "charts", "ytlabel", "Chart.yaml")))
+    assert values["registry"] == images.REPOSITORY and chart["appVersion"] == ytlabel.__version__
+    assert {values["serving"], values["pipeline"]} <= set(images.DOCKERFILES)
+    # the docs
+    docs = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "images", "README.md"),
+            *(os.path.join(ROOT, "docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md"))]
+    mentioned = {match for path in docs for match in re.findall(r"ghcr\.io/ytlabel/([a-z0-9-]+)", open(path).read())}
+    assert mentioned and mentioned <= set(images.DOCKERFILES), mentioned - set(images.DOCKERFILES)

@@ -10,7 +10,7 @@ import torch
 from model_helpers import CLASSES, tiny_spec
 
 from ytlabel.data import stream
-from ytlabel.data.batching import LoaderOptions
+from ytlabel.data.examples import InputOptions
 from ytlabel.models import keras as keras_models
 from ytlabel.models import spec as S
 from ytlabel.models import torch as torch_models
@@ -20,7 +20,7 @@ STEPS = 15
 
 def _batch(synth_dir, level) -> tuple[dict, np.ndarray]:
     shards = sorted(glob.glob(os.path.join(synth_dir, level, "*.tfrecord")))
-    plan = stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), LoaderOptions(level=level, max_frames=20),
+    plan = stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), InputOptions(level=level, max_frames=20),
                              batch_size=8, shuffle_buffer=0)
     examples = list(itertools.islice(stream.reader_examples(plan, reader=0, epoch=0), 8))
     inputs = {key: np.stack([e[key] for e in examples]) for key in examples[0] if key not in ("id", "labels")}

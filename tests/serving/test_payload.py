@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from ytlabel.data import schema
-from ytlabel.data.batching import LoaderOptions
+from ytlabel.data.examples import InputOptions
 from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.serving.payload import PayloadError, answers, from_instances, from_tensors
 
-VIDEO = LoaderOptions(level="video", l2_normalize=True)
-FRAMES = LoaderOptions(level="frame", max_frames=4, stride=2)
+VIDEO = InputOptions(level="video", l2_normalize=True)
+FRAMES = InputOptions(level="frame", max_frames=4, stride=2)
 
 
 def _video(rgb=0.5, audio=-0.25):
@@ -76,7 +76,7 @@ def test_v2_tensors_float_and_quantized():
     codes = rng.integers(0, 256, size=(2, 3, 1024), dtype=np.uint8)
     audio = rng.normal(size=(2, 3, 128)).astype(np.float32)
     batch = from_tensors({"rgb": ("UINT8", codes), "audio": ("FP32", audio),
-                          "num_frames": ("INT64", np.array([3, 1]))}, LoaderOptions(level="frame"))
+                          "num_frames": ("INT64", np.array([3, 1]))}, InputOptions(level="frame"))
     assert batch.inputs["num_frames"].tolist() == [3, 1] and batch.frames == [3, 1]
     np.testing.assert_array_equal(batch.inputs["rgb"][0], schema.dequantize(codes[0]))
     assert batch.inputs["rgb"][1, 1:].sum() == 0.0
@@ -128,7 +128,7 @@ def test_a_bad_frame_among_quantized_frames_is_named():
     audio = [{"b64": base64.b64encode(row.tobytes()).decode()} for row in rng.integers(0, 256, (4, 128), dtype=np.uint8)]
     audio[2] = [0.0] * 128
     with pytest.raises(PayloadError, match=r"audio\[2\]: every frame must be"):
-        from_instances([{"rgb": [[0.0] * 1024] * 4, "audio": audio}], LoaderOptions(level="frame"))
+        from_instances([{"rgb": [[0.0] * 1024] * 4, "audio": audio}], InputOptions(level="frame"))
     audio[2] = {"b64": base64.b64encode(b"x" * 127).decode()}
     with pytest.raises(PayloadError, match=r"audio\[2\]: 127 quantized bytes, expected 128"):
-        from_instances([{"rgb": [[0.0] * 1024] * 4, "audio": audio}], LoaderOptions(level="frame"))
+        from_instances([{"rgb": [[0.0] * 1024] * 4, "audio": audio}], InputOptions(level="frame"))

@@ -74,7 +74,7 @@ def test_fc_answers_v1_and_v2_like_the_model_in_process(fc_models):
 
     rgb, audio = _video_batch(3, 0)
     predictor = load_predictor(fc_models)
-    from ytlabel.data.batching import l2_normalize_pair
+    from ytlabel.data.examples import l2_normalize_pair
 
     inputs = dict(zip(("rgb", "audio"), l2_normalize_pair(rgb, audio) if predictor.options.l2_normalize else (rgb, audio)))
     expected = 1 / (1 + np.exp(-predictor.predict(inputs).astype(np.float64)))

@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from ytlabel.data import stream
-from ytlabel.data.batching import LoaderOptions
+from ytlabel.data.examples import InputOptions
 from ytlabel.training import schedule
 from ytlabel.training.keras_feed import Feed
 from ytlabel.training.keras_fit import StepSchedule, SummedBinaryCrossentropy
-from ytlabel.training.torch_loop import EpochBatches
+from ytlabel.training.torch_feed import EpochBatches
 
 
 def _plan(synth_dir, readers, rank=0, world_size=1):
     shards = sorted(glob.glob(os.path.join(synth_dir, "frame", "*.tfrecord")))
-    return stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), LoaderOptions(max_frames=8),
+    return stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), InputOptions(max_frames=8),
                              batch_size=2, seed=5, rank=rank, world_size=world_size, readers=readers, shuffle_buffer=4)
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ytlabel.data import batching, reader, schema, stream
-from ytlabel.data.batching import LoaderOptions
+from ytlabel.data import examples, reader, schema, stream
+from ytlabel.data.examples import InputOptions
 from ytlabel.training.torch_feed import data_loader
 
 
@@ -28,7 +28,7 @@ def _plan(shards, options, batch_size, **kwargs) -> stream.StreamPlan:
 def test_every_record_read_once_across_ranks_and_readers(synth_dir, world_size, readers, shard_count):
     shards = _shards(synth_dir)[:shard_count]
     expected = [r.id for shard in shards for r in reader.read_shard(shard)]
-    plan = _plan(shards, LoaderOptions(max_frames=4), 3, world_size=world_size, readers=readers, shuffle_buffer=4)
+    plan = _plan(shards, InputOptions(max_frames=4), 3, world_size=world_size, readers=readers, shuffle_buffer=4)
     seen = collections.Counter(example["id"] for global_reader in range(world_size * readers)
                                for example in stream.reader_examples(plan, global_reader, epoch=1))
     assert sorted(seen) == sorted(expected) and set(seen.values()) == {1}
@@ -36,7 +36,7 @@ def test_every_record_read_once_across_ranks_and_readers(synth_dir, world_size, 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_the_torch_dataloader_yields_the_streams_batches_in_order(synth_dir, workers):
-    plan = _plan(_shards(synth_dir), LoaderOptions(max_frames=5), 2, readers=max(1, workers), shuffle_buffer=3)
+    plan = _plan(_shards(synth_dir), InputOptions(max_frames=5), 2, readers=max(1, workers), shuffle_buffer=3)
     expected = list(stream.rank_batches(plan, epoch=0))
     got = list(data_loader(plan, workers, keep_ids=True))[: plan.steps_per_epoch]
     assert [batch["id"] for batch in got] == [batch["id"] for batch in expected]
@@ -48,7 +48,7 @@ def test_the_torch_dataloader_yields_the_streams_batches_in_order(synth_dir, wor
 def test_values_follow_the_shared_rules(synth_dir):
     shard = _shards(synth_dir)[0]
     records = list(reader.read_shard(shard))
-    options = LoaderOptions(max_frames=6, stride=2)
+    options = InputOptions(max_frames=6, stride=2)
     batch = next(iter(data_loader(_plan([shard], options, len(records), shuffle_buffer=0))))
     assert batch["rgb"].shape == (len(records), 6, 1024) and batch["rgb"].dtype == torch.float32
     first = records[0]
@@ -61,7 +61,7 @@ def test_values_follow_the_shared_rules(synth_dir):
 
 def test_padding_rows_are_zero_and_l2_rows_have_unit_norm(synth_dir):
     shard = _shards(synth_dir)[0]
-    batch = next(iter(data_loader(_plan([shard], LoaderOptions(max_frames=30, l2_normalize=True), 4))))
+    batch = next(iter(data_loader(_plan([shard], InputOptions(max_frames=30, l2_normalize=True), 4))))
     for i in range(4):
         n = batch["num_frames"][i].item()
         assert n < 30 and batch["rgb"][i, n:].abs().sum().item() == 0.0
@@ -72,14 +72,14 @@ def test_padding_rows_are_zero_and_l2_rows_have_unit_norm(synth_dir):
 def test_min_frames_drops_short_videos(synth_dir):
     shards = _shards(synth_dir)
     lengths = [r.num_frames for shard in shards for r in reader.read_shard(shard)]
-    plan = _plan(shards, LoaderOptions(max_frames=20, min_frames=16), 1, shuffle_buffer=0)
+    plan = _plan(shards, InputOptions(max_frames=20, min_frames=16), 1, shuffle_buffer=0)
     kept = list(stream.reader_examples(plan, reader=0, epoch=0))
     assert len(kept) == sum(n >= 16 for n in lengths) and sum(n < 16 for n in lengths) > 0
 
 
 def test_video_level(synth_dir):
     shards = _shards(synth_dir, "video")
-    batch = next(iter(data_loader(_plan(shards, LoaderOptions(level="video"), 5, shuffle_buffer=0), keep_ids=True)))
+    batch = next(iter(data_loader(_plan(shards, InputOptions(level="video"), 5, shuffle_buffer=0), keep_ids=True)))
     assert set(batch) == {"id", "rgb", "audio", "labels"}
     assert batch["rgb"].shape == (5, 1024) and batch["audio"].shape == (5, 128)
     first = {r.id: r for shard in shards for r in reader.read_shard(shard)}[batch["id"][0]]
@@ -94,13 +94,13 @@ def test_video_level(synth_dir):
 ])
 def test_options_errors_name_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        batching.LoaderOptions(**kwargs)
+        examples.InputOptions(**kwargs)
 
 
 @pytest.mark.parametrize("options", [
-    LoaderOptions(level="frame", max_frames=8, stride=2),
-    LoaderOptions(level="frame", max_frames=30, min_frames=15),
-    LoaderOptions(level="video"),
+    InputOptions(level="frame", max_frames=8, stride=2),
+    InputOptions(level="frame", max_frames=30, min_frames=15),
+    InputOptions(level="video"),
 ])
 def test_same_examples_as_tensorflows_own_parser(synth_dir, options):
     from tf_reference import tf_examples
@@ -119,7 +119,7 @@ def test_same_examples_as_tensorflows_own_parser(synth_dir, options):
 def test_l2_normalisation_agrees_with_tensorflow_to_float_rounding(synth_dir):
     from tf_reference import tf_examples
 
-    options = LoaderOptions(level="frame", max_frames=20, l2_normalize=True)
+    options = InputOptions(level="frame", max_frames=20, l2_normalize=True)
     shards = _shards(synth_dir, "frame")[:1]
     ours = list(stream.reader_examples(_plan(shards, options, 1, shuffle_buffer=0), reader=0, epoch=0))
     theirs = {e["id"]: e for e in tf_examples(shards, options)}

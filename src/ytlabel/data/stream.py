@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ytlabel.data import batching, partition, tfrecord
-from ytlabel.data.batching import LoaderOptions
+from ytlabel.data import examples, partition, tfrecord
+from ytlabel.data.examples import InputOptions
 from ytlabel.data.reader import read_shard
 from ytlabel.data.sources import open_shard
 from ytlabel.data.tfrecord import CorruptionReport
@@ -43,7 +43,7 @@ class StreamPlan:
 
     shards: tuple[str, ...]
     counts: tuple[int, ...]
-    options: LoaderOptions
+    options: InputOptions
     batch_size: int
     seed: int = 0
     rank: int = 0
@@ -90,7 +90,7 @@ def reader_examples(plan: StreamPlan, reader: int, epoch: int, report: Corruptio
     for part in parts:
         for record in read_shard(plan.shards[part.shard], plan.options.level, skip_corrupt=plan.skip_corrupt,
                                  report=report, keep=(part.stride, part.offset)):
-            example = batching.prepare(record, plan.options)
+            example = examples.prepare(record, plan.options)
             if example is None:
                 continue
             example["id"] = record.id

@@ -45,7 +45,7 @@ FRAME_STD = 0.5
 """Per-frame, per-dimension noise std at noise=1."""
 MAX_LABELS = 12
 ORACLE_KEY = "scores"
-MANIFEST = "synth.json"
+TRUTH = "synth.json"  # what the generator knows: its settings and the class ids of each kind
 _QUANT_VAR = float(schema.DEQUANT_SCALE) ** 2 / 12.0
 
 
@@ -223,14 +223,15 @@ def shard_name(shard: int, shards: int) -> str:
 
 
 def generate(config: SynthConfig, out_dir: str, vocabulary: Vocabulary | None = None) -> dict:
-    """Writes the dataset described by `config` under `out_dir` and returns the manifest.
+    """Writes the dataset described by `config` under `out_dir` and returns its ground truth
+    (the content of synth.json).
 
     Streams one video at a time: memory does not grow with `config.videos`.
 
     Raises:
         DataError: `out_dir` already holds generated data (nothing is overwritten).
     """
-    if os.path.exists(os.path.join(out_dir, MANIFEST)) or any(
+    if os.path.exists(os.path.join(out_dir, TRUTH)) or any(
         os.path.isdir(os.path.join(out_dir, sub)) and os.listdir(os.path.join(out_dir, sub))
         for sub in ("video", "frame", "oracle")
     ):
@@ -253,7 +254,7 @@ def generate(config: SynthConfig, out_dir: str, vocabulary: Vocabulary | None = 
                 frame_out.write(records.encode_frames(f.id, f.labels, f.rgb, f.audio))
                 oracle_out.write(encode_oracle(f.id, video.oracle))
                 label_count += len(f.labels)
-    manifest = {
+    truth = {
         "config": dataclasses.asdict(config),
         "signal": SIGNAL,
         "style_std": STYLE_STD * config.noise,
@@ -261,11 +262,11 @@ def generate(config: SynthConfig, out_dir: str, vocabulary: Vocabulary | None = 
         "labels_per_video_observed": label_count / config.videos,
         "kinds": {kind: np.flatnonzero(world.kinds == k).tolist() for k, kind in enumerate(KINDS)},
     }
-    partial = os.path.join(out_dir, MANIFEST + ".partial")
+    partial = os.path.join(out_dir, TRUTH + ".partial")
     with open(partial, "w") as handle:
-        json.dump(manifest, handle)
-    os.replace(partial, os.path.join(out_dir, MANIFEST))
-    return manifest
+        json.dump(truth, handle)
+    os.replace(partial, os.path.join(out_dir, TRUTH))
+    return truth
 
 
 def _blocks(videos: int, shards: int) -> Iterator[range]:

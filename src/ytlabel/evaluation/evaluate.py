@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ytlabel.data import reader, sources, stream, synth
-from ytlabel.data.batching import LoaderOptions
+from ytlabel.data.examples import InputOptions
 from ytlabel.data.tfrecord import read_records
 from ytlabel.data.vocabulary import Vocabulary, load_vocabulary
 from ytlabel.errors import DataError
@@ -56,7 +56,7 @@ class Evaluation:
         return result
 
 
-def evaluate_predictions(predict: Callable[[dict], np.ndarray], shards: list[str], options: LoaderOptions,
+def evaluate_predictions(predict: Callable[[dict], np.ndarray], shards: list[str], options: InputOptions,
                          batch_size: int, evaluation: Evaluation | None = None) -> Evaluation:
     """Feeds every video of `shards` once (in shard order) through `predict` (numpy batch -> logits)."""
     evaluation = evaluation or Evaluation()
@@ -98,17 +98,17 @@ def evaluate_run(run_dir: str, data: str | list[str], batch_size: int = 64) -> d
     genre_ap = evaluation.genres.class_ap()
     result["per_genre_ap"] = {name: round(float(genre_ap[g]), 6) for g, name in enumerate(evaluation.vocabulary.genres)
                               if evaluation.genres.class_positives[g]}
-    manifest = synthetic_manifest(shards)
-    if manifest:
+    truth = synthetic_truth(shards)
+    if truth:
         oracle = oracle_evaluation(shards, evaluation.vocabulary)
         result["oracle"] = oracle.result()
-        result["by_kind"] = kind_breakdown(manifest, evaluation, oracle)
+        result["by_kind"] = kind_breakdown(truth, evaluation, oracle)
     return result
 
 
-def synthetic_manifest(shards: list[str]) -> dict | None:
+def synthetic_truth(shards: list[str]) -> dict | None:
     """The generator's synth.json when `shards` come from `ytlabel data synth` (…/DIR/{video,frame}/*)."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(shards[0]))), synth.MANIFEST)
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(shards[0]))), synth.TRUTH)
     if shards[0].startswith("s3://") or not os.path.exists(path):
         return None
     with open(path) as handle:
@@ -134,12 +134,12 @@ def oracle_evaluation(shards: list[str], vocabulary: Vocabulary) -> Evaluation:
     return evaluation
 
 
-def kind_breakdown(manifest: dict, model: Evaluation, oracle: Evaluation) -> dict:
+def kind_breakdown(truth: dict, model: Evaluation, oracle: Evaluation) -> dict:
     """Mean per-class AP (top-20 truncated) of the classes of each kind, model vs oracle."""
     model_ap, oracle_ap = model.classes.class_ap(), oracle.classes.class_ap()
     present = model.classes.class_positives > 0
     breakdown = {}
-    for kind, classes in manifest["kinds"].items():
+    for kind, classes in truth["kinds"].items():
         chosen = np.array([c for c in classes if present[c]], dtype=int)
         breakdown[kind] = {"classes": int(len(chosen)),
                            "map": float(model_ap[chosen].mean()) if len(chosen) else None,

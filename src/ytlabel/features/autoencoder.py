@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ytlabel.data import reader, schema, sources
-from ytlabel.data.batching import l2_normalize_pair
+from ytlabel.data.examples import l2_normalize_pair
 from ytlabel.data.records import VIDEO
 from ytlabel.errors import ConfigError
 from ytlabel.features.encoder import save_encoder
@@ -105,7 +105,7 @@ def fingerprint(shards: list[str]) -> str:
 
 
 def expand(data: str | list[str], out_dir: str, config: ExpandConfig, log=print) -> dict:
-    """Trains the autoencoder on `data` and writes the encoder artifact to `out_dir`; returns the manifest."""
+    """Trains the autoencoder on `data` and writes the encoder artifact to `out_dir`; returns its metadata."""
     started = time.perf_counter()
     shards = sources.resolve_shards(data)
     level = reader.detect_dataset_level(shards)
@@ -159,7 +159,7 @@ def expand(data: str | list[str], out_dir: str, config: ExpandConfig, log=print)
         "audio_code_mean": audio_code.mean(0).numpy(),
         "audio_code_std": _safe_std(audio_code),
     }
-    manifest = {
+    metadata = {
         "config": dataclasses.asdict(config),
         "level": level,
         "train_samples": len(train),
@@ -171,9 +171,9 @@ def expand(data: str | list[str], out_dir: str, config: ExpandConfig, log=print)
         "data_shards": len(shards),
         "wall_s": round(time.perf_counter() - started, 2),
     }
-    save_encoder(out_dir, weights, manifest)
+    save_encoder(out_dir, weights, metadata)
     log(f"expand: held-out mse {held_mse:.5f} (predicting the mean: {baseline:.5f}); wrote {out_dir}")
-    return manifest
+    return metadata
 
 
 def _safe_std(codes: torch.Tensor) -> np.ndarray:

@@ -11,7 +11,7 @@ Artifacts without the statistics use mean 0 and std 1.
 
 Files in the artifact directory:
     encoder.npz    rgb_kernel (1024, R), rgb_bias (R,), audio_kernel (128, A), audio_bias (A,), float32
-    encoder.json   manifest: dims, activation, noise, losses, data fingerprint, sha256 of encoder.npz
+    encoder.json   metadata: dims, activation, noise, losses, data fingerprint, sha256 of encoder.npz
 """
 
 import dataclasses
@@ -26,7 +26,7 @@ from ytlabel.data import schema
 from ytlabel.errors import YtlabelError
 
 WEIGHTS = "encoder.npz"
-MANIFEST = "encoder.json"
+METADATA = "encoder.json"
 FORMAT_VERSION = 1
 
 
@@ -38,7 +38,7 @@ class Encoder:
     rgb_bias: np.ndarray
     audio_kernel: np.ndarray
     audio_bias: np.ndarray
-    manifest: dict
+    metadata: dict  # encoder.json
     rgb_code_mean: np.ndarray | None = None
     rgb_code_std: np.ndarray | None = None
     audio_code_mean: np.ndarray | None = None
@@ -70,25 +70,25 @@ class Encoder:
         return codes[0], codes[1]
 
 
-def save_encoder(out_dir: str, weights: dict[str, np.ndarray], manifest: dict) -> None:
-    """Writes encoder.npz, then encoder.json last (a directory without the manifest is incomplete)."""
+def save_encoder(out_dir: str, weights: dict[str, np.ndarray], metadata: dict) -> None:
+    """Writes encoder.npz, then encoder.json last (a directory without its metadata is incomplete)."""
     os.makedirs(out_dir, exist_ok=True)
     _check_shapes(weights, out_dir)
     path = os.path.join(out_dir, WEIGHTS)
     with open(path + ".partial", "wb") as handle:
         np.savez(handle, **{key: np.asarray(value, np.float32) for key, value in weights.items()})
     os.replace(path + ".partial", path)
-    manifest = {
-        **manifest,
+    metadata = {
+        **metadata,
         "format_version": FORMAT_VERSION,
         "rgb_dim": int(weights["rgb_kernel"].shape[1]),
         "audio_dim": int(weights["audio_kernel"].shape[1]),
         "activation": "relu",
         "weights_sha256": _sha256(path),
     }
-    with open(os.path.join(out_dir, MANIFEST + ".partial"), "w") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=True)
-    os.replace(os.path.join(out_dir, MANIFEST + ".partial"), os.path.join(out_dir, MANIFEST))
+    with open(os.path.join(out_dir, METADATA + ".partial"), "w") as handle:
+        json.dump(metadata, handle, indent=2, sort_keys=True)
+    os.replace(os.path.join(out_dir, METADATA + ".partial"), os.path.join(out_dir, METADATA))
 
 
 def load_encoder(path: str) -> Encoder:
@@ -102,19 +102,19 @@ def load_encoder(path: str) -> Encoder:
             path = storage.local_mirror(path)
         except storage.NotFound:
             raise YtlabelError(f"{path}: not an encoder artifact (nothing stored there)") from None
-    manifest_path, weights_path = os.path.join(path, MANIFEST), os.path.join(path, WEIGHTS)
-    if not os.path.exists(manifest_path):
-        raise YtlabelError(f"{path}: not an encoder artifact (no {MANIFEST}; was `ytlabel expand` interrupted?)")
-    with open(manifest_path) as handle:
-        manifest = json.load(handle)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise YtlabelError(f"{manifest_path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
-    if not os.path.exists(weights_path) or _sha256(weights_path) != manifest["weights_sha256"]:
-        raise YtlabelError(f"{weights_path}: missing or does not match the sha256 in {MANIFEST}")
+    metadata_path, weights_path = os.path.join(path, METADATA), os.path.join(path, WEIGHTS)
+    if not os.path.exists(metadata_path):
+        raise YtlabelError(f"{path}: not an encoder artifact (no {METADATA}; was `ytlabel expand` interrupted?)")
+    with open(metadata_path) as handle:
+        metadata = json.load(handle)
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise YtlabelError(f"{metadata_path}: format_version {metadata.get('format_version')!r}, expected {FORMAT_VERSION}")
+    if not os.path.exists(weights_path) or _sha256(weights_path) != metadata["weights_sha256"]:
+        raise YtlabelError(f"{weights_path}: missing or does not match the sha256 in {METADATA}")
     with np.load(weights_path) as archive:
         weights = {key: archive[key].astype(np.float32) for key in archive.files}
     _check_shapes(weights, path)
-    return Encoder(manifest=manifest, **weights)
+    return Encoder(metadata=metadata, **weights)
 
 
 def _check_shapes(weights: dict[str, np.ndarray], where: str) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ytlabel import runs
-from ytlabel.data.batching import LoaderOptions
+from ytlabel.data.examples import InputOptions
 from ytlabel.models.spec import EncoderRef, make_spec
 
 
@@ -18,7 +18,7 @@ class Predictor:
     arch: str
     framework: str
     level: str
-    options: LoaderOptions  # how inputs must be prepared (frames, stride, normalisation)
+    options: InputOptions  # how inputs must be prepared (frames, stride, normalisation)
     predict: Callable[[dict], np.ndarray]  # numpy batch -> (batch, classes) float32 logits
 
 
@@ -36,7 +36,7 @@ def load_predictor(run_dir: str) -> Predictor:
     if encoder:
         encoder = {**encoder, "path": runs.encoder_location(local, encoder["path"])}
     spec = make_spec(record["arch"], encoder=EncoderRef(**encoder) if encoder else None, **fields)
-    options = LoaderOptions(level=record["level"], max_frames=record["max_frames"], stride=record["stride"],
+    options = InputOptions(level=record["level"], max_frames=record["max_frames"], stride=record["stride"],
                             l2_normalize=record["l2_normalize"])
     model_path = runs.model_file(local, record["framework"])
     predict = _torch(model_path, record["arch"], spec) if record["framework"] == "torch" else _keras(model_path)

@@ -1,6 +1,6 @@
 """The dataset a pipeline run works on, and the training grid over it.
 
-A dataset travels between stages as a small JSON manifest (`DatasetManifest`): shard URIs per level
+A dataset travels between stages as a `DatasetSplit` (dataset.json): shard URIs per level and split
 (s3:// on a cluster, local paths in `make demo`) and their record counts, so training pods read the
 data where it lies instead of through KFP's artifact store.
 """
@@ -18,7 +18,7 @@ DATASET_FILE = "dataset.json"  # inside the KFP Dataset artifact
 
 
 @dataclasses.dataclass
-class DatasetManifest:
+class DatasetSplit:
     train: dict[str, list[str]]  # level -> shard URIs
     eval: dict[str, list[str]]
     videos: dict[str, int]  # "train"/"eval" -> videos (of the first level present)
@@ -28,12 +28,12 @@ class DatasetManifest:
         storage.write_json(os.path.join(folder, DATASET_FILE), dataclasses.asdict(self))
 
     @classmethod
-    def load(cls, folder: str) -> "DatasetManifest":
+    def load(cls, folder: str) -> "DatasetSplit":
         return cls(**storage.read_json(os.path.join(folder, DATASET_FILE)))
 
 
 def ingest(source: str, out_dir: str, shard_fraction: float, eval_fraction: float, synthetic_videos: int = 600,
-           seed: int = 7, publish_uri: str = "") -> DatasetManifest:
+           seed: int = 7, publish_uri: str = "") -> DatasetSplit:
     """Resolves (or, for source "synthetic", generates into out_dir) the shards and splits them.
 
     `shard_fraction` keeps every n-th shard (n = round(1 / fraction)); the split ranks shards by a
@@ -60,7 +60,7 @@ def ingest(source: str, out_dir: str, shard_fraction: float, eval_fraction: floa
                                f"raise shard_fraction or lower eval_fraction")
         videos.setdefault("train", sum(stream.count_records(train[level])))
         videos.setdefault("eval", sum(stream.count_records(evaluation[level])))
-    return DatasetManifest(train, evaluation, videos, source)
+    return DatasetSplit(train, evaluation, videos, source)
 
 
 def plan_runs(architectures: list[str], frameworks: list[str], expansion_archs: list[str], levels: list[str]) -> list[dict]:

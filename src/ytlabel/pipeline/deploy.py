@@ -7,10 +7,10 @@ import urllib.request
 
 from ytlabel.data import reader
 from ytlabel.models.spec import ARCHITECTURES
-from ytlabel.pipeline.dataset import DatasetManifest
+from ytlabel.pipeline.dataset import DatasetSplit
 
 
-def deploy(model_ref: str, registry: str, backend: str, namespace: str, data: DatasetManifest) -> tuple[str, str]:
+def deploy(model_ref: str, registry: str, backend: str, namespace: str, data: DatasetSplit) -> tuple[str, str]:
     """kubernetes: creates or updates the InferenceService of `model_ref` and waits until it is Ready.
     local: serves the version on 127.0.0.1 and asks about the first evaluation video.
 
@@ -65,7 +65,7 @@ def top_class_confusion(run_dir: str, shards: list[str], classes: int = 8) -> tu
     row = a video's most frequent true label among them, column = the model's top-1 class."""
     import numpy as np
 
-    from ytlabel.data.batching import prepare
+    from ytlabel.data.examples import prepare
     from ytlabel.data.vocabulary import load_vocabulary
     from ytlabel.models.predictor import load_predictor
 

@@ -9,7 +9,7 @@ Everything a pipeline run writes lies under `<run_root>/<pipeline run>/` (s3:// 
 from ytlabel import runs, storage
 from ytlabel.errors import YtlabelError
 from ytlabel.models.spec import ARCHITECTURES
-from ytlabel.pipeline.dataset import DatasetManifest
+from ytlabel.pipeline.dataset import DatasetSplit
 
 
 def run_folder(run_root: str, pipeline_run: str, *names: str) -> str:
@@ -33,7 +33,7 @@ def train_overrides(arch: str, epochs: int, settings: dict, encoder: str = "") -
     return overrides
 
 
-def expand(data: DatasetManifest, folder: str, publish_uri: str, rgb_dim: int, audio_dim: int, epochs: int,
+def expand(data: DatasetSplit, folder: str, publish_uri: str, rgb_dim: int, audio_dim: int, epochs: int,
            log=print) -> dict:
     """Trains the encoder on the video-level (else frame-level) training shards into `folder`, copies it to
     `publish_uri` when that is s3://, and returns the summary with "uri": where training reads it."""
@@ -50,7 +50,7 @@ def expand(data: DatasetManifest, folder: str, publish_uri: str, rgb_dim: int, a
     return {**summary, "uri": uri}
 
 
-def train(data: DatasetManifest, arch: str, framework: str, expansion: bool, *, epochs: int, workers: int,
+def train(data: DatasetSplit, arch: str, framework: str, expansion: bool, *, epochs: int, workers: int,
           gpus: int, settings: dict, run_root: str, pipeline_run: str, backend: str, namespace: str, image: str,
           encoder: str = "") -> tuple[dict, dict]:
     """Renders the PyTorchJob (torch) or TFJob (keras) of one grid cell, runs it on `backend` to the end,
@@ -71,7 +71,7 @@ def train(data: DatasetManifest, arch: str, framework: str, expansion: bool, *, 
                  "videos_per_s": result.get("videos_per_s")}
 
 
-def evaluate(data: DatasetManifest, run: dict, batch_size: int = 64) -> dict:
+def evaluate(data: DatasetSplit, run: dict, batch_size: int = 64) -> dict:
     """The YT8M metrics of `run` (train's description) on the held-out shards of its level, written to the
     run's metrics.json; returns the metrics with "summary", the record `select` compares."""
     from ytlabel.evaluation.evaluate import evaluate_run

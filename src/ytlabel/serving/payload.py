@@ -4,7 +4,7 @@ Video-level models take per video `mean_rgb` (1024 floats) and `mean_audio` (128
 Frame-level models take `rgb` (frames, 1024) and `audio` (frames, 128), 1 <= frames <= 300, either as
 floats or in the YT8M quantized form: V1 frames as {"b64": base64 of the frame's 1024 (128) uint8 bytes}
 exactly as the TFRecords store them, V2 tensors with datatype UINT8. Inputs are then prepared as the model
-was trained (stride, max_frames, L2 normalisation; see `ytlabel.data.batching`).
+was trained (stride, max_frames, L2 normalisation; see `ytlabel.data.examples`).
 
 Every rejection is a `PayloadError` naming the instance, the field and the expected shape.
 """
@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from ytlabel.data import schema
-from ytlabel.data.batching import VIDEO, LoaderOptions, l2_normalize_pair
+from ytlabel.data.examples import VIDEO, InputOptions, l2_normalize_pair
 from ytlabel.data.vocabulary import Vocabulary
 from ytlabel.models.genre import genre_scores
 
@@ -35,7 +35,7 @@ class Batch:
 
 
 # --- V1: {"instances": [{...}, ...]} ---------------------------------------------------------------
-def from_instances(instances, options: LoaderOptions) -> Batch:
+def from_instances(instances, options: InputOptions) -> Batch:
     if not isinstance(instances, list) or not instances:
         raise PayloadError('"instances" must be a non-empty list of objects')
     _check_count(len(instances))
@@ -60,7 +60,7 @@ def from_instances(instances, options: LoaderOptions) -> Batch:
 
 
 # --- V2: named tensors ---------------------------------------------------------------------------
-def from_tensors(tensors: dict[str, tuple[str, np.ndarray]], options: LoaderOptions) -> Batch:
+def from_tensors(tensors: dict[str, tuple[str, np.ndarray]], options: InputOptions) -> Batch:
     """`tensors`: input name -> (datatype, array) of a V2 (Open Inference Protocol) request."""
     names = FIELDS[options.level]
     _check_level(tensors, options, "request")
@@ -120,7 +120,7 @@ def answers(logits: np.ndarray, vocabulary: Vocabulary, top_k: int, top_genres: 
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def _expected(options: LoaderOptions, v2: bool = False) -> str:
+def _expected(options: InputOptions, v2: bool = False) -> str:
     if options.level == VIDEO:
         return "mean_rgb [n, 1024] and mean_audio [n, 128] (FP32)" if v2 else \
             "'mean_rgb' (1024 numbers) and 'mean_audio' (128 numbers)"
@@ -128,7 +128,7 @@ def _expected(options: LoaderOptions, v2: bool = False) -> str:
         "'rgb' (frames x 1024) and 'audio' (frames x 128), numbers or {\"b64\": quantized bytes} per frame"
 
 
-def _check_level(fields, options: LoaderOptions, where: str) -> None:
+def _check_level(fields, options: InputOptions, where: str) -> None:
     other = FIELDS["frame" if options.level == VIDEO else VIDEO][0][0]
     if other in fields and FIELDS[options.level][0][0] not in fields:
         kind = "video-level means" if options.level == VIDEO else "frames"
@@ -194,14 +194,14 @@ def _quantized_frames(value: list, width: int, where: str) -> np.ndarray:
     return schema.dequantize(np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), width))
 
 
-def _video_batch(rgb: np.ndarray, audio: np.ndarray, options: LoaderOptions) -> Batch:
+def _video_batch(rgb: np.ndarray, audio: np.ndarray, options: InputOptions) -> Batch:
     if options.l2_normalize:
         rgb, audio = l2_normalize_pair(rgb, audio)
     return Batch({"rgb": rgb, "audio": audio}, [])
 
 
-def _frame_batch(rgb_list: list[np.ndarray], audio_list: list[np.ndarray], options: LoaderOptions) -> Batch:
-    """Strides, truncates to max_frames and pads like `ytlabel.data.batching.prepare`."""
+def _frame_batch(rgb_list: list[np.ndarray], audio_list: list[np.ndarray], options: InputOptions) -> Batch:
+    """Strides, truncates to max_frames and pads like `ytlabel.data.examples.prepare`."""
     sent = []
     for index, (rgb, audio) in enumerate(zip(rgb_list, audio_list)):
         if len(rgb) != len(audio):

@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 
+from ytlabel import storage
 from ytlabel.errors import YtlabelError
 
 log = logging.getLogger("ytlabel.serve")
@@ -28,9 +29,15 @@ def _kserve_import():
 
 
 def resolve_model_dir(model: str, registry: str | None, cache_dir: str | None = None) -> str:
-    """A directory to serve: `model` itself if it is one, else a registry reference pulled (and verified)."""
+    """A directory to serve: `model` itself if it is one, a copy of an s3:// version directory (as KServe's
+    storage initializer makes one), else a registry reference pulled (and verified)."""
     if os.path.isdir(model):
         return model
+    if storage.is_remote(model):
+        try:
+            return storage.local_mirror(model)
+        except storage.NotFound:
+            raise YtlabelError(f"--model {model}: nothing stored there (pass a registry version's directory)") from None
     if not registry:
         raise YtlabelError(f"--model {model!r} is not a directory; to serve a registry reference "
                            f"(NAME[:VERSION|@ALIAS]) pass --registry or set YTLABEL_REGISTRY")

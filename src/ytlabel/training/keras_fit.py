@@ -18,7 +18,7 @@ from ytlabel.data import stream
 from ytlabel.models import keras as keras_models
 from ytlabel.models.keras import layers as _layers
 from ytlabel.runs import RESULT, RunDir, spec_record
-from ytlabel.training import common, keras_feed, schedule
+from ytlabel.training import inputs, keras_feed, record, schedule
 from ytlabel.training.distributed import Place
 from ytlabel.training.telemetry import Telemetry
 from ytlabel.training.validation import validate
@@ -152,7 +152,7 @@ def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
     if config.amp and gpus:
         keras.mixed_precision.set_global_policy("mixed_float16")
     elif config.amp:
-        common.log.warning("amp=true needs a GPU; training in float32 on CPU")
+        record.log.warning("amp=true needs a GPU; training in float32 on CPU")
     telemetry = Telemetry(place.rank, config.exporter_port(place), config.metrics_host)
     try:
         return _train(config, run, place, strategy, telemetry, started, bool(config.amp and gpus))
@@ -162,8 +162,8 @@ def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
 
 def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
     # --- setup --------------------------------------------------------------------------------
-    data = common.resolve_data(config)
-    plan = common.make_plan(config, data, place)
+    data = inputs.resolve_data(config)
+    plan = inputs.make_plan(config, data, place)
     steps = plan.steps_per_epoch
     keras.utils.set_random_seed(config.seed)
     spec = config.spec()
@@ -181,7 +181,7 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
         with strategy.scope():
             optimizer.build(model.trainable_variables)
             model.load_weights(checkpoint)
-        common.log.info("resuming from epoch %d", state["epoch"])
+        record.log.info("resuming from epoch %d", state["epoch"])
     plain_model = keras_models.build(config.arch, spec) if place.writer else None  # validation outside the strategy
     feed = keras_feed.Feed(plan, state["epoch"], prefetch=config.loader_workers > 0)
 
@@ -192,7 +192,7 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
     if place.distributed:
         dataset = strategy.distribute_datasets_from_function(dataset_fn)
         _build_before_fit(model, strategy, plan)
-    history = common.History(run, place.writer, state["history"])
+    history = record.History(run, place.writer, state["history"])
     callback = _EpochEnd(config, run, place, data, history, telemetry, feed, steps, plain_model, strategy)
     callback.videos, callback.train_seconds = state["videos"], state["train_seconds"]
     if place.writer:
@@ -203,7 +203,7 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
     if state["epoch"] < config.epochs:
         try:
             model.fit(dataset, epochs=config.epochs, initial_epoch=state["epoch"], steps_per_epoch=steps,
-                      callbacks=[callback], verbose=1 if common.interactive(place.writer) else 0,
+                      callbacks=[callback], verbose=1 if record.interactive(place.writer) else 0,
                       shuffle=False)
         except tf.errors.OpError:
             if feed.error is not None:  # our data error, not TensorFlow's wrapping of it
@@ -212,9 +212,9 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
 
     # --- save ------------------------------------------------------------------------------------
     digest = _digest(inner)
-    common.log.info("rank %d final weights sha256 %s", place.rank, digest)
+    record.log.info("rank %d final weights sha256 %s", place.rank, digest)
     history.close()
-    result = common.result_record(config, data, place, history, telemetry.summary(), callback.videos,
+    result = record.result_record(config, data, place, history, telemetry.summary(), callback.videos,
                                   callback.train_seconds, started, _layers.trainable_parameters(inner),
                                   callback.first_step_seconds, config.batch_size * place.world_size,
                                   {"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "amp": amp,

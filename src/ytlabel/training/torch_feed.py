@@ -29,6 +29,6 @@ class EpochBatches(torch.utils.data.IterableDataset):
 
 def data_loader(plan: stream.StreamPlan, workers: int = 0, pin_memory: bool = False, keep_ids: bool = False):
     """A DataLoader over the plan with `workers` processes (0: read in this process); the plan's
-    `readers` must be max(1, workers), as `training.common.make_plan` sets it."""
+    `readers` must be max(1, workers), as `training.inputs.make_plan` sets it."""
     return torch.utils.data.DataLoader(EpochBatches(plan, keep_ids), batch_size=None, num_workers=workers,
                                        pin_memory=pin_memory)

@@ -15,7 +15,7 @@ from ytlabel.data import stream
 from ytlabel.models import torch as torch_models
 from ytlabel.models.torch.layers import trainable_parameters
 from ytlabel.runs import RESULT, RunDir, spec_record
-from ytlabel.training import common, schedule, torch_feed
+from ytlabel.training import inputs, record, schedule, torch_feed
 from ytlabel.training.distributed import Place
 from ytlabel.training.telemetry import Telemetry
 from ytlabel.training.validation import validate
@@ -39,8 +39,8 @@ def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
 
 def _train(config, run, place, device, telemetry, started) -> dict:
     # --- setup --------------------------------------------------------------------------------
-    data = common.resolve_data(config)
-    plan = common.make_plan(config, data, place)
+    data = inputs.resolve_data(config)
+    plan = inputs.make_plan(config, data, place)
     steps = plan.steps_per_epoch
     torch.manual_seed(config.seed)
     model = torch_models.build(config.arch, config.spec()).to(device)
@@ -49,7 +49,7 @@ def _train(config, run, place, device, telemetry, started) -> dict:
                  else torch.optim.SGD(parameters, lr=config.learning_rate, momentum=0.9))
     amp = config.amp and device.type == "cuda"
     if config.amp and not amp:
-        common.log.warning("amp=true needs a GPU; training in float32 on %s", device)
+        record.log.warning("amp=true needs a GPU; training in float32 on %s", device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     state = {"epoch": 0, "step": 0, "videos": 0, "train_seconds": 0.0, "history": []}
     if os.path.exists(run.path(CHECKPOINT)):
@@ -58,21 +58,21 @@ def _train(config, run, place, device, telemetry, started) -> dict:
         optimizer.load_state_dict(saved["optimizer"])
         scaler.load_state_dict(saved["scaler"])
         state = saved["state"]
-        common.log.info("resuming from epoch %d step %d", state["epoch"], state["step"])
+        record.log.info("resuming from epoch %d step %d", state["epoch"], state["step"])
     # Each rank keeps its own batch-norm statistics over its batches; they are averaged at every epoch
     # end (SyncBatchNorm would need GPUs). DDP's default would copy rank 0's over the others before
     # every forward, so the saved statistics would have seen rank 0's batches only.
     net = DistributedDataParallel(model, broadcast_buffers=False) if place.distributed else model
     loader = torch_feed.data_loader(plan, config.loader_workers, pin_memory=device.type == "cuda")
     batches = loader.dataset
-    history = common.History(run, place.writer, state["history"])
+    history = record.History(run, place.writer, state["history"])
     if place.writer:
         run.write_yaml(runs.CONFIG, config.to_dict())
         run.write_json(runs.SPEC, spec_record(config))
 
     # --- train --------------------------------------------------------------------------------
     first_step = None
-    progress = common.progress_bar(place.writer)
+    progress = record.progress_bar(place.writer)
     for epoch in range(state["epoch"], config.epochs):
         telemetry.set_epoch(epoch)
         batches.epoch = epoch
@@ -139,9 +139,9 @@ def _train(config, run, place, device, telemetry, started) -> dict:
 
     # --- save ------------------------------------------------------------------------------------
     progress.close()
-    common.log.info("rank %d final weights sha256 %s", place.rank, weights_digest(model))
+    record.log.info("rank %d final weights sha256 %s", place.rank, weights_digest(model))
     history.close()
-    result = common.result_record(config, data, place, history, telemetry.summary(), state["videos"],
+    result = record.result_record(config, data, place, history, telemetry.summary(), state["videos"],
                                   state["train_seconds"], started, trainable_parameters(model),
                                   first_step, config.batch_size * place.world_size,
                                   {"device": str(device), "amp": amp, "steps_per_epoch": steps})

@@ -17,7 +17,7 @@ from keras import layers, ops  # noqa: E402
 from ytlabel.data import schema  # noqa: E402
 from ytlabel.features.encoder import load_encoder  # noqa: E402
 from ytlabel.models.spec import VIDEO, EncoderRef  # noqa: E402
-from ytlabel.models.transfer import check_fit  # noqa: E402
+from ytlabel.models.weight_fit import check_fit  # noqa: E402
 
 
 def model_inputs(level: str) -> dict[str, keras.KerasTensor]:

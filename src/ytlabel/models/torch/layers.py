@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ytlabel.features.encoder import load_encoder
 from ytlabel.models.spec import EncoderRef
-from ytlabel.models.transfer import check_fit
+from ytlabel.models.weight_fit import check_fit
 
 
 def dense(inputs: int, outputs: int, bias: float = 0.0) -> nn.Linear:

@@ -1,4 +1,7 @@
-"""Checks shared by both frameworks' weight import (the canonical layout is in models/torch/layers.py)."""
+"""Whether ported weights fit a model: the check both frameworks run before importing weights.
+
+The canonical weight layout is in models/torch/layers.py.
+"""
 
 import numpy as np
 

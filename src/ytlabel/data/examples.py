@@ -23,7 +23,7 @@ _EPSILON = 1e-12
 
 
 @dataclasses.dataclass(frozen=True)
-class LoaderOptions:
+class InputOptions:
     """How records become model inputs, the same for training, evaluation and serving.
 
     Attributes:
@@ -60,7 +60,7 @@ def multi_hot(labels: np.ndarray) -> np.ndarray:
     return target
 
 
-def prepare(record: VideoRecord | FrameRecord, options: LoaderOptions) -> dict[str, np.ndarray] | None:
+def prepare(record: VideoRecord | FrameRecord, options: InputOptions) -> dict[str, np.ndarray] | None:
     """Model inputs for one record, or None when `min_frames` drops it.
 
     Returns:
