@@ -38,6 +38,7 @@ TORCH_CHECKPOINT = "checkpoints/last.pt"
 KERAS_CHECKPOINT_DIR = "checkpoints/keras"
 TENSORBOARD = "tensorboard/train"
 ENCODER_DIR = "encoder"  # where a registry version carries its encoder, relative to the version
+VERSION_MANIFEST = "manifest.json"  # a registry version's files and digests (written by the registry, last)
 PUBLISHED = (SPEC, CONFIG, RESULT, METRICS, CURVES)  # copied into a registry version; the first three required
 HEADLINE = ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1", "genre_gap", "loss")  # shown everywhere
 
@@ -172,13 +173,17 @@ def read_curves(run: str) -> list[dict]:
 
 
 def local_run(run: str) -> str:
-    """A local directory with the run's files: the run itself, or a fresh copy of an s3:// run.
+    """A local directory with the run's files: the run itself, or a fresh copy of what a reader needs from
+    an s3:// run (the published files, model/ and a version's encoder/; not checkpoints or TensorBoard).
 
     Raises:
         RunError: an s3:// prefix with nothing under it.
     """
+    def needed(key: str) -> bool:
+        return key in PUBLISHED or key.startswith((f"{MODEL_DIR}/", f"{ENCODER_DIR}/")) or key == VERSION_MANIFEST
+
     try:
-        return storage.local_mirror(run)
+        return storage.local_mirror(run, keep=needed)
     except storage.NotFound:
         raise RunError(f"{run}: not a training run (nothing stored there); pass the --out of `ytlabel train`") from None
 

@@ -437,16 +437,23 @@ def sync_down(uri: str, folder: str) -> list[str]:
     return keys
 
 
-def local_mirror(uri: str) -> str:
-    """A local directory holding what `uri` holds: the path itself when local, else a fresh copy of the
-    prefix in a cache directory named after the URI (re-downloaded on every call, so never stale)."""
+def local_mirror(uri: str, keep=lambda key: True) -> str:
+    """A local directory holding what `uri` holds (the keys `keep` accepts): the path itself when local,
+    else a new temporary directory with a fresh copy of the prefix (never stale, never shared with
+    another reader).
+
+    Raises:
+        NotFound: nothing (kept) under the prefix.
+    """
     location = parse(uri)
     if not location.remote:
         return location.path
-    import hashlib
-
-    folder = os.path.join(tempfile.gettempdir(), "ytlabel-mirror", hashlib.sha256(uri.encode()).hexdigest()[:16])
-    keys = sync_down(uri.rstrip("/"), folder)
+    root = uri.rstrip("/")
+    keys = [check_key(relative(found, root), f"object under {uri}") for found in listdir(root)]
+    keys = [key for key in keys if keep(key)]
     if not keys:
         raise NotFound(f"{uri}: nothing stored under this prefix")
+    folder = tempfile.mkdtemp(prefix="ytlabel-mirror-")
+    for key in keys:
+        download(join(root, key), os.path.join(folder, *key.split("/")))
     return folder

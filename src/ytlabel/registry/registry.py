@@ -24,10 +24,11 @@ import tempfile
 import time
 import uuid
 
+from ytlabel import runs
 from ytlabel.registry.contents import code_version, collect_run, digest_bytes, file_digest, headline
 from ytlabel.registry.store import RegistryError, Store, open_store
 
-MANIFEST = "manifest.json"
+MANIFEST = runs.VERSION_MANIFEST
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a DNS label: it also names the InferenceService
 ALIAS = NAME
 CLAIM_ATTEMPTS = 20

@@ -15,6 +15,7 @@ from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput
 from prometheus_client import Counter, Histogram
 
+from ytlabel import runs, storage
 from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.errors import YtlabelError
 from ytlabel.models.predictor import load_predictor
@@ -106,13 +107,17 @@ def verify_model_dir(model_dir: str) -> dict:
     Raises:
         YtlabelError: no manifest (not a registry version), or a file missing or altered.
     """
-    path = os.path.join(model_dir, "manifest.json")
+    path = os.path.join(model_dir, runs.VERSION_MANIFEST)
     if not os.path.exists(path):
         raise YtlabelError(f"{model_dir}: no manifest.json; serve a registry version "
                            f"(`ytlabel registry pull`, or KServe's storage initializer from the registry)")
     with open(path) as handle:
         manifest = json.load(handle)
     for relative, entry in sorted(manifest["files"].items()):
+        try:
+            storage.check_key(relative, "manifest.json file")  # written by someone else: stays inside model_dir
+        except storage.StorageError as error:
+            raise YtlabelError(f"{model_dir}: {error}") from None
         file_path = os.path.join(model_dir, *relative.split("/"))
         if not os.path.exists(file_path):
             raise YtlabelError(f"{model_dir}: {relative} is listed in manifest.json but missing")
