@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from ytlabel import cli_deploy, runs
+from ytlabel import cli_deploy, runs, storage
 from ytlabel.errors import ConfigError, YtlabelError
 
 
@@ -19,10 +19,29 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args) or 0
     except YtlabelError as error:
         # Expected mistakes in input or flags: one line, no traceback.
-        print(f"ytlabel: error: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error))
+    except ModuleNotFoundError as error:
+        extra = EXTRAS.get((error.name or "").split(".")[0])
+        if extra is None:
+            raise
+        return _fail(f"`ytlabel {args.stage}` needs the '{extra}' extra (no module named {error.name!r}): "
+                     f"pip install 'ytlabel[{extra}]'")
+    except OSError as error:
+        # The file system refused: an --out that is a file, a read-only or full disk, a missing directory.
+        where = f"{error.filename}: " if error.filename else ""
+        return _fail(f"{where}{error.strerror or error}")
     except KeyboardInterrupt:
         return 130
+
+
+# Optional dependencies by the extra that installs them (pyproject.toml), for a one-line hint.
+EXTRAS = {"torch": "torch", "tensorflow": "keras", "keras": "keras", "matplotlib": "report", "kserve": "serve",
+          "minio": "s3", "kfp": "pipeline", "kubernetes": "pipeline", "kubernetes_validate": "pipeline"}
+
+
+def _fail(message: str) -> int:
+    print(f"ytlabel: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -231,6 +250,9 @@ def _evaluate(args) -> None:
 
     from ytlabel.evaluation.evaluate import evaluate_run
 
+    if not args.out and storage.exists(storage.join(args.model, runs.VERSION_MANIFEST)):
+        raise ConfigError(f"--model {args.model} is a registry version, whose manifest checksums its files: pass "
+                          f"--out DIR for the metrics (nothing in the version is changed)")
     result = evaluate_run(args.model, args.data, batch_size=args.batch_size)
     runs.write_metrics(args.out or args.model, result)
     if args.json:

@@ -6,6 +6,7 @@ Argument parsing and calls into the library only, like cli.py.
 import argparse
 import json
 import os
+import tempfile
 
 from ytlabel.errors import ConfigError
 
@@ -111,7 +112,10 @@ def _serve(args) -> None:
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k={args.top_k}: must be >= 1")
-    serve(resolve_model_dir(args.model, args.registry), args.name, args.http_port, args.host, args.top_k)
+    # A pulled or copied model lives in a scratch directory that goes when the server stops (SIGTERM, Ctrl-C).
+    with tempfile.TemporaryDirectory(prefix="ytlabel-serve-") as scratch:
+        serve(resolve_model_dir(args.model, args.registry, cache_dir=scratch), args.name, args.http_port, args.host,
+              args.top_k)
 
 
 def _platform_render(args) -> None:

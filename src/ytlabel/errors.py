@@ -28,8 +28,16 @@ class SchemaError(DataError):
     """A record parses but its features are not the v2 schema (wrong release, sizes, label ids)."""
 
 
+class NonFiniteError(SchemaError):
+    """A float feature holds NaN or infinity: bad values in one record (skippable with --skip-corrupt)."""
+
+
 class ConfigError(YtlabelError, ValueError):
     """A setting, flag or spec field with a wrong value (named in the message).
 
     A ValueError too, so library callers can catch it as one; the CLI prints it as one line.
     """
+
+
+class TrainingError(YtlabelError):
+    """Training cannot go on: a non-finite loss, or a run directory that holds a different run."""

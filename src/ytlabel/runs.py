@@ -34,7 +34,8 @@ METRICS = "metrics.json"
 CURVES = "curves.csv"
 MODEL_DIR = "model"
 MODEL_FILES = {"torch": "model/model.pt", "keras": "model/model.keras"}
-TORCH_CHECKPOINT = "checkpoints/last.pt"
+TORCH_CHECKPOINT = "checkpoints/last.pt"  # tensors only: loads with torch.load(weights_only=True)
+TORCH_CHECKPOINT_STATE = "checkpoints/state.json"  # epoch, step, counters and curves of that checkpoint
 KERAS_CHECKPOINT_DIR = "checkpoints/keras"
 TENSORBOARD = "tensorboard/train"
 ENCODER_DIR = "encoder"  # where a registry version carries its encoder, relative to the version
@@ -63,10 +64,12 @@ class RunDir:
             storage.sync_down(uri.rstrip("/"), self.local)
         else:
             self.local = uri
-        try:
+        try:  # fail now, not after an epoch: the directory must exist and take files
             os.makedirs(self.local, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.local, prefix=storage.PARTIAL_PREFIX)
+            probe.close()
         except OSError as error:
-            raise RunError(f"cannot create run directory {self.local} ({error.strerror})") from error
+            raise RunError(f"cannot write the run directory {self.local} ({error.strerror})") from error
 
     def path(self, *parts: str) -> str:
         path = os.path.join(self.local, *parts)
@@ -114,6 +117,18 @@ def spec_record(config) -> dict:
     return {"arch": config.arch, "framework": config.framework, "level": config.level,
             "spec": dataclasses.asdict(config.spec()), "max_frames": config.max_frames, "stride": config.stride,
             "l2_normalize": config.l2_normalize}
+
+
+def differences(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
+    """Fields where two spec records disagree, as `field: stored -> wanted` (nested fields dotted)."""
+    found = []
+    for key in sorted(set(stored) | set(wanted)):
+        old, new = stored.get(key), wanted.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            found += differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            found.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return found
 
 
 def write_metrics(run: str, metrics: dict) -> str:

@@ -437,10 +437,10 @@ def sync_down(uri: str, folder: str) -> list[str]:
     return keys
 
 
-def local_mirror(uri: str, keep=lambda key: True) -> str:
+def local_mirror(uri: str, keep=lambda key: True, into: str | None = None) -> str:
     """A local directory holding what `uri` holds (the keys `keep` accepts): the path itself when local,
-    else a new temporary directory with a fresh copy of the prefix (never stale, never shared with
-    another reader).
+    else `into` (created) or a new temporary directory, with a fresh copy of the prefix (never stale,
+    never shared with another reader).
 
     Raises:
         NotFound: nothing (kept) under the prefix.
@@ -453,7 +453,8 @@ def local_mirror(uri: str, keep=lambda key: True) -> str:
     keys = [key for key in keys if keep(key)]
     if not keys:
         raise NotFound(f"{uri}: nothing stored under this prefix")
-    folder = tempfile.mkdtemp(prefix="ytlabel-mirror-")
+    folder = into or tempfile.mkdtemp(prefix="ytlabel-mirror-")
+    os.makedirs(folder, exist_ok=True)
     for key in keys:
         download(join(root, key), os.path.join(folder, *key.split("/")))
     return folder

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 
@@ -6,14 +7,21 @@ from ytlabel.data import reader, sources
 from ytlabel.errors import DataError
 
 
-def test_files_directories_and_globs(synth_dir):
+def test_files_directories_and_globs(synth_dir, tmp_path):
     frame_dir = os.path.join(synth_dir, "frame")
     names = sorted(os.listdir(frame_dir))
     expected = [os.path.join(frame_dir, name) for name in names]
     assert sources.resolve_shards(frame_dir) == expected
     assert sources.resolve_shards(os.path.join(frame_dir, "*-0000[12]-*")) == expected[1:]
     assert sources.resolve_shards([expected[2], expected[0], expected[2]]) == [expected[0], expected[2]]
-    assert len(sources.resolve_shards(synth_dir)) == 9  # video, frame and oracle folders, recursively
+    tree = tmp_path / "tree"
+    shutil.copytree(os.path.join(synth_dir, "video"), tree / "a" / "video")
+    shutil.copytree(frame_dir, tree / "b")
+    assert len(sources.resolve_shards(str(tree))) == 6  # both folders, recursively
+    # The generator's root mixes video, frame and oracle shards: say which folder to pass instead.
+    with pytest.raises(DataError, match=f"{synth_dir}: this is the root of `ytlabel data synth` output; pass "
+                                        f"{synth_dir}/video \\(video-level models\\) or {synth_dir}/frame"):
+        sources.resolve_shards(synth_dir)
 
 
 def test_missing_or_empty_sources_are_named(tmp_path):

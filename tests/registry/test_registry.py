@@ -148,7 +148,7 @@ def test_push_refuses_an_unfinished_run(fc_run, tmp_path, capsys):
         (run / name).write_bytes(open(os.path.join(fc_run, name), "rb").read())
     assert main(["registry", "push", str(run), "--name", "yt8m-fc", "--registry", str(tmp_path / "reg")]) == 2
     assert "not a finished training run (missing result.json)" in capsys.readouterr().err
-    assert Registry(str(tmp_path / "reg")).names() == []
+    assert not (tmp_path / "reg").exists()  # refused before anything was written: not even the registry root
 
 
 def test_no_registry_named_is_a_clear_error(fc_run, monkeypatch, capsys):

@@ -5,7 +5,7 @@ from collections.abc import Iterator, Sequence
 from ytlabel.data import records, sources
 from ytlabel.data.records import FRAME, VIDEO, FrameRecord, VideoRecord
 from ytlabel.data.tfrecord import CorruptionReport, read_records
-from ytlabel.errors import ConfigError, DataError, SchemaError
+from ytlabel.errors import ConfigError, DataError, NonFiniteError, SchemaError
 
 _DECODERS = {VIDEO: records.decode_video, FRAME: records.decode_frames}
 
@@ -23,8 +23,9 @@ def read_shard(
     Args:
         uri: local path or s3:// URI of a TFRecord shard.
         level: VIDEO or FRAME; None detects it from the first record.
-        skip_corrupt: count framing/CRC corruption in `report` instead of raising. Schema errors
-            (wrong release, sizes, label ids) always raise: they mean the wrong data, not bad bytes.
+        skip_corrupt: count framing/CRC corruption and records with non-finite features in `report` instead
+            of raising. Other schema errors (wrong release, sizes, label ids) always raise: they mean the
+            wrong data, not bad records.
         report: collects skipped records; created by the caller so counts survive the generator.
         keep: (stride, offset) record subset, see `ytlabel.data.tfrecord.read_records`.
 
@@ -40,9 +41,16 @@ def read_shard(
             try:
                 if level is None:
                     level = records.detect_level(payload)
-                yield _DECODERS[level](payload)
+                record = _DECODERS[level](payload)
+            except NonFiniteError as error:
+                located = NonFiniteError(error.reason, source=uri, offset=offset)
+                if not skip_corrupt:
+                    raise located from None
+                report.add(located)
+                continue
             except SchemaError as error:
                 raise SchemaError(error.reason, source=uri, offset=offset) from None
+            yield record
 
 
 def detect_level(uri: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from ytlabel.data import schema, wire
-from ytlabel.errors import SchemaError
+from ytlabel.errors import NonFiniteError, SchemaError
 
 VIDEO = "video"
 FRAME = "frame"
@@ -104,7 +104,8 @@ def _decode_video_fast(payload: bytes) -> VideoRecord | None:
         return None
     if rgb is None or audio is None or schema.V1_ID_KEY in ranges:
         return None
-    return VideoRecord(id=_video_id(small), labels=_labels(small), rgb=rgb, audio=audio)
+    return VideoRecord(id=_video_id(small), labels=_labels(small), rgb=_finite(rgb, schema.MEAN_RGB_KEY),
+                       audio=_finite(audio, schema.MEAN_AUDIO_KEY))
 
 
 def decode_frames(payload: bytes) -> FrameRecord:
@@ -218,6 +219,14 @@ def _floats(features, key: str, size: int) -> np.ndarray:
     values = np.array(features[key].float_list.value, dtype=np.float32)
     if values.shape != (size,):
         raise SchemaError(f"feature '{key}' has {values.size} values, expected {size}")
+    return _finite(values, key)
+
+
+def _finite(values: np.ndarray, key: str) -> np.ndarray:
+    """`values`, unless one is NaN or infinite: those must stop where they enter, not reach a model."""
+    if not np.isfinite(values).all():
+        index = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise NonFiniteError(f"feature '{key}' holds a non-finite value ({values[index]}) at index {index}")
     return values
 
 

@@ -15,6 +15,7 @@ from ytlabel import storage
 from ytlabel.errors import ConfigError, DataError
 
 SHARD_SUFFIX = ".tfrecord"
+SYNTH_TRUTH = "synth.json"  # marks the root `ytlabel data synth` writes (data/synth.py's TRUTH)
 _GLOB_CHARS = "*?["
 
 
@@ -43,6 +44,10 @@ def _local_list(source: str) -> list[str]:
     if any(char in source for char in _GLOB_CHARS):
         return sorted(path for path in glob.glob(source, recursive=True) if os.path.isfile(path))
     if os.path.isdir(source):
+        if os.path.exists(os.path.join(source, SYNTH_TRUTH)):
+            raise DataError(f"this is the root of `ytlabel data synth` output; pass {os.path.join(source, 'video')} "
+                            f"(video-level models) or {os.path.join(source, 'frame')} (frame-level models)",
+                            source=source)
         pattern = os.path.join(source, "**", "*" + SHARD_SUFFIX)
         return sorted(glob.glob(pattern, recursive=True))
     if os.path.isfile(source):

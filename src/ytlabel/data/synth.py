@@ -31,6 +31,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ytlabel.data import records, schema, wire
+from ytlabel.data.sources import SYNTH_TRUTH
 from ytlabel.data.tfrecord import TFRecordWriter
 from ytlabel.data.vocabulary import Vocabulary, load_vocabulary
 from ytlabel.errors import ConfigError, DataError
@@ -45,7 +46,7 @@ FRAME_STD = 0.5
 """Per-frame, per-dimension noise std at noise=1."""
 MAX_LABELS = 12
 ORACLE_KEY = "scores"
-TRUTH = "synth.json"  # what the generator knows: its settings and the class ids of each kind
+TRUTH = SYNTH_TRUTH  # synth.json: what the generator knows, its settings and the class ids of each kind
 _QUANT_VAR = float(schema.DEQUANT_SCALE) ** 2 / 12.0
 
 

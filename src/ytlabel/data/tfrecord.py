@@ -22,6 +22,25 @@ _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
 _LENGTH = struct.Struct("<Q")
 _MASK_DELTA = 0xA282EAD8
+# A YT8M record is at most ~0.4 MB (300 frames of 1152 bytes); a length above this ceiling is hostile or
+# corrupt, and must not become an allocation. YTLABEL_MAX_RECORD_BYTES raises it for other data.
+MAX_RECORD_ENV = "YTLABEL_MAX_RECORD_BYTES"
+DEFAULT_MAX_RECORD_BYTES = 64 << 20
+
+
+def max_record_bytes() -> int:
+    value = os.environ.get(MAX_RECORD_ENV, "")
+    if not value:
+        return DEFAULT_MAX_RECORD_BYTES
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{MAX_RECORD_ENV}={value!r}: must be a positive number of bytes")
+    return int(value)
+
+
+def _check_length(length: int, ceiling: int) -> None:
+    if length > ceiling:
+        raise DataError(f"record length {length} bytes exceeds the {ceiling}-byte ceiling ({MAX_RECORD_ENV}); "
+                        f"the rest of the file cannot be framed")
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -77,6 +96,7 @@ def read_records(
     if skip_corrupt and report is None:
         raise ConfigError("skip_corrupt=True needs a CorruptionReport to count what is skipped")
     stride, first = keep
+    ceiling = max_record_bytes()
     offset = 0
     index = 0
     while True:
@@ -89,6 +109,7 @@ def read_records(
             length, length_crc = _HEADER.unpack(header)
             if masked_crc32c(header[: _LENGTH.size]) != length_crc:
                 raise DataError("corrupt record length (CRC mismatch); the rest of the file cannot be framed")
+            _check_length(length, ceiling)
             wanted = index % stride == first
             if wanted or not _skip(stream, length + _FOOTER.size):
                 # Payload and CRC in two reads: slicing one read would copy the payload again.
@@ -180,6 +201,7 @@ def count_records(stream: BinaryIO, *, source: str) -> int:
         DataError: a corrupt length header or a truncated file (named with the byte offset).
     """
     count = offset = 0
+    ceiling = max_record_bytes()
     while True:
         header = stream.read(_HEADER.size)
         if not header:
@@ -189,9 +211,24 @@ def count_records(stream: BinaryIO, *, source: str) -> int:
         length, length_crc = _HEADER.unpack(header)
         if masked_crc32c(header[: _LENGTH.size]) != length_crc:
             raise DataError("corrupt record length (CRC mismatch)", source=source, offset=offset)
+        try:
+            _check_length(length, ceiling)
+        except DataError as error:
+            raise DataError(error.reason, source=source, offset=offset) from None
         if not _skip(stream, length + _FOOTER.size):
-            skipped = len(stream.read(length + _FOOTER.size))
+            skipped = _discard(stream, length + _FOOTER.size)
             if skipped < length + _FOOTER.size:
                 raise DataError("truncated record", source=source, offset=offset)
         count += 1
         offset += _HEADER.size + length + _FOOTER.size
+
+
+def _discard(stream: BinaryIO, count: int) -> int:
+    """Reads past `count` bytes of a stream that cannot seek, 1 MiB at a time; returns how many there were."""
+    done = 0
+    while done < count:
+        block = stream.read(min(1 << 20, count - done))
+        if not block:
+            break
+        done += len(block)
+    return done

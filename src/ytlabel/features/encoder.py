@@ -72,6 +72,13 @@ class Encoder:
 
 def save_encoder(out_dir: str, weights: dict[str, np.ndarray], metadata: dict) -> None:
     """Writes encoder.npz, then encoder.json last (a directory without its metadata is incomplete)."""
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except ValueError:
+        raise YtlabelError(f"{out_dir}: the encoder's figures are not finite (did its training diverge? lower "
+                           f"--learning-rate); nothing was saved") from None
+    if not all(np.isfinite(value).all() for value in weights.values()):
+        raise YtlabelError(f"{out_dir}: the encoder's weights are not finite; nothing was saved")
     os.makedirs(out_dir, exist_ok=True)
     _check_shapes(weights, out_dir)
     path = os.path.join(out_dir, WEIGHTS)
@@ -87,7 +94,7 @@ def save_encoder(out_dir: str, weights: dict[str, np.ndarray], metadata: dict) -
         "weights_sha256": _sha256(path),
     }
     with open(os.path.join(out_dir, METADATA + ".partial"), "w") as handle:
-        json.dump(metadata, handle, indent=2, sort_keys=True)
+        json.dump(metadata, handle, indent=2, sort_keys=True, allow_nan=False)
     os.replace(os.path.join(out_dir, METADATA + ".partial"), os.path.join(out_dir, METADATA))
 
 

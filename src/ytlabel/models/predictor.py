@@ -4,6 +4,7 @@ Evaluation and serving use this; each framework is imported only when a run of t
 """
 
 import dataclasses
+import pickle
 from collections.abc import Callable
 
 import numpy as np
@@ -49,7 +50,10 @@ def _torch(path: str, arch: str, spec):
     from ytlabel.models import torch as torch_models
 
     model = torch_models.build(arch, spec)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:  # weights_only: tensors and plain containers; a pickle that would run code is refused
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, TypeError) as error:
+        raise runs.RunError(f"{path}: not a model this spec can load ({_first_line(error)})") from None
     model.eval()
 
     def predict(batch: dict) -> np.ndarray:
@@ -64,7 +68,10 @@ def _keras(path: str):
 
     import ytlabel.models.keras.layers  # noqa: F401  registers the custom layers for loading
 
-    model = keras.models.load_model(path, compile=False, safe_mode=True)  # no lambdas: nothing runs on load
+    try:  # safe_mode: a Lambda layer's code in the file is refused, not run
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except (ValueError, TypeError, KeyError, OSError) as error:
+        raise runs.RunError(f"{path}: not a Keras model this project can load safely ({_first_line(error)})") from None
     import tensorflow as tf
 
     # A traced graph, not eager calls: eager Keras runs a masked LSTM step by step in Python (1.3 s for one
@@ -75,3 +82,8 @@ def _keras(path: str):
         return model(batch, training=False)
 
     return lambda batch: forward(batch).numpy()
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:200]

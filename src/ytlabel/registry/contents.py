@@ -5,6 +5,7 @@ The publish protocol (version claims, files first, manifest last, verified pulls
 
 import hashlib
 import json
+import math
 import os
 import subprocess
 
@@ -59,6 +60,11 @@ def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
         "training": {key: result.get(key) for key in ("epochs", "train_loss", "videos_per_s", "train_s", "params",
                                                       "world_size", "device")},
     }
+    nonfinite = sorted(f"{part}.{key}" for part in ("metrics", "training") for key, value in (record[part] or {}).items()
+                       if isinstance(value, float) and not math.isfinite(value))
+    if nonfinite:
+        raise RegistryError(f"{run_dir}: {', '.join(nonfinite)} not finite (NaN or infinity); a model with "
+                            f"non-finite figures is not published")
     return files, record
 
 

@@ -71,6 +71,7 @@ class Registry:
         """
         check_name(name, "model name")
         files, record = collect_run(run_dir)
+        self.store.create()
         version = self._claim(name)  # its claim object stays: the number is never handed out again
         prefix = f"{name}/{version}/"
         written = []
@@ -87,7 +88,7 @@ class Registry:
             manifest = {**record, "name": name, "version": version, "files": entries,
                         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                         "code_version": code_version()}
-            self.store.put(prefix + MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+            self.store.put(prefix + MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False).encode())
         except BaseException:
             for key in written:
                 try:
@@ -99,6 +100,7 @@ class Registry:
 
     def promote(self, name: str, version: int, alias: str) -> dict:
         """Points `alias` (champion, candidate, ...) at an existing version."""
+        check_name(name, "model name")
         check_name(alias, "alias")
         manifest = self.manifest(name, version)
         pointer = {"version": version,
@@ -125,7 +127,10 @@ class Registry:
         for key in self.store.list(f"{name}/aliases/"):
             data = self.store.get(key)
             if data is not None:
-                found[key.rsplit("/", 1)[1].removesuffix(".json")] = int(json.loads(data)["version"])
+                try:
+                    found[key.rsplit("/", 1)[1].removesuffix(".json")] = int(json.loads(data)["version"])
+                except (ValueError, KeyError, TypeError):
+                    raise RegistryError(f"{self.uri}/{key}: not an alias (expected {{\"version\": N}})") from None
         return found
 
     def resolve(self, ref: str) -> tuple[str, int]:

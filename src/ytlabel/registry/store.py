@@ -20,6 +20,7 @@ class Store:
 
     def __init__(self, uri: str):
         location = storage.parse(uri)
+        self.remote = location.remote
         if location.remote:
             self.root = uri.rstrip("/")
             self.uri = self.root
@@ -27,6 +28,11 @@ class Store:
         else:
             self.root = os.path.abspath(location.path)
             self.uri = f"file://{self.root}"
+
+    def create(self) -> None:
+        """Makes a local registry's directory (a push may start a registry; S3 needs its bucket already)."""
+        if not self.remote:
+            self._call(lambda: os.makedirs(self.root, exist_ok=True))
 
     def _check_bucket(self, bucket: str) -> None:
         client = storage.s3_client()
@@ -63,6 +69,9 @@ class Store:
 
     def list(self, prefix: str) -> list[str]:
         """Every key under `prefix` (a folder, ending in '/', or '' for all), recursively."""
+        if not self.remote and not os.path.isdir(self.root):
+            raise RegistryError(f"registry {self.uri} does not exist (no such directory): check the path; "
+                                f"`ytlabel registry push` creates a new one")
         folder = self._where(prefix.rstrip("/")) if prefix.strip("/") else self.root
         found = self._call(lambda: storage.listdir(folder))
         return sorted(storage.relative(uri, self.root) for uri in found)
@@ -76,6 +85,8 @@ class Store:
             return operation()
         except storage.StorageError as error:
             raise RegistryError(str(error)) from error
+        except OSError as error:
+            raise RegistryError(f"{error.filename or ''}: {error.strerror or error}") from error
 
 
 def open_store(uri: str) -> Store:

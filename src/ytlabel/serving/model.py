@@ -12,10 +12,11 @@ import uuid
 
 import numpy as np
 from kserve import InferOutput, InferRequest, InferResponse, Model
-from kserve.errors import InvalidInput
+from kserve.errors import InferenceError, InvalidInput
 from prometheus_client import Counter, Histogram
 
 from ytlabel import runs, storage
+from ytlabel.data import schema
 from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.errors import YtlabelError
 from ytlabel.models.predictor import load_predictor
@@ -42,6 +43,10 @@ class YT8MModel(Model):
         """Checks the manifest's sha256 for every file, then loads the model; raises YtlabelError if unusable."""
         self.manifest = verify_model_dir(self.model_dir)
         self.predictor = load_predictor(self.model_dir)
+        probe = self.predictor.predict(_probe_batch(self.predictor.options))
+        if not np.isfinite(probe).all():  # e.g. weights that diverged to NaN: never answer null scores
+            raise YtlabelError(f"{self.model_dir}: the model's scores for a probe input are not finite; "
+                               f"refusing to serve it")
         self.vocabulary = load_vocabulary()
         self.ready = True
         return self.ready
@@ -53,7 +58,10 @@ class YT8MModel(Model):
         except payloads.PayloadError as error:
             REJECTED.labels(self.name, "v2" if v2 else "v1").inc()
             raise InvalidInput(str(error)) from error
-        answers = payloads.answers(self.predictor.predict(batch.inputs), self.vocabulary, self.top_k, self.top_genres)
+        logits = self.predictor.predict(batch.inputs)
+        if not np.isfinite(logits).all():
+            raise InferenceError("the model produced non-finite scores for this input; no answer is given")
+        answers = payloads.answers(logits, self.vocabulary, self.top_k, self.top_genres)
         VIDEOS.labels(self.name).observe(len(answers))
         for count in batch.frames:
             FRAMES.labels(self.name).observe(count)
@@ -99,6 +107,15 @@ class YT8MModel(Model):
             InferOutput("genre_scores", [n, g], "FP32", genre_scores.ravel().tolist()),
         ]
         return InferResponse(request.id or str(uuid.uuid4()), self.name, outputs)
+
+
+def _probe_batch(options) -> dict:
+    """One all-zero video in the model's input layout (one frame for frame-level models)."""
+    if options.level == "video":
+        return {"rgb": np.zeros((1, schema.RGB_DIM), np.float32), "audio": np.zeros((1, schema.AUDIO_DIM), np.float32)}
+    return {"rgb": np.zeros((1, options.max_frames, schema.RGB_DIM), np.float32),
+            "audio": np.zeros((1, options.max_frames, schema.AUDIO_DIM), np.float32),
+            "num_frames": np.ones(1, np.int64)}
 
 
 def verify_model_dir(model_dir: str) -> dict:

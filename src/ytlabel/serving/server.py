@@ -35,7 +35,7 @@ def resolve_model_dir(model: str, registry: str | None, cache_dir: str | None = 
         return model
     if storage.is_remote(model):
         try:
-            return storage.local_mirror(model)
+            return storage.local_mirror(model, into=os.path.join(cache_dir, "model") if cache_dir else None)
         except storage.NotFound:
             raise YtlabelError(f"--model {model}: nothing stored there (pass a registry version's directory)") from None
     if not registry:

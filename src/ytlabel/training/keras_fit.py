@@ -4,6 +4,7 @@ It consumes the same batches as the PyTorch loop (through `keras_feed`) and repr
 summed over classes), optimizers and learning-rate schedule.
 """
 
+import math
 import os
 import time
 
@@ -15,6 +16,7 @@ from keras import ops
 from ytlabel import runs
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
+from ytlabel.errors import TrainingError
 from ytlabel.models import keras as keras_models
 from ytlabel.models.keras import layers as _layers
 from ytlabel.runs import RESULT, RunDir, spec_record
@@ -102,6 +104,10 @@ class _EpochEnd(keras.callbacks.Callback):
         wait = self.feed.wait_seconds - self.waited_before
         self.waited_before = self.feed.wait_seconds
         loss = float(logs["loss"]) if logs and "loss" in logs else float("nan")
+        if logs and "loss" in logs and not math.isfinite(loss):  # Keras's running mean: NaN from the bad step on
+            raise TrainingError(f"the training loss became {loss} at epoch {self.epoch_index}, step {batch}: lower "
+                                f"learning_rate (now {self.config.learning_rate}) or check the data; the last "
+                                f"checkpoint in {self.config.out} is from before it")
         self.telemetry.step(now - self.batch_started, min(wait, now - self.batch_started), videos, loss)
         self.train_seconds += now - self.batch_started
         if self.first_step_seconds is None:
@@ -177,10 +183,15 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
     state = {"epoch": 0, "history": [], "videos": 0, "train_seconds": 0.0}
     checkpoint = run.path(CHECKPOINT_DIR, "last.weights.h5")
     if os.path.exists(checkpoint) and run.exists(os.path.join(CHECKPOINT_DIR, "state.json")):
-        state = run.read_json(os.path.join(CHECKPOINT_DIR, "state.json"))
-        with strategy.scope():
-            optimizer.build(model.trainable_variables)
-            model.load_weights(checkpoint)
+        try:  # an HDF5 weights file holds arrays only: loading it runs nothing from the file
+            state = run.read_json(os.path.join(CHECKPOINT_DIR, "state.json"))
+            with strategy.scope():
+                optimizer.build(model.trainable_variables)
+                model.load_weights(checkpoint)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise runs.RunError(f"{run.uri}/{CHECKPOINT_DIR}: not a checkpoint this run can resume from "
+                                f"({reason[:200]}); remove checkpoints/ to train from scratch") from None
         record.log.info("resuming from epoch %d", state["epoch"])
     plain_model = keras_models.build(config.arch, spec) if place.writer else None  # validation outside the strategy
     feed = keras_feed.Feed(plan, state["epoch"], prefetch=config.loader_workers > 0)

@@ -1,7 +1,9 @@
 """The PyTorch training loop: setup -> train (DDP when WORLD_SIZE > 1) -> validate -> save -> cleanup."""
 
 import hashlib
+import math
 import os
+import pickle
 import time
 
 import numpy as np
@@ -12,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ytlabel import runs
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
+from ytlabel.errors import TrainingError
 from ytlabel.models import torch as torch_models
 from ytlabel.models.torch.layers import trainable_parameters
 from ytlabel.runs import RESULT, RunDir, spec_record
@@ -21,6 +24,7 @@ from ytlabel.training.telemetry import Telemetry
 from ytlabel.training.validation import validate
 
 CHECKPOINT = runs.TORCH_CHECKPOINT
+CHECKPOINT_STATE = runs.TORCH_CHECKPOINT_STATE
 
 
 def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
@@ -52,12 +56,8 @@ def _train(config, run, place, device, telemetry, started) -> dict:
         record.log.warning("amp=true needs a GPU; training in float32 on %s", device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     state = {"epoch": 0, "step": 0, "videos": 0, "train_seconds": 0.0, "history": []}
-    if os.path.exists(run.path(CHECKPOINT)):
-        saved = torch.load(run.path(CHECKPOINT), map_location=device, weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scaler.load_state_dict(saved["scaler"])
-        state = saved["state"]
+    if os.path.exists(run.path(CHECKPOINT)) and run.exists(CHECKPOINT_STATE):
+        state = _resume(run, model, optimizer, scaler, device)
         record.log.info("resuming from epoch %d step %d", state["epoch"], state["step"])
     # Each rank keeps its own batch-norm statistics over its batches; they are averaged at every epoch
     # end (SyncBatchNorm would need GPUs). DDP's default would copy rank 0's over the others before
@@ -104,6 +104,10 @@ def _train(config, run, place, device, telemetry, started) -> dict:
             scaler.step(optimizer)
             scaler.update()
             value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingError(f"the training loss became {value} at epoch {epoch}, step {step}: lower "
+                                    f"learning_rate (now {config.learning_rate}) or check the data; "
+                                    f"the last checkpoint in {config.out} is from before it")
             done = time.perf_counter()
             telemetry.step(done - waited, fetched - waited, len(labels), value)
             state["train_seconds"] += done - waited
@@ -158,13 +162,33 @@ def _predict(model, batch: dict, device) -> np.ndarray:
 
 
 def _checkpoint(run: RunDir, place: Place, model, optimizer, scaler, state: dict) -> None:
+    """Tensors in last.pt (loadable with weights_only=True), counters and history in state.json (strict JSON),
+    the state last: a checkpoint without it is not resumed from."""
     if not place.writer:
         return
     path = run.path(CHECKPOINT)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                "state": state}, path + ".partial")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()},
+               path + ".partial")
     os.replace(path + ".partial", path)
+    run.write_json(CHECKPOINT_STATE, state)
     run.sync()
+
+
+def _resume(run: RunDir, model, optimizer, scaler, device) -> dict:
+    """Loads a checkpoint without executing anything it holds (weights_only=True: tensors and plain
+    containers only); a file that is not one is a one-line error naming it."""
+    path = run.path(CHECKPOINT)
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scaler.load_state_dict(saved["scaler"])
+        state = run.read_json(CHECKPOINT_STATE)
+    except (pickle.UnpicklingError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise runs.RunError(f"{run.uri}/{CHECKPOINT}: not a checkpoint this run can resume from ({reason[:200]}); "
+                            f"remove checkpoints/ to train from scratch") from None
+    return state
 
 
 def average_buffers(model, world_size: int) -> None:
