@@ -113,7 +113,7 @@ def read_records(
             wanted = index % stride == first
             if wanted or not _skip(stream, length + _FOOTER.size):
                 # Payload and CRC in two reads: slicing one read would copy the payload again.
-                payload = stream.read(length)
+                payload = _read_up_to(stream, length)
                 footer = stream.read(_FOOTER.size)
                 if len(payload) + len(footer) < length + _FOOTER.size:
                     got = len(payload) + len(footer)
@@ -232,3 +232,18 @@ def _discard(stream: BinaryIO, count: int) -> int:
             break
         done += len(block)
     return done
+
+
+def _read_up_to(stream: BinaryIO, count: int) -> bytes:
+    """`count` bytes (fewer at the end of the stream), read 1 MiB at a time above that size: a length field
+    that lies about a short file then costs what the file holds, not what it claims."""
+    if count <= 1 << 20:
+        return stream.read(count)
+    blocks, left = [], count
+    while left:
+        block = stream.read(min(1 << 20, left))
+        if not block:
+            break
+        blocks.append(block)
+        left -= len(block)
+    return b"".join(blocks)
