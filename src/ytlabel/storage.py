@@ -20,6 +20,8 @@ Guarantees:
 - Keys joined onto a root stay inside it: `join` refuses `..`, absolute parts, backslashes and empty
   segments, so a key read from data (a manifest, a listing) cannot name a place outside its root.
 - Errors name the URI and the cause, never a credential.
+- Transient S3 failures (connection refused or reset, 5xx) are retried with backoff up to a budget
+  (`YTLABEL_S3_RETRIES`, about 40 s by default), so a restarted S3 server is waited for, not fatal.
 """
 
 import contextlib
@@ -39,6 +41,8 @@ S3 = "s3://"
 FILE = "file://"
 PARTIAL_PREFIX = ".partial-"  # local temporary names; listings never return them
 READ_RETRIES = 3  # reopen attempts of a broken S3 stream, each resuming at the byte reached
+S3_RETRIES_ENV = "YTLABEL_S3_RETRIES"
+DEFAULT_S3_RETRIES = 8
 
 
 class StorageError(YtlabelError):
@@ -131,19 +135,32 @@ def s3_client():
     secure = parsed.scheme == "https"
     if "S3_USE_HTTPS" in os.environ:
         secure = os.environ["S3_USE_HTTPS"] not in ("0", "false", "False")
-    http_client = None
-    if os.environ.get("S3_VERIFY_SSL") in ("0", "false", "False"):
-        import urllib3
-
-        http_client = urllib3.PoolManager(cert_reqs="CERT_NONE")
     return Minio(
         parsed.netloc,
         access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
         secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
         region=os.environ.get("AWS_DEFAULT_REGION") or None,
         secure=secure,
-        http_client=http_client,
+        http_client=_http_client(verify=os.environ.get("S3_VERIFY_SSL") not in ("0", "false", "False")),
     )
+
+
+def _http_client(verify: bool):
+    """Connections with an explicit retry budget: a restarted or briefly unreachable S3 endpoint is waited
+    for with backoff (1, 2, 4, 8, 8, ... s), up to YTLABEL_S3_RETRIES attempts (default 8, about 40 s);
+    past that the operation fails with one line naming the URI."""
+    import certifi
+    import urllib3
+
+    retries = os.environ.get(S3_RETRIES_ENV, str(DEFAULT_S3_RETRIES))
+    if not retries.isdigit():
+        raise StorageError(f"{S3_RETRIES_ENV}={retries!r}: must be a whole number of attempts")
+    budget = int(retries)
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=10, read=120), maxsize=10,
+        cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=budget, connect=budget, read=budget, status=budget, backoff_factor=0.5,
+                              backoff_max=8, status_forcelist=[500, 502, 503, 504]))
 
 
 def s3_reason(error: Exception) -> str:

@@ -157,6 +157,7 @@ def test_frame_model_takes_quantized_and_float_frames(bilstm_models):
             {"name": "audio", "shape": [1, 9, 128], "datatype": "UINT8", "data": audio_codes.ravel().tolist()}]})
         body, headers = binary_infer_request({"rgb": rgb_codes[None], "audio": audio_codes[None]})
         status_raw, answer_raw = _post(f"{url}/v2/models/frames/infer", body, headers)
+        status_cut, answer_cut = _post(f"{url}/v2/models/frames/infer", body[:-100], headers)  # truncated
         status_long, answer_long = _post(f"{url}/v1/models/frames:predict", {"instances": [
             {"rgb": [[0.0] * 1024] * 301, "audio": [[0.0] * 128] * 301}]})
         with urllib.request.urlopen(f"{url}/metrics") as response:
@@ -167,6 +168,7 @@ def test_frame_model_takes_quantized_and_float_frames(bilstm_models):
     assert scores["class_ids"] == [label["id"] for label in answer_q["predictions"][0]["labels"]]
     assert answer_raw["outputs"] == answer_v2["outputs"]  # the binary extension: same codes, same answer
     assert status_long == 400 and "301 frames; at most 300" in answer_long["error"]
+    assert status_cut == 400 and "does not match its JSON header" in answer_cut["error"]
     assert 'ytlabel_request_frames_sum{model="frames"} 36.0' in metrics  # four requests of 9 frames
 
 

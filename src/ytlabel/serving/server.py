@@ -68,6 +68,10 @@ def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: in
         from kserve import ModelServer
 
     class _Server(ModelServer):
+        def __init__(self, **settings):
+            super().__init__(**settings)
+            _refuse_malformed_binary_bodies(self.dataplane)
+
         def setup_event_loop(self):
             # KServe 0.21 hard-codes host 0.0.0.0 in its uvicorn config; this hook runs after the REST
             # server is built and before it binds, so the bind address can be set here.
@@ -77,6 +81,26 @@ def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: in
     log.info("serving %s (%s/%s) on http://%s:%d", model.name, model.manifest["arch"], model.manifest["framework"],
              host, http_port)
     _Server(http_port=http_port, enable_grpc=False, workers=1).start([model])
+
+
+def _refuse_malformed_binary_bodies(dataplane) -> None:
+    """A V2 binary-extension body whose tensors do not fit its JSON header (truncated, too short for the
+    shape) fails inside KServe 0.21's decoding with a plain error, which it answers 500. It is the client's
+    mistake: answer 400, naming it. Any other failure keeps KServe's own handling."""
+    from kserve.errors import InvalidInput
+
+    decode = dataplane.decode_inference_request
+
+    def checked(body, headers, model_name):
+        try:
+            return decode(body, headers, model_name)
+        except (ValueError, TypeError, KeyError, IndexError) as error:
+            if isinstance(error, InvalidInput) or not isinstance(body, bytes):
+                raise
+            raise InvalidInput(f"the binary request body ({len(body)} bytes) does not match its JSON header: "
+                               f"{error}") from error
+
+    dataplane.decode_inference_request = checked
 
 
 @contextlib.contextmanager
