@@ -48,6 +48,8 @@ class SeaweedServer:
         command = [
             self.weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.workdir}", "-s3",
             f"-s3.config={self.config}", "-master.volumeSizeLimitMB=64", "-volume.max=200",
+            # The Iceberg (8181) and Lance (9101) listeners bind fixed ports: off, so servers can run side by side.
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
             *(f"-{name}={port}" for name, port in self.ports.items()),
         ]
         with open(self.log_path, "ab") as log:
