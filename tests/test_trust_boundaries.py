@@ -79,7 +79,17 @@ def test_push_publishes_no_symbolic_link(fc_run, tmp_path, capsys):
     os.remove(run / "curves.csv")
     os.symlink(tmp_path / "host-secret.txt", run / "curves.csv")
     assert main(["registry", "push", str(run), "--name", "yt8m", "--registry", str(tmp_path / "reg")]) == 2
-    assert "curves.csv is not a regular file (a symbolic link or a folder)" in _one_error_line(capsys)
+    assert "curves.csv is not a regular file of the run (a symbolic link" in _one_error_line(capsys)
+    assert not (tmp_path / "reg").exists()
+
+
+def test_push_publishes_nothing_reached_through_a_linked_folder(fc_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(fc_run, run)
+    shutil.move(run / "model", tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", run / "model")  # model/ leads outside the run
+    assert main(["registry", "push", str(run), "--name", "yt8m", "--registry", str(tmp_path / "reg")]) == 2
+    assert "model/model.pt is not a regular file of the run" in _one_error_line(capsys)
     assert not (tmp_path / "reg").exists()
 
 

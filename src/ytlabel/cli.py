@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 
 # Optional dependencies by the extra that installs them (pyproject.toml), for a one-line hint.
 EXTRAS = {"torch": "torch", "tensorflow": "keras", "keras": "keras", "matplotlib": "report", "kserve": "serve",
-          "minio": "s3", "kfp": "pipeline", "kubernetes": "pipeline", "kubernetes_validate": "pipeline"}
+          "minio": "s3", "kfp": "pipeline", "kubernetes": "pipeline", "kubernetes_validate": "pipeline",
+          "jsonschema": "pipeline"}
 
 
 def _fail(message: str) -> int:

@@ -48,10 +48,14 @@ def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
             files[f"{runs.ENCODER_DIR}/{name}"] = os.path.join(source, name)
         encoder = {"source": spec["encoder"]["path"], **file_digest(os.path.join(source, "encoder.npz"))}
         spec["encoder"] = {**spec["encoder"], "path": runs.ENCODER_DIR}
+    run_root = os.path.realpath(local)
+    encoder_root = os.path.realpath(source) if encoder else run_root
     for relative, path in files.items():
-        if not os.path.isfile(path) or os.path.islink(path):
-            raise RegistryError(f"{run_dir}: {relative} is not a regular file (a symbolic link or a folder); "
-                                f"only the run's own files are published")
+        root = encoder_root if relative.startswith(f"{runs.ENCODER_DIR}/") else run_root
+        inside = os.path.realpath(path).startswith(root + os.sep)
+        if not os.path.isfile(path) or os.path.islink(path) or not inside:
+            raise RegistryError(f"{run_dir}: {relative} is not a regular file of the run (a symbolic link, a "
+                                f"folder, or a path leading outside it); only the run's own files are published")
     files[runs.SPEC] = json.dumps({**spec_record, "spec": spec}, indent=2, sort_keys=True).encode()
     record = {
         "arch": spec_record["arch"], "framework": spec_record["framework"], "level": spec_record["level"],
