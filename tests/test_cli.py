@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_rule import one_error_line
 
 from ytlabel.cli import main
 
@@ -50,10 +51,10 @@ def test_skip_corrupt_counts_instead_of_failing(sample_shards, tmp_path, capsys)
 
 def test_bad_flag_values_name_the_field(tmp_path, capsys):
     assert main(["data", "synth", "--out", str(tmp_path / "x"), "--videos", "30", "--frames", "500"]) == 2
-    assert "frames=500: must be in [2, 300]" in capsys.readouterr().err
+    assert "frames=500: must be in [2, 300]" in one_error_line(capsys)
     assert not os.path.exists(tmp_path / "x")
     assert main(["data", "inspect", str(tmp_path / "missing")]) == 2
-    assert "missing: no such file or directory" in capsys.readouterr().err
+    assert "missing: no such file or directory" in one_error_line(capsys)
 
 
 def test_console_script_synth_then_peek(tmp_path):
@@ -82,4 +83,4 @@ def test_models_check_json_reports_parity(capsys):
     for row in rows:
         assert row["torch_params"] == row["keras_params"] and row["max_abs_diff"] <= 1e-4
     assert main(["models", "check", "--arch", "cnn"]) == 2
-    assert "--arch 'cnn' is not an architecture" in capsys.readouterr().err
+    assert "--arch 'cnn' is not an architecture" in one_error_line(capsys)

@@ -10,6 +10,7 @@ import struct
 
 import numpy as np
 import pytest
+from cli_rule import one_error_line
 
 from ytlabel import runs
 from ytlabel.cli import main
@@ -18,14 +19,6 @@ from ytlabel.data.reader import read_shard
 from ytlabel.data.tfrecord import CorruptionReport, TFRecordWriter, masked_crc32c
 from ytlabel.errors import DataError, NonFiniteError
 from ytlabel.registry import Registry
-
-
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("ytlabel: error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
 
 # --- registry keys ----------------------------------------------------------------------------------------
 
@@ -44,7 +37,7 @@ def test_pull_refuses_a_manifest_whose_keys_leave_the_version(published, tmp_pat
     manifest_path.write_text(json.dumps(manifest))
     out = tmp_path / "pulled" / "deep" / "model"
     assert main(["registry", "pull", "yt8m:1", "--out", str(out), "--registry", str(published)]) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "unsafe key" in line and "'..' segments are not allowed" in line
     assert not (tmp_path / "pulled").exists() and not (tmp_path / "payload.txt").exists()
 
@@ -68,7 +61,7 @@ def test_serving_refuses_a_version_whose_manifest_names_a_file_outside_it(publis
 ])
 def test_names_and_aliases_cannot_leave_the_registry(published, tmp_path, capsys, argv):
     assert main([*argv, "--registry", str(published)]) == 2
-    assert "use lowercase letters, digits and '-'" in _one_error_line(capsys)
+    assert "use lowercase letters, digits and '-'" in one_error_line(capsys)
     assert sorted(os.listdir(tmp_path)) == ["registry"] and sorted(os.listdir(published)) == ["yt8m"]
 
 
@@ -79,7 +72,7 @@ def test_push_publishes_no_symbolic_link(fc_run, tmp_path, capsys):
     os.remove(run / "curves.csv")
     os.symlink(tmp_path / "host-secret.txt", run / "curves.csv")
     assert main(["registry", "push", str(run), "--name", "yt8m", "--registry", str(tmp_path / "reg")]) == 2
-    assert "curves.csv is not a regular file of the run (a symbolic link" in _one_error_line(capsys)
+    assert "curves.csv is not a regular file of the run (a symbolic link" in one_error_line(capsys)
     assert not (tmp_path / "reg").exists()
 
 
@@ -89,13 +82,13 @@ def test_push_publishes_nothing_reached_through_a_linked_folder(fc_run, tmp_path
     shutil.move(run / "model", tmp_path / "elsewhere")
     os.symlink(tmp_path / "elsewhere", run / "model")  # model/ leads outside the run
     assert main(["registry", "push", str(run), "--name", "yt8m", "--registry", str(tmp_path / "reg")]) == 2
-    assert "model/model.pt is not a regular file of the run" in _one_error_line(capsys)
+    assert "model/model.pt is not a regular file of the run" in one_error_line(capsys)
     assert not (tmp_path / "reg").exists()
 
 
 def test_a_missing_local_registry_is_an_error_not_an_empty_list(tmp_path, capsys):
     assert main(["registry", "list", "--registry", f"file://{tmp_path}/typo"]) == 2
-    assert f"registry file://{tmp_path}/typo does not exist" in _one_error_line(capsys)
+    assert f"registry file://{tmp_path}/typo does not exist" in one_error_line(capsys)
 
 
 # --- loading never executes code --------------------------------------------------------------------------
@@ -121,7 +114,7 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(synth_dir, tmp_path, c
     marker = tmp_path / "code-ran"
     torch.save({"model": _Payload(str(marker))}, out / "checkpoints" / "last.pt")
     assert main([*argv[:-4], "epochs=2", *argv[-3:]]) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert f"{out}/checkpoints/last.pt: not a checkpoint this run can resume from" in line
     assert not marker.exists()
 
@@ -163,7 +156,7 @@ def test_non_finite_features_stop_where_they_enter(tmp_path, capsys):
     assert [r.id for r in read_shard(shard, skip_corrupt=True, report=report)] == ["v0", "v2"]
     assert report.skipped == 1 and "non-finite" in report.problems[0]
     assert main(["data", "inspect", shard]) == 2
-    assert "feature 'mean_rgb' holds a non-finite value" in _one_error_line(capsys)
+    assert "feature 'mean_rgb' holds a non-finite value" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -172,7 +165,7 @@ def test_a_diverging_loss_stops_training_naming_epoch_and_step(synth_dir, tmp_pa
     assert main(["train", "--arch", "fc", "--framework", framework, "--data", os.path.join(synth_dir, "video"),
                  "--out", str(out), "epochs=2", "batch_size=8", "model.head_hidden=8", "validation_fraction=0",
                  "optimizer=sgd", "learning_rate=1e30", "schedule=constant"]) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "the training loss became nan at epoch 0, step" in line or "the training loss became inf at epoch 0" in line
     assert not (out / "result.json").exists() and not (out / "model").exists()
 
@@ -183,7 +176,7 @@ def test_push_refuses_non_finite_metrics_and_json_stays_strict(fc_run, tmp_path,
     metrics = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").write_text(json.dumps({**metrics, "gap_at_20": float("nan")}))  # bare NaN, as before
     assert main(["registry", "push", str(run), "--name", "yt8m", "--registry", str(tmp_path / "reg")]) == 2
-    assert "metrics.gap_at_20 not finite (NaN or infinity)" in _one_error_line(capsys)
+    assert "metrics.gap_at_20 not finite (NaN or infinity)" in one_error_line(capsys)
     with pytest.raises(runs.RunError, match="non-finite"):
         runs.write_metrics(str(run), {"gap_at_20": float("nan")})
 
@@ -228,7 +221,7 @@ def test_a_fifo_named_like_a_shard_is_refused_not_waited_on(tmp_path, capsys):
     fifo.parent.mkdir()
     os.mkfifo(fifo)
     assert main(["data", "inspect", str(tmp_path / "data")]) == 2
-    assert f"{fifo}: not a regular file" in _one_error_line(capsys)
+    assert f"{fifo}: not a regular file" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("flags, width, difference", [
@@ -247,7 +240,7 @@ def test_rerunning_into_a_run_of_another_model_is_refused(synth_dir, tmp_path, c
     assert main(argv({}, ["model.head_hidden=8"])) == 0
     before = sorted(os.listdir(out))
     assert main(argv(flags, width)) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert f"{out} holds a different run (" in line and difference in line
     assert sorted(os.listdir(out)) == before
 
@@ -270,7 +263,7 @@ def test_an_out_that_is_a_file_is_one_line(fc_run, synth_dir, tmp_path, capsys, 
         "push": ["registry", "push", fc_run, "--name", "yt8m", "--registry", out],
     }[verb]
     assert main(argv) == 2
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert str(blocker) in line
     assert blocker.read_text() == "x"
 
@@ -279,7 +272,26 @@ def test_evaluate_never_rewrites_a_registry_version(published, synth_dir, tmp_pa
     version = published / "yt8m" / "1"
     before = (version / "metrics.json").read_bytes()
     assert main(["evaluate", "--model", str(version), "--data", os.path.join(synth_dir, "video")]) == 2
-    assert "is a registry version, whose manifest checksums its files: pass --out DIR" in _one_error_line(capsys)
+    assert "is a registry version, whose manifest checksums its files: pass --out DIR" in one_error_line(capsys)
     assert main(["evaluate", "--model", str(version), "--data", os.path.join(synth_dir, "video"),
                  "--out", str(tmp_path / "metrics")]) == 0
     assert (version / "metrics.json").read_bytes() == before and (tmp_path / "metrics" / "metrics.json").exists()
+
+
+def test_a_keras_model_file_with_code_in_it_is_refused(fc_run, tmp_path):
+    import keras
+
+    from ytlabel.models.predictor import load_predictor
+
+    run = tmp_path / "run"
+    shutil.copytree(fc_run, run)
+    spec = json.loads((run / "spec.json").read_text())
+    (run / "spec.json").write_text(json.dumps({**spec, "framework": "keras"}))
+    marker = str(tmp_path / "code-ran")
+    inputs = keras.Input((4,))
+    crafted = keras.Model(inputs, keras.layers.Lambda(lambda x: (open(marker, "w"), x)[1])(inputs))
+    crafted.save(run / "model" / "model.keras")
+    os.remove(marker)  # building it above ran the lambda once, here, on purpose
+    with pytest.raises(runs.RunError, match="model.keras: not a Keras model this project can load safely"):
+        load_predictor(str(run))
+    assert not os.path.exists(marker)

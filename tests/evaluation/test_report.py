@@ -2,6 +2,7 @@ import json
 import os
 
 import pytest
+from cli_rule import one_error_line
 
 from ytlabel.cli import main
 from ytlabel.errors import YtlabelError
@@ -60,4 +61,4 @@ def test_report_refuses_unfinished_runs(tmp_path, capsys):
     with pytest.raises(YtlabelError, match="no result.json"):
         build_report([str(tmp_path)], str(tmp_path / "out"))
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
-    assert "no result.json (not a finished `ytlabel train` run)" in capsys.readouterr().err
+    assert "no result.json (not a finished `ytlabel train` run)" in one_error_line(capsys)

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from cli_rule import one_error_line
 from model_helpers import tiny_spec
 
 from ytlabel.cli import main
@@ -113,7 +114,7 @@ def test_expand_cli_on_synthetic_frames(synth_dir, tmp_path, capsys):
     lengths = [r.num_frames for shard in sorted(glob.glob(os.path.join(synth_dir, "frame", "*"))) for r in read_shard(shard)]
     assert manifest["train_samples"] + manifest["heldout_samples"] == sum(-(-n // 10) for n in lengths)
     assert main(["expand", "--data", synth_dir, "--out", out, "--epochs", "0"]) == 2
-    assert "epochs=0: must be >= 1" in capsys.readouterr().err
+    assert "epochs=0: must be >= 1" in one_error_line(capsys)
 
 
 def test_training_refuses_an_encoder_trained_on_other_normalisation(encoder_dir, synth_dir, tmp_path):

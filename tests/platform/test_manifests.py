@@ -4,6 +4,7 @@ import json
 
 import pytest
 import yaml
+from cli_rule import one_error_line
 
 from ytlabel.cli import main
 from ytlabel.errors import ConfigError
@@ -130,4 +131,4 @@ def test_render_cli_prints_validated_yaml(capsys):
     kinds = [obj["kind"] for obj in yaml.safe_load_all(capsys.readouterr().out)]
     assert kinds == ["ServiceAccount", "Secret", "InferenceService"]
     assert main(["platform", "render", "--serve", "yt8m-fc@champion", "--registry", "file:///tmp/x"]) == 2
-    assert "--serve needs an s3:// --registry" in capsys.readouterr().err
+    assert "--serve needs an s3:// --registry" in one_error_line(capsys)

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
+from cli_rule import one_error_line
 
 from ytlabel.cli import main
 from ytlabel.models.predictor import load_predictor
@@ -147,16 +148,16 @@ def test_push_refuses_an_unfinished_run(fc_run, tmp_path, capsys):
     for name in ("spec.json", "config.yaml"):
         (run / name).write_bytes(open(os.path.join(fc_run, name), "rb").read())
     assert main(["registry", "push", str(run), "--name", "yt8m-fc", "--registry", str(tmp_path / "reg")]) == 2
-    assert "not a finished training run (missing result.json)" in capsys.readouterr().err
+    assert "not a finished training run (missing result.json)" in one_error_line(capsys)
     assert not (tmp_path / "reg").exists()  # refused before anything was written: not even the registry root
 
 
 def test_no_registry_named_is_a_clear_error(fc_run, monkeypatch, capsys):
     monkeypatch.delenv("YTLABEL_REGISTRY", raising=False)
     assert main(["registry", "list"]) == 2
-    assert "no registry given" in capsys.readouterr().err
+    assert "no registry given" in one_error_line(capsys)
     assert main(["registry", "list", "--registry", "gs://bucket"]) == 2
-    assert "only file:// and s3://" in capsys.readouterr().err
+    assert "only file:// and s3://" in one_error_line(capsys)
 
 
 def test_the_encoder_travels_with_the_model(fc_encoder_run, tmp_path):
