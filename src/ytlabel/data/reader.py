@@ -4,7 +4,7 @@ from collections.abc import Iterator, Sequence
 
 from ytlabel.data import records, sources
 from ytlabel.data.records import FRAME, VIDEO, FrameRecord, VideoRecord
-from ytlabel.data.tfrecord import CorruptionReport, read_records
+from ytlabel.data.tfrecord import CorruptionReport, read_records, skip_or_raise
 from ytlabel.errors import ConfigError, DataError, NonFiniteError, SchemaError
 
 _DECODERS = {VIDEO: records.decode_video, FRAME: records.decode_frames}
@@ -43,10 +43,7 @@ def read_shard(
                     level = records.detect_level(payload)
                 record = _DECODERS[level](payload)
             except NonFiniteError as error:
-                located = NonFiniteError(error.reason, source=uri, offset=offset)
-                if not skip_corrupt:
-                    raise located from None
-                report.add(located)
+                skip_or_raise(NonFiniteError(error.reason, source=uri, offset=offset), skip_corrupt, report)
                 continue
             except SchemaError as error:
                 raise SchemaError(error.reason, source=uri, offset=offset) from None

@@ -66,6 +66,13 @@ class CorruptionReport:
         self.problems.append(str(error))
 
 
+def skip_or_raise(error: DataError, skip_corrupt: bool, report: CorruptionReport | None) -> None:
+    """Counts `error` in `report` when reading leniently (--skip-corrupt); raises it otherwise."""
+    if not skip_corrupt:
+        raise error from None
+    report.add(error)
+
+
 class _RecoverableError(DataError):
     """A bad record whose framing is intact, so reading can continue after it."""
 
@@ -123,16 +130,10 @@ def read_records(
                         raise _RecoverableError(f"corrupt record data (CRC mismatch over {length} bytes)")
                     yield offset, payload
         except _RecoverableError as error:
-            located = DataError(error.reason, source=source, offset=offset)
-            if not skip_corrupt:
-                raise located from None
-            report.add(located)
+            skip_or_raise(DataError(error.reason, source=source, offset=offset), skip_corrupt, report)
         except DataError as error:
-            located = DataError(error.reason, source=source, offset=offset)
-            if not skip_corrupt:
-                raise located from None
-            report.add(located)
-            return
+            skip_or_raise(DataError(error.reason, source=source, offset=offset), skip_corrupt, report)
+            return  # the framing is lost: nothing after this record can be read
         offset += _HEADER.size + length + _FOOTER.size
         index += 1
 
