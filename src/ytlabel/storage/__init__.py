@@ -2,17 +2,12 @@
 
 Every other layer (shards, run directories, the encoder, the registry) reads and writes through these
 functions, so a run behaves the same on a laptop and on a cluster where everything lies on S3.
-
-S3 goes through the MinIO client: it speaks to any S3 API (MinIO in clusters, SeaweedFS locally, AWS
-itself), streams object bodies, supports ranged reads, and is one small pure-Python dependency, where
-fsspec's s3fs drags in aiobotocore and an async event loop we do not need. Connection settings come
-from the variables KServe's storage initializer also reads:
-
-    AWS_ENDPOINT_URL       e.g. http://minio.kubeflow:9000 (the scheme decides TLS unless S3_USE_HTTPS is set)
-    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
-    AWS_DEFAULT_REGION     optional
-    S3_USE_HTTPS           "0"/"1", optional
-    S3_VERIFY_SSL          "0"/"1", optional
+`paths.py` parses locations and keeps keys inside their root; `s3.py` holds the S3 client; this module
+the operations. S3 goes through the MinIO client: it speaks to any S3 API, streams bodies, reads byte
+ranges, and is one small pure-Python dependency (fsspec's s3fs brings aiobotocore and an event loop).
+Connection settings are the variables KServe's storage initializer reads: AWS_ENDPOINT_URL (its scheme
+decides TLS unless S3_USE_HTTPS is set), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION,
+S3_USE_HTTPS and S3_VERIFY_SSL ("0"/"1").
 
 Guarantees:
 - Writes are atomic: a local file is written under a temporary name and renamed; an S3 object appears
@@ -21,213 +16,42 @@ Guarantees:
   segments, so a key read from data (a manifest, a listing) cannot name a place outside its root.
 - Errors name the URI and the cause, never a credential.
 - Transient S3 failures (connection refused or reset, 5xx) are retried with backoff up to a budget
-  (`YTLABEL_S3_RETRIES`, about 40 s by default), so a restarted S3 server is waited for, not fatal.
+  (`YTLABEL_S3_RETRIES`, about 40 s by default), and an interrupted read resumes at the byte it reached.
 """
 
 import contextlib
-import dataclasses
 import io
 import json
 import os
 import shutil
 import tempfile
-import urllib.parse
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ytlabel.errors import YtlabelError
-
-S3 = "s3://"
-FILE = "file://"
-PARTIAL_PREFIX = ".partial-"  # local temporary names; listings never return them
-READ_RETRIES = 3  # reopen attempts of a broken S3 stream, each resuming at the byte reached
-S3_RETRIES_ENV = "YTLABEL_S3_RETRIES"
-DEFAULT_S3_RETRIES = 8
-
-
-class StorageError(YtlabelError):
-    """A location cannot be read or written: missing, unreachable, or refused.
-
-    `reason` is the cause alone (e.g. "NoSuchBucket: ..."), for callers that name the location themselves.
-    """
-
-    def __init__(self, message: str, reason: str | None = None):
-        super().__init__(message)
-        self.reason = reason or message
-
-
-class NotFound(StorageError):
-    """The named object or file does not exist."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Location:
-    """A parsed URI: `bucket` and `key` for S3; `path` (absolute or relative, as given) for local files."""
-
-    uri: str
-    bucket: str = ""
-    key: str = ""
-    path: str = ""
-
-    @property
-    def remote(self) -> bool:
-        return bool(self.bucket)
-
-
-def parse(uri: str) -> Location:
-    """`s3://bucket/key`, `file://PATH` or a plain path -> Location.
-
-    Raises:
-        StorageError: an empty URI, an S3 URI without a bucket, or another scheme.
-    """
-    if not uri:
-        raise StorageError("empty location: pass a path, file://PATH or s3://bucket/prefix")
-    if uri.startswith(S3):
-        bucket, _, key = uri[len(S3):].partition("/")
-        if not bucket:
-            raise StorageError(f"{uri}: an S3 URI needs a bucket, e.g. s3://bucket/prefix")
-        return Location(uri=uri, bucket=bucket, key=key)
-    if uri.startswith(FILE):
-        return Location(uri=uri, path=uri[len(FILE):])
-    if "://" in uri:
-        raise StorageError(f"{uri}: only local paths, file:// and s3:// are supported")
-    return Location(uri=uri, path=uri)
-
-
-def is_remote(uri: str) -> bool:
-    return uri.startswith(S3)
-
-
-def check_key(key: str, what: str = "key") -> str:
-    """A relative, slash-separated key that cannot leave the root it is joined to.
-
-    Raises:
-        StorageError: absolute, with a backslash, or with an empty, '.' or '..' segment.
-    """
-    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        raise StorageError(f"{what} {key!r}: must be a relative, slash-separated name")
-    if any(part in ("", ".", "..") for part in key.split("/")):
-        raise StorageError(f"{what} {key!r}: empty, '.' and '..' segments are not allowed")
-    return key
-
-
-def join(root: str, *keys: str) -> str:
-    """`root` + '/' + each key, every key checked by `check_key` (so the result stays under root)."""
-    parts = [check_key(key) for key in keys if key != ""]
-    if not parts:
-        return root
-    return root.rstrip("/") + "/" + "/".join(parts)
-
-
-def basename(uri: str) -> str:
-    return uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-# --- S3 client -------------------------------------------------------------------------------------------
-
-
-def s3_client():
-    """A MinIO client configured from the AWS_* / S3_* environment (see the module docstring)."""
-    from minio import Minio  # only S3 users need the client
-
-    endpoint = os.environ.get("AWS_ENDPOINT_URL", "https://s3.amazonaws.com")
-    parsed = urllib.parse.urlparse(endpoint if "://" in endpoint else "https://" + endpoint)
-    secure = parsed.scheme == "https"
-    if "S3_USE_HTTPS" in os.environ:
-        secure = os.environ["S3_USE_HTTPS"] not in ("0", "false", "False")
-    return Minio(
-        parsed.netloc,
-        access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
-        secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-        region=os.environ.get("AWS_DEFAULT_REGION") or None,
-        secure=secure,
-        http_client=_http_client(verify=os.environ.get("S3_VERIFY_SSL") not in ("0", "false", "False")),
-    )
-
-
-def _http_client(verify: bool):
-    """Connections with an explicit retry budget: a restarted or briefly unreachable S3 endpoint is waited
-    for with backoff (1, 2, 4, 8, 8, ... s), up to YTLABEL_S3_RETRIES attempts (default 8, about 40 s);
-    past that the operation fails with one line naming the URI."""
-    import certifi
-    import urllib3
-
-    retries = os.environ.get(S3_RETRIES_ENV, str(DEFAULT_S3_RETRIES))
-    if not retries.isdigit():
-        raise StorageError(f"{S3_RETRIES_ENV}={retries!r}: must be a whole number of attempts")
-    budget = int(retries)
-    return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=10, read=120), maxsize=10,
-        cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-        retries=urllib3.Retry(total=budget, connect=budget, read=budget, status=budget, backoff_factor=0.5,
-                              backoff_max=8, status_forcelist=[500, 502, 503, 504]))
-
-
-def s3_reason(error: Exception) -> str:
-    """A short cause that never includes credentials (MinIO errors carry code and message only)."""
-    code = getattr(error, "code", None)
-    message = getattr(error, "message", None)
-    if code:
-        return f"{code}: {message}" if message else code
-    return type(error).__name__ + (f": {error}" if str(error) else "")
-
-
-def _missing(error: Exception) -> bool:
-    return getattr(error, "code", None) in ("NoSuchKey", "NoSuchBucket", "NoSuchObject")
-
-
-def _s3_call(verb: str, uri: str, operation):
-    try:
-        return operation()
-    except StorageError:
-        raise
-    except Exception as error:
-        kind = NotFound if _missing(error) else StorageError
-        raise kind(f"cannot {verb} {uri}: {s3_reason(error)}", s3_reason(error)) from error
-
+from ytlabel.storage.paths import (  # noqa: F401  the storage layer's public names, re-exported
+    FILE,
+    PARTIAL_PREFIX,
+    S3,
+    Location,
+    NotFound,
+    StorageError,
+    basename,
+    check_key,
+    is_remote,
+    join,
+    parse,
+    relative,
+)
+from ytlabel.storage.s3 import (  # noqa: F401
+    DEFAULT_S3_RETRIES,
+    S3_RETRIES_ENV,
+    ResumingReader,
+    s3_call,
+    s3_client,
+    s3_reason,
+)
 
 # --- reading ---------------------------------------------------------------------------------------------
-
-
-class _ResumingReader(io.RawIOBase):
-    """An S3 object body that, when the connection breaks, reopens at the byte it reached (a ranged GET)."""
-
-    def __init__(self, client, location: Location):
-        self._client, self._location = client, location
-        self._position = 0
-        self._response = self._open()
-
-    def _open(self):
-        return _s3_call("read", self._location.uri, lambda: self._client.get_object(
-            self._location.bucket, self._location.key, offset=self._position))
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        for attempt in range(READ_RETRIES + 1):
-            try:
-                data = self._response.read(len(buffer))
-                break
-            except Exception as error:  # urllib3 protocol / timeout errors: resume where we were
-                if attempt == READ_RETRIES:
-                    raise StorageError(f"cannot read {self._location.uri} at byte {self._position}: "
-                                       f"{s3_reason(error)}") from error
-                self._release()
-                self._response = self._open()
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
-
-    def _release(self) -> None:
-        with contextlib.suppress(Exception):
-            self._response.close()
-            self._response.release_conn()
-
-    def close(self) -> None:
-        if not self.closed:
-            self._release()
-        super().close()
 
 
 @contextlib.contextmanager
@@ -240,7 +64,7 @@ def open_read(uri: str, buffering: int = 1 << 20) -> Iterator[BinaryIO]:
     """
     location = parse(uri)
     if location.remote:
-        stream = io.BufferedReader(_ResumingReader(s3_client(), location), buffer_size=buffering)
+        stream = io.BufferedReader(ResumingReader(s3_client(), location), buffer_size=buffering)
     else:
         try:
             stream = open(location.path, "rb", buffering=buffering)
@@ -271,7 +95,7 @@ def exists(uri: str) -> bool:
     if not location.remote:
         return os.path.exists(location.path)
     try:
-        _s3_call("stat", uri, lambda: s3_client().stat_object(location.bucket, location.key))
+        s3_call("stat", uri, lambda: s3_client().stat_object(location.bucket, location.key))
         return True
     except NotFound:
         return False
@@ -284,7 +108,7 @@ def size(uri: str) -> int:
             return os.path.getsize(location.path)
         except OSError as error:
             raise NotFound(f"{uri}: no such file") from error
-    return _s3_call("stat", uri, lambda: s3_client().stat_object(location.bucket, location.key)).size
+    return s3_call("stat", uri, lambda: s3_client().stat_object(location.bucket, location.key)).size
 
 
 def listdir(uri: str, suffix: str = "") -> list[str]:
@@ -296,7 +120,7 @@ def listdir(uri: str, suffix: str = "") -> list[str]:
     if location.remote:
         prefix = location.key.rstrip("/") + "/" if location.key else ""
         client = s3_client()
-        names = _s3_call("list", uri, lambda: [obj.object_name for obj in client.list_objects(
+        names = s3_call("list", uri, lambda: [obj.object_name for obj in client.list_objects(
             location.bucket, prefix=prefix, recursive=True)])
         base = f"{S3}{location.bucket}/"
         return sorted(base + name for name in names if name.endswith(suffix))
@@ -307,11 +131,6 @@ def listdir(uri: str, suffix: str = "") -> list[str]:
                 found.append(os.path.join(folder, name))
     root = uri.rstrip("/")
     return sorted(root + "/" + os.path.relpath(path, location.path).replace(os.sep, "/") for path in found)
-
-
-def relative(uri: str, root: str) -> str:
-    """The key of `uri` below `root` (both as returned by `listdir`)."""
-    return uri[len(root.rstrip("/")) + 1:]
 
 
 # --- writing ---------------------------------------------------------------------------------------------
@@ -342,7 +161,7 @@ def write_bytes(uri: str, data: bytes | str) -> None:
     if not location.remote:
         return atomic_write(location.path, data)
     client = s3_client()
-    _s3_call("write", uri, lambda: client.put_object(location.bucket, location.key, io.BytesIO(data), len(data)))
+    s3_call("write", uri, lambda: client.put_object(location.bucket, location.key, io.BytesIO(data), len(data)))
 
 
 def write_json(uri: str, value) -> None:
@@ -360,7 +179,7 @@ def upload(path: str, uri: str) -> None:
     if not location.remote:
         return copy_local(path, location.path)
     client = s3_client()
-    _s3_call("write", uri, lambda: client.fput_object(location.bucket, location.key, path))
+    s3_call("write", uri, lambda: client.fput_object(location.bucket, location.key, path))
 
 
 def download(uri: str, path: str) -> None:
@@ -374,7 +193,7 @@ def download(uri: str, path: str) -> None:
     os.close(handle)
     try:
         client = s3_client()
-        _s3_call("read", uri, lambda: client.fget_object(location.bucket, location.key, partial))
+        s3_call("read", uri, lambda: client.fget_object(location.bucket, location.key, partial))
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -422,7 +241,7 @@ def delete(uri: str) -> None:
             os.remove(location.path)
         return
     client = s3_client()
-    _s3_call("delete", uri, lambda: client.remove_object(location.bucket, location.key))
+    s3_call("delete", uri, lambda: client.remove_object(location.bucket, location.key))
 
 
 def sync_up(folder: str, uri: str, skip=lambda relative: False) -> list[str]:
