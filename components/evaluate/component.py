@@ -14,18 +14,15 @@ def evaluate(dataset: Input[Dataset], model: Input[Model], metrics: Output[Metri
     import json
 
     from ytlabel import runs
-    from ytlabel.models.spec import ARCHITECTURES
     from ytlabel.pipeline import stages
     from ytlabel.pipeline.dataset import DatasetSplit
-    from ytlabel.pipeline.deploy import top_class_confusion
 
     data = DatasetSplit.load(dataset.path)
     run = model.metadata
     result = stages.evaluate(data, run)
     for key, value in (runs.headline(result, extra=("videos_per_s",)) or {}).items():
         metrics.log_metric(key, round(float(value), 6))
-    names, matrix = top_class_confusion(run["run_dir"], data.eval[ARCHITECTURES[run["arch"]].level], classes=8)
-    top_classes.log_confusion_matrix(names, matrix)
+    top_classes.log_confusion_matrix(*result["confusion"])
     with open(summary.path, "w") as handle:
         handle.write(stages.metrics_table(runs.run_label(run["arch"], run["framework"], run["expansion"]), result))
     return json.dumps(result["summary"])

@@ -133,7 +133,7 @@ def differences(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
 
 def write_metrics(run: str, metrics: dict) -> str:
     """metrics.json into a run directory (or any directory), local or s3://; returns where it went."""
-    target = storage.join(run, METRICS) if storage.is_remote(run) else os.path.join(run, METRICS)
+    target = _file(run, METRICS)
     storage.write_bytes(target, _dumps(metrics, target))
     return target
 

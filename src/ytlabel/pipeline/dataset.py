@@ -77,10 +77,3 @@ def plan_runs(architectures: list[str], frameworks: list[str], expansion_archs: 
     runs += [{"arch": arch, "framework": framework, "expansion": True}
              for arch in expansion_archs if arch in architectures for framework in frameworks]
     return runs
-
-
-def pick_winner(summaries: list[dict]) -> dict:
-    """The run with the highest GAP@20 (ties: the first in plan order)."""
-    if not summaries:
-        raise YtlabelError("no evaluated runs to choose from")
-    return max(summaries, key=lambda summary: summary["gap_at_20"])

@@ -1,5 +1,5 @@
 """deploy: serve the champion with KServe, on a cluster (an InferenceService) or locally (a ModelServer on
-127.0.0.1 asked about one real video), and the confusion matrix evaluate shows."""
+127.0.0.1 asked about one real video)."""
 
 import base64
 import json
@@ -58,34 +58,3 @@ def serve_and_ask(model_ref: str, registry: str, video: dict, timeout_s: float =
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())["predictions"][0]
-
-
-def top_class_confusion(run_dir: str, shards: list[str], classes: int = 8) -> tuple[list[str], list[list[int]]]:
-    """A confusion matrix over the `classes` most frequent true labels of `shards` (plus "other"):
-    row = a video's most frequent true label among them, column = the model's top-1 class."""
-    import numpy as np
-
-    from ytlabel.data.examples import prepare
-    from ytlabel.data.vocabulary import load_vocabulary
-    from ytlabel.models.predictor import load_predictor
-
-    predictor = load_predictor(run_dir)
-    records = [record for shard in shards for record in reader.read_shard(shard)]
-    counts = np.bincount(np.concatenate([record.labels for record in records]), minlength=1)
-    top = [int(c) for c in np.argsort(-counts, kind="stable")[:classes] if counts[c] > 0]
-    index = {label: i for i, label in enumerate(top)}
-    matrix = np.zeros((len(top) + 1, len(top) + 1), dtype=int)
-    for start in range(0, len(records), 64):
-        chunk = records[start : start + 64]
-        examples = [prepare(record, predictor.options) for record in chunk]
-        kept = [(record, example) for record, example in zip(chunk, examples) if example is not None]
-        if not kept:
-            continue
-        batch = {key: np.stack([example[key] for _, example in kept]) for key in kept[0][1] if key != "labels"}
-        predicted = np.argmax(predictor.predict(batch), axis=1)
-        for (record, _), guess in zip(kept, predicted):
-            present = [label for label in record.labels if label in index]
-            row = index[min(present, key=top.index)] if present else len(top)
-            matrix[row, index.get(int(guess), len(top))] += 1
-    vocabulary = load_vocabulary()
-    return [vocabulary.name(label) or str(label) for label in top] + ["other"], matrix.tolist()

@@ -73,13 +73,16 @@ def train(data: DatasetSplit, arch: str, framework: str, expansion: bool, *, epo
 
 def evaluate(data: DatasetSplit, run: dict, batch_size: int = 64) -> dict:
     """The YT8M metrics of `run` (train's description) on the held-out shards of its level, written to the
-    run's metrics.json; returns the metrics with "summary", the record `select` compares."""
+    run's metrics.json; returns the metrics with "summary" (the record `select` compares) and "confusion"
+    (class names and matrix of the most frequent classes, for the UI)."""
     from ytlabel.evaluation.evaluate import evaluate_run
 
-    result = evaluate_run(run["run_dir"], data.eval[ARCHITECTURES[run["arch"]].level], batch_size=batch_size)
+    shards = data.eval[ARCHITECTURES[run["arch"]].level]
+    result = evaluate_run(run["run_dir"], shards, batch_size=batch_size)
     runs.write_metrics(run["run_dir"], result)
     result["summary"] = {key: run[key] for key in ("run_dir", "arch", "framework", "expansion")}
     result["summary"].update({key: result[key] for key in ("gap_at_20", "hit_at_1")})
+    result["confusion"] = top_class_confusion(run["run_dir"], shards, classes=8)
     return result
 
 
@@ -115,3 +118,34 @@ def register(winner: dict, registry: str, model_name: str, alias: str = "champio
     store.promote(model_name, manifest["version"], alias)
     return f"{model_name}:{manifest['version']}"
 
+
+def top_class_confusion(run_dir: str, shards: list[str], classes: int = 8) -> tuple[list[str], list[list[int]]]:
+    """A confusion matrix over the `classes` most frequent true labels of `shards` (plus "other"):
+    row = a video's most frequent true label among them, column = the model's top-1 class."""
+    import numpy as np
+
+    from ytlabel.data import reader
+    from ytlabel.data.examples import prepare
+    from ytlabel.data.vocabulary import load_vocabulary
+    from ytlabel.models.predictor import load_predictor
+
+    predictor = load_predictor(run_dir)
+    records = [record for shard in shards for record in reader.read_shard(shard)]
+    counts = np.bincount(np.concatenate([record.labels for record in records]), minlength=1)
+    top = [int(c) for c in np.argsort(-counts, kind="stable")[:classes] if counts[c] > 0]
+    index = {label: i for i, label in enumerate(top)}
+    matrix = np.zeros((len(top) + 1, len(top) + 1), dtype=int)
+    for start in range(0, len(records), 64):
+        chunk = records[start : start + 64]
+        examples = [prepare(record, predictor.options) for record in chunk]
+        kept = [(record, example) for record, example in zip(chunk, examples) if example is not None]
+        if not kept:
+            continue
+        batch = {key: np.stack([example[key] for _, example in kept]) for key in kept[0][1] if key != "labels"}
+        predicted = np.argmax(predictor.predict(batch), axis=1)
+        for (record, _), guess in zip(kept, predicted):
+            present = [label for label in record.labels if label in index]
+            row = index[min(present, key=top.index)] if present else len(top)
+            matrix[row, index.get(int(guess), len(top))] += 1
+    vocabulary = load_vocabulary()
+    return [vocabulary.name(label) or str(label) for label in top] + ["other"], matrix.tolist()
