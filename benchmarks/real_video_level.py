@@ -19,25 +19,12 @@ import sys
 import tempfile
 import time
 
-from common import run_ytlabel
+from common import link_shards, run_ytlabel, shard_slice
 
 # Per-architecture settings on top of the shipped presets. moe ran 2 epochs until the fourth run, which
 # undertrained it (0.527 against 0.657 with its preset's 5); the grid now takes ~30 min on 2 cores.
 SETTINGS = {"logistic": ["epochs=4"], "moe": [], "fc": []}  # moe: the preset (5 epochs); fc: the preset (8)
 
-
-def _slice(text: str) -> slice:
-    start, _, stop = text.partition(":")
-    return slice(int(start) if start else None, int(stop) if stop else None)
-
-
-def _link(shards: list[str], directory: str) -> str:
-    os.makedirs(directory, exist_ok=True)
-    for shard in shards:
-        target = os.path.join(directory, os.path.basename(shard))
-        if not os.path.exists(target):
-            os.symlink(os.path.abspath(shard), target)
-    return directory
 
 
 def main() -> None:
@@ -51,11 +38,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
     args = parser.parse_args()
     shards = sorted(glob.glob(os.path.join(args.data, "*.tfrecord")))
-    train_shards, eval_shards = shards[_slice(args.train_shards)], shards[_slice(args.eval_shards)]
+    train_shards, eval_shards = shards[shard_slice(args.train_shards)], shards[shard_slice(args.eval_shards)]
     if not train_shards or not eval_shards or set(train_shards) & set(eval_shards):
         raise SystemExit("need non-empty, disjoint --train-shards and --eval-shards")
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-real-")
-    train_dir, eval_dir = _link(train_shards, os.path.join(work, "train")), _link(eval_shards, os.path.join(work, "eval"))
+    train_dir, eval_dir = link_shards(train_shards, os.path.join(work, "train")), link_shards(eval_shards, os.path.join(work, "eval"))
     expansions = {"both": (False, True), "off": (False,), "on": (True,)}[args.expansion]
     encoder = os.path.join(work, "encoder")
     if True in expansions and not os.path.exists(os.path.join(encoder, "encoder.json")):

@@ -64,7 +64,9 @@ def ytlabel_pipeline(
     encoder_epochs: int = 5,
 ):
     """Args (the run form):
-        data_source: "synthetic", or YT8M v2 shards as files, dirs, globs or s3://bucket/prefix.
+        data_source: YT8M v2 shards as files, dirs, globs or s3://bucket/prefix; or the official download,
+            yt8m://2/video/train?shard=1/100&mirror=us; or "synthetic". Parts joined by commas cover
+            different levels: "s3://bucket/video-shards,synthetic" adds generated frame-level data.
         synthetic_videos: size of the generated dataset when data_source is "synthetic".
         shard_fraction: use every n-th shard (n = round(1 / fraction)) for quick runs.
         architectures, frameworks: the grid trained in parallel; expansion_archs are trained a

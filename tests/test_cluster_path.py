@@ -87,7 +87,7 @@ def test_pipeline_with_data_runs_and_registry_on_s3(s3_dataset, s3_env, tmp_path
     assert "| fc-keras-expanded | fc | keras | on |" in open(report).read()
     [answer] = glob.glob(str(tmp_path / "kfp" / "**" / "deploy" / "answer"), recursive=True)
     text = open(answer).read()
-    assert text.startswith("Video `") and "-> yt8m:1" in text and text.count("\n- ") == 5
+    assert text.startswith("yt8m:1 (") and "asked about 3 real videos" in text and text.count("\n- video `") == 3
 
 
 def test_cli_trains_evaluates_pushes_and_serves_on_s3(s3_dataset, s3_env, capsys):

@@ -12,8 +12,9 @@ def ingest(data_source: str, shard_fraction: float, eval_fraction: float, synthe
     """Writes the dataset manifest (shards per level and split) and returns the levels present.
 
     Args:
-        data_source: "synthetic" (generated, then copied under run_root when that is s3://), or
-            files/dirs/globs/s3://bucket/prefix.
+        data_source: comma-separated parts: files/dirs/globs/s3://bucket/prefix of shards;
+            yt8m://VERSION/LEVEL/SPLIT?shard=i/N&mirror=us (the official download, into run_root);
+            "synthetic" (generated for the levels the other parts lack, copied under run_root when s3://).
         shard_fraction: keep every n-th shard, n = round(1 / shard_fraction).
         eval_fraction: share of shards held out for evaluation.
         synthetic_videos: how many videos `synthetic` generates (both levels).

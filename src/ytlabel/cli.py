@@ -63,6 +63,18 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--noise", type=float, default=1.0, help="scale of style and frame noise (default 1)")
     synth.set_defaults(run=_synth)
 
+    fetch = verbs.add_parser("download", help="the official YouTube-8M download: plan, shard=i,N, mirror, md5; to a "
+                                              "directory or s3://")
+    fetch.add_argument("--partition", required=True, help="VERSION/LEVEL/SPLIT, e.g. 2/video/train or 2/frame/validate")
+    fetch.add_argument("--out", required=True, help="directory or s3://bucket/prefix; a rerun resumes")
+    fetch.add_argument("--shard", default="1,1", help="i,N: the i-th of N deterministic parts of the files (1,100: 1%%)")
+    fetch.add_argument("--mirror", default="us", help="us, eu or asia (default us)")
+    fetch.add_argument("--jobs", type=int, default=4, help="parallel downloads (default 4)")
+    fetch.add_argument("--retries", type=int, default=5, help="retries per file after a failure (default 5)")
+    fetch.add_argument("--base-url", default=None, help="serve plans and files from here instead of data.yt8m.org "
+                                                        "(a private mirror with the same layout)")
+    fetch.set_defaults(run=_download)
+
     inspect = verbs.add_parser("inspect", help="count videos, labels, frames and genres")
     inspect.add_argument("paths", nargs="+", metavar="PATH", help="files, directories, globs or s3://bucket/prefix")
     inspect.add_argument("--json", action="store_true", help="print one JSON object")
@@ -144,6 +156,16 @@ def _synth(args) -> None:
     kinds = ", ".join(f"{kind} {len(classes)}" for kind, classes in truth["kinds"].items())
     print(f"wrote {config.videos} videos in {config.shards} shards per level to {args.out} in {seconds:.1f}s")
     print(f"labels/video {truth['labels_per_video_observed']:.2f}; class kinds: {kinds}")
+
+
+def _download(args) -> None:
+    from ytlabel.data import download
+
+    summary = download.download(args.partition, args.out, shard=args.shard, mirror=args.mirror,
+                                base_url=args.base_url, jobs=args.jobs, retries=args.retries)
+    print(f"{summary.partition} shard {summary.shard}: {len(summary.downloaded)} downloaded "
+          f"({summary.bytes / 1e6:.1f} MB), {len(summary.skipped)} already verified, of {summary.selected} files, "
+          f"in {summary.seconds:.1f} s -> {args.out}")
 
 
 def _inspect(args) -> None:

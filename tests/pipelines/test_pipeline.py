@@ -19,6 +19,10 @@ from ytlabel_pipeline import COMPILED, compile_pipeline  # noqa: E402
 
 from components.ingest.component import ingest  # noqa: E402
 from components.plan.component import plan  # noqa: E402
+from ytlabel.data import reader  # noqa: E402
+from ytlabel.data.vocabulary import load_vocabulary  # noqa: E402
+
+SAMPLE_DIR = os.path.join(ROOT, "src", "ytlabel", "data", "assets", "sample")
 
 
 def _spec(path: str) -> pipeline_spec_pb2.PipelineSpec:
@@ -113,8 +117,9 @@ def keep_print():
 
 @pytest.mark.slow
 def test_pipeline_runs_under_kfp_local(tmp_path, keep_print):
-    """ingest (synthetic) -> expand -> fc and bilstm in PyTorch -> evaluate -> select -> register ->
-    serve locally and answer one request -> cleanup."""
+    """ingest (the real sample for video level, synthetic frames) -> expand -> fc and bilstm in PyTorch ->
+    evaluate -> select (among the runs on real videos) -> register -> serve locally and answer three real
+    held-out videos -> cleanup."""
     from kfp import local
     from ytlabel_pipeline import ytlabel_pipeline
 
@@ -122,7 +127,8 @@ def test_pipeline_runs_under_kfp_local(tmp_path, keep_print):
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"), raise_on_error=True)
     ytlabel_pipeline(
-        data_source="synthetic", synthetic_videos=240, eval_fraction=0.34, architectures=["fc", "bilstm"], frameworks=["torch"],
+        data_source=f"{SAMPLE_DIR},synthetic", synthetic_videos=240, eval_fraction=0.34, architectures=["fc", "bilstm"],
+        frameworks=["torch"],
         expansion_archs=[], epochs=1, workers=1, gpus_per_worker=0, threshold=0.001,
         train_settings={"all": ["batch_size=16"], "fc": ["model.head_hidden=64"],
                         "bilstm": ["model.hidden=8", "model.layers=1", "min_frames=0"]},
@@ -130,7 +136,8 @@ def test_pipeline_runs_under_kfp_local(tmp_path, keep_print):
         encoder_rgb_dim=1056, encoder_audio_dim=136, encoder_epochs=1)
     rows = Registry(str(tmp_path / "registry")).listing()
     assert [(row["name"], row["version"], row["aliases"]) for row in rows] == [("yt8m", 1, ["champion"])]
-    assert rows[0]["arch"] in ("fc", "bilstm") and 0.0 < rows[0]["metrics"]["gap_at_20"] <= 1.0
+    # bilstm was scored on generated videos, fc on real ones: the champion is chosen among the real.
+    assert rows[0]["arch"] == "fc" and 0.0 < rows[0]["metrics"]["gap_at_20"] <= 1.0
     runs = sorted(os.path.basename(path) for path in glob.glob(str(tmp_path / "runs" / "*" / "*")))
     assert runs == ["bilstm-torch", "fc-torch"]
     [report] = glob.glob(str(tmp_path / "kfp" / "**" / "comparison" / "report.md"), recursive=True)
@@ -138,4 +145,13 @@ def test_pipeline_runs_under_kfp_local(tmp_path, keep_print):
     assert "| fc-torch | fc | torch | off |" in text and "| bilstm-torch | bilstm | torch | off |" in text
     [answer] = glob.glob(str(tmp_path / "kfp" / "**" / "deploy" / "answer"), recursive=True)
     text = open(answer).read()
-    assert text.startswith("Video `") and "Genres:" in text and text.count("\n- ") == 5
+    assert text.startswith("yt8m:1 (fc/torch) asked about 3 real videos (video level) it never trained on")
+    assert text.count("\n- video `") == 3 and text.count("  - true:      ") == 3 and text.count("  - genres:    ") == 3
+    # The first held-out video of the evaluation shard, with its true labels named and their genres.
+    dataset = json.load(open(glob.glob(str(tmp_path / "kfp" / "**" / "ingest" / "dataset" / "dataset.json"),
+                                       recursive=True)[0]))
+    assert dataset["synthetic"] == ["frame"]
+    first = next(iter(reader.read_shard(dataset["eval"]["video"][0])))
+    vocabulary = load_vocabulary()
+    assert f"- video `{first.id}`" in text
+    assert f"  - true:      {vocabulary.name(int(first.labels[0]))} ({vocabulary.genre(int(first.labels[0]))})" in text

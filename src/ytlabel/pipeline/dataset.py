@@ -7,13 +7,17 @@ data where it lies instead of through KFP's artifact store.
 
 import dataclasses
 import os
+import urllib.parse
 
 from ytlabel import storage
-from ytlabel.data import reader, sources, stream, synth
+from ytlabel.data import download, reader, sources, stream, synth
 from ytlabel.errors import YtlabelError
 from ytlabel.models.spec import ARCHITECTURES
 
 SYNTHETIC = "synthetic"
+# yt8m://2/video/train?shard=1/100&mirror=us: the official download (base_url= a private mirror). The shard is
+# written i/N here, not the official i,N, because commas separate the parts of a data source.
+OFFICIAL = "yt8m://"
 DATASET_FILE = "dataset.json"  # inside the KFP Dataset artifact
 
 
@@ -23,6 +27,7 @@ class DatasetSplit:
     eval: dict[str, list[str]]
     videos: dict[str, int]  # "train"/"eval" -> videos (of the first level present)
     source: str
+    synthetic: list[str] = dataclasses.field(default_factory=list)  # levels whose data was generated
 
     def dump(self, folder: str) -> None:
         storage.write_json(os.path.join(folder, DATASET_FILE), dataclasses.asdict(self))
@@ -34,23 +39,41 @@ class DatasetSplit:
 
 def ingest(source: str, out_dir: str, shard_fraction: float, eval_fraction: float, synthetic_videos: int = 600,
            seed: int = 7, publish_uri: str = "") -> DatasetSplit:
-    """Resolves (or, for source "synthetic", generates into out_dir) the shards and splits them.
+    """Resolves, downloads or generates the shards of `source` and splits each level into train and eval.
+
+    `source` is one or more comma-separated parts:
+    - files, directories, globs or s3:// prefixes of YT8M v2 shards (together one level);
+    - `yt8m://VERSION/LEVEL/SPLIT?shard=i/N&mirror=us`: the official download (`ytlabel data download`),
+      into `publish_uri` (out_dir when empty): on a cluster an s3:// folder the training pods read;
+    - `synthetic`: generated data for every level the other parts lack (into out_dir, copied to
+      `publish_uri` when that is s3://). `real-sample,synthetic` trains video-level models on real videos
+      and frame-level models on synthetic ones.
 
     `shard_fraction` keeps every n-th shard (n = round(1 / fraction)); the split ranks shards by a
-    hash of their names, so the same shards always land on the same side. Generated data is copied to
-    `publish_uri` when that is s3:// (where a cluster's training pods can read it).
+    hash of their names, so the same shards always land on the same side.
     """
     if not 0 < shard_fraction <= 1:
         raise YtlabelError(f"shard_fraction={shard_fraction}: must be in (0, 1]")
-    if source == SYNTHETIC:
+    parts = [part.strip() for part in source.split(",") if part.strip()]
+    levels: dict[str, str | list[str]] = {}
+    for part in [part for part in parts if part.startswith(OFFICIAL)]:
+        target = storage.join(publish_uri or out_dir, "yt8m", str(len(levels)))
+        _claim(levels, _official_download(part, target), target, source)
+    located = [part for part in parts if part != SYNTHETIC and not part.startswith(OFFICIAL)]
+    if located:
+        shards = sources.resolve_shards(located)
+        _claim(levels, reader.detect_dataset_level(shards), shards, source)
+    synthetic = []
+    if SYNTHETIC in parts:
         synth.generate(synth.SynthConfig(videos=synthetic_videos, shards=6, seed=seed, frames=40, noise=2.0), out_dir)
+        generated = out_dir
         if storage.is_remote(publish_uri):
             storage.sync_up(out_dir, publish_uri)
-            out_dir = publish_uri
-        levels = {level: storage.join(out_dir, level) for level in ("video", "frame")}
-    else:
-        shards = sources.resolve_shards(source)
-        levels = {reader.detect_dataset_level(shards): source}
+            generated = publish_uri
+        synthetic = [level for level in ("video", "frame") if level not in levels]
+        levels.update({level: storage.join(generated, level) for level in synthetic})
+    if not levels:
+        raise YtlabelError(f"data_source {source!r} names no data")
     train, evaluation, videos = {}, {}, {}
     for level, location in levels.items():
         shards = sources.every_nth(sources.resolve_shards(location), max(1, round(1 / shard_fraction)))
@@ -60,7 +83,26 @@ def ingest(source: str, out_dir: str, shard_fraction: float, eval_fraction: floa
                                f"raise shard_fraction or lower eval_fraction")
         videos.setdefault("train", sum(stream.count_records(train[level])))
         videos.setdefault("eval", sum(stream.count_records(evaluation[level])))
-    return DatasetSplit(train, evaluation, videos, source)
+    return DatasetSplit(train, evaluation, videos, source, synthetic)
+
+
+def _claim(levels: dict, level: str, shards, source: str) -> None:
+    if level in levels:
+        raise YtlabelError(f"data_source {source!r}: two parts hold {level}-level data; list one source per level")
+    levels[level] = shards
+
+
+def _official_download(source: str, target: str) -> str:
+    """Downloads a yt8m:// source into `target`; returns its level ("video" or "frame")."""
+    parts = urllib.parse.urlsplit(source)
+    query = {key: values[-1] for key, values in urllib.parse.parse_qs(parts.query).items()}
+    unknown = sorted(set(query) - {"shard", "mirror", "base_url"})
+    if unknown:
+        raise YtlabelError(f"{source}: unknown parameters {unknown}; yt8m:// takes shard, mirror and base_url")
+    partition = download.Partition.parse(parts.netloc + parts.path)
+    download.download(str(partition), target, shard=query.get("shard", "1/1").replace("/", ","),
+                      mirror=query.get("mirror", "us"), base_url=query.get("base_url"), progress=False)
+    return partition.level.removesuffix("_level")
 
 
 def plan_runs(architectures: list[str], frameworks: list[str], expansion_archs: list[str], levels: list[str]) -> list[dict]:

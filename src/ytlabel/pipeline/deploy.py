@@ -6,13 +6,14 @@ import json
 import urllib.request
 
 from ytlabel.data import reader
+from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.models.spec import ARCHITECTURES
 from ytlabel.pipeline.dataset import DatasetSplit
 
 
 def deploy(model_ref: str, registry: str, backend: str, namespace: str, data: DatasetSplit) -> tuple[str, str]:
     """kubernetes: creates or updates the InferenceService of `model_ref` and waits until it is Ready.
-    local: serves the version on 127.0.0.1 and asks about the first evaluation video.
+    local: serves the version on 127.0.0.1 and asks about three held-out videos, true labels beside predicted.
 
     Returns (a Markdown account for the UI, the URL or the JSON answer).
     """
@@ -26,19 +27,29 @@ def deploy(model_ref: str, registry: str, backend: str, namespace: str, data: Da
 
         url = apply_inference_service(name, f"{registry.rstrip('/')}/{name}/{version}", namespace)
         return f"Serving **{name}:{version}** at `{url}`\n", url
-    video = first_video(data.eval[ARCHITECTURES[manifest["arch"]].level])
-    prediction = serve_and_ask(f"{name}:{version}", registry, video)
-    lines = [f"Video `{video['id']}` (true labels {video['labels']}) -> {name}:{version} "
-             f"({manifest['arch']}/{manifest['framework']}):", ""]
-    lines += [f"- {label['name'] or label['id']} ({label['genre']}): {label['score']:.3f}"
-              for label in prediction["labels"]]
-    lines += ["", "Genres: " + ", ".join(f"{g['genre']} {g['score']:.3f}" for g in prediction["genres"])]
-    return "\n".join(lines) + "\n", json.dumps(prediction)
+    videos = held_out_videos(data.eval[ARCHITECTURES[manifest["arch"]].level], count=3)
+    answers = serve_and_ask(f"{name}:{version}", registry, videos)
+    level = ARCHITECTURES[manifest["arch"]].level
+    kind = "generated" if level in data.synthetic else "real"
+    lines = [f"{name}:{version} ({manifest['arch']}/{manifest['framework']}) asked about {len(videos)} {kind} "
+             f"videos ({level} level) it never trained on; true labels beside the predicted ones (hits in bold):", ""]
+    for video, answer in zip(videos, answers):
+        lines += describe(video, answer)
+    return "\n".join(lines), json.dumps(answers)
 
 
-def first_video(shards: list[str]) -> dict:
-    """A V1 instance built from the first record of `shards` (a real request for the deployed model)."""
-    record = next(iter(reader.read_shard(shards[0])))
+def held_out_videos(shards: list[str], count: int) -> list[dict]:
+    """V1 instances built from the first `count` records of `shards` (real requests for the deployed model)."""
+    videos = []
+    for shard in shards:
+        for record in reader.read_shard(shard):
+            videos.append(_instance(record))
+            if len(videos) == count:
+                return videos
+    return videos
+
+
+def _instance(record) -> dict:
     if hasattr(record, "num_frames"):
         frames = {name: [{"b64": base64.b64encode(row.tobytes()).decode()} for row in codes]
                   for name, codes in (("rgb", record.rgb), ("audio", record.audio))}
@@ -47,14 +58,27 @@ def first_video(shards: list[str]) -> dict:
             "instance": {"mean_rgb": record.rgb.tolist(), "mean_audio": record.audio.tolist()}}
 
 
-def serve_and_ask(model_ref: str, registry: str, video: dict, timeout_s: float = 120.0) -> dict:
-    """Starts `ytlabel serve` on a free 127.0.0.1 port, sends one V1 request, stops it; returns the answer."""
+def describe(video: dict, answer: dict) -> list[str]:
+    """Markdown lines: a video's true labels (with genres) beside the model's top labels; hits marked."""
+    vocabulary = load_vocabulary()
+    truth = set(video["labels"])
+    true = ", ".join(f"{vocabulary.name(label) or label} ({vocabulary.genre(label)})" for label in video["labels"])
+    predicted = ", ".join(f"{'**' if label['id'] in truth else ''}{label['name'] or label['id']}"
+                          f"{'**' if label['id'] in truth else ''} {label['score']:.2f}" for label in answer["labels"])
+    genres = ", ".join(f"{genre['genre']} {genre['score']:.2f}" for genre in answer["genres"])
+    return [f"- video `{video['id']}`", f"  - true:      {true}", f"  - predicted: {predicted}",
+            f"  - genres:    {genres}", ""]
+
+
+def serve_and_ask(model_ref: str, registry: str, videos: list[dict], timeout_s: float = 120.0) -> list[dict]:
+    """Starts `ytlabel serve` on a free 127.0.0.1 port, sends one V1 request with `videos`, stops it; returns
+    the answers in order."""
     from ytlabel.serving.server import running
 
     name = model_ref.split("@")[0].split(":")[0]
     with running("--model", model_ref, "--registry", registry, "--top-k", "5", timeout_s=timeout_s) as url:
-        body = json.dumps({"instances": [video["instance"]]}).encode()
+        body = json.dumps({"instances": [video["instance"] for video in videos]}).encode()
         request = urllib.request.Request(f"{url}/v1/models/{name}:predict", data=body,
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())["predictions"][0]
+            return json.loads(response.read())["predictions"]

@@ -77,11 +77,12 @@ def evaluate(data: DatasetSplit, run: dict, batch_size: int = 64) -> dict:
     (class names and matrix of the most frequent classes, for the UI)."""
     from ytlabel.evaluation.evaluate import evaluate_run
 
-    shards = data.eval[ARCHITECTURES[run["arch"]].level]
+    level = ARCHITECTURES[run["arch"]].level
+    shards = data.eval[level]
     result = evaluate_run(run["run_dir"], shards, batch_size=batch_size)
     runs.write_metrics(run["run_dir"], result)
     result["summary"] = {key: run[key] for key in ("run_dir", "arch", "framework", "expansion")}
-    result["summary"].update({key: result[key] for key in ("gap_at_20", "hit_at_1")})
+    result["summary"].update({key: result[key] for key in ("gap_at_20", "hit_at_1")}, synthetic=level in data.synthetic)
     result["confusion"] = top_class_confusion(run["run_dir"], shards, classes=8)
     return result
 
@@ -94,10 +95,15 @@ def metrics_table(label: str, metrics: dict) -> str:
 
 
 def pick_winner(summaries: list[dict]) -> dict:
-    """The run with the highest GAP@20 (ties: the first in plan order)."""
+    """The run with the highest GAP@20 (ties: the first in plan order).
+
+    Scores on different evaluation data do not compare: when some runs were evaluated on real videos and
+    others on generated ones (a `real,synthetic` data source), the champion is the best of the real ones.
+    """
     if not summaries:
         raise YtlabelError("no evaluated runs to choose from")
-    return max(summaries, key=lambda summary: summary["gap_at_20"])
+    real = [summary for summary in summaries if not summary.get("synthetic", False)]
+    return max(real or summaries, key=lambda summary: summary["gap_at_20"])
 
 
 def select(summaries: list[dict], report_dir: str) -> tuple[dict, dict]:
