@@ -32,8 +32,9 @@ $(BIN)/helm: tools/fetch_helm.py | $(STAMP)
 	$(BIN)/python tools/fetch_helm.py $(BIN)
 
 # The whole platform on embedded defaults: the real KFP pipeline under kfp.local with the local backends
-# (synthetic data -> expand -> 6 architectures x 2 frameworks + fc on the expansion -> evaluate -> report
-# -> file:// registry -> champion -> KServe on 127.0.0.1 answers one real request). About 10 minutes on 2 cores.
+# (real YT8M videos from samples/ for the video level, synthetic frames for the frame level -> expand ->
+# 6 architectures x 2 frameworks + fc on the expansion -> evaluate -> report -> file:// registry -> champion
+# -> KServe on 127.0.0.1 asked about 3 real held-out videos). Under 10 minutes on 2 cores.
 demo: setup
 	rm -rf $(DEMO_DIR)
 	@echo "== 1/3 every architecture in PyTorch and Keras from one spec: parameters and logits after weight transfer"

@@ -30,7 +30,8 @@ SETTINGS = {"logistic": ["epochs=4"], "moe": [], "fc": []}  # moe: the preset (5
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of *.tfrecord video-level shards")
-    parser.add_argument("--train-shards", default="0:64", help="Python slice over the sorted shards")
+    parser.add_argument("--train-shards", default="0:64",
+                        help="Python slices over the sorted shards, comma-separated (0:64,80:180: the 164-shard split)")
     parser.add_argument("--eval-shards", default="64:80", help="Python slice over the sorted shards")
     parser.add_argument("--work", default=None)
     parser.add_argument("--archs", default="logistic,moe,fc")
@@ -38,7 +39,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
     args = parser.parse_args()
     shards = sorted(glob.glob(os.path.join(args.data, "*.tfrecord")))
-    train_shards, eval_shards = shards[shard_slice(args.train_shards)], shards[shard_slice(args.eval_shards)]
+    train_shards = [shard for part in args.train_shards.split(",") for shard in shards[shard_slice(part)]]
+    eval_shards = shards[shard_slice(args.eval_shards)]
     if not train_shards or not eval_shards or set(train_shards) & set(eval_shards):
         raise SystemExit("need non-empty, disjoint --train-shards and --eval-shards")
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-real-")

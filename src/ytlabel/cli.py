@@ -124,9 +124,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=_evaluate)
 
     report = stages.add_parser("report", help="compare runs: report.md, report.html and PNG plots")
-    report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of `ytlabel train`")
+    report.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run directories of `ytlabel train`")
     report.add_argument("--out", required=True, help="report directory")
     report.add_argument("--benchmark", help="JSON of benchmarks/training.py, for the scaling plots")
+    report.add_argument("--learning-curves", help="JSON of benchmarks/learning_curves.py: GAP@20 against data size")
     report.set_defaults(run=_report)
 
     models = stages.add_parser("models", help="list architectures and check PyTorch/Keras parity")
@@ -294,7 +295,7 @@ def _report(args) -> None:
 
     from ytlabel.evaluation.report import build_report
 
-    report = build_report(args.runs, args.out, args.benchmark)
+    report = build_report(args.runs, args.out, args.benchmark, args.learning_curves)
     for finding in report["findings"]:
         print(f"- {finding}")
     print(f"wrote {os.path.join(args.out, 'report.md')}, report.html and {len(report['plots'])} plots")

@@ -1,5 +1,6 @@
 import json
 import os
+import sys
 
 import pytest
 from cli_rule import one_error_line
@@ -62,3 +63,28 @@ def test_report_refuses_unfinished_runs(tmp_path, capsys):
         build_report([str(tmp_path)], str(tmp_path / "out"))
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "no result.json (not a finished `ytlabel train` run)" in one_error_line(capsys)
+
+
+def test_learning_curves_plot_and_fit(tmp_path, capsys):
+    """benchmarks/learning_curves.py's fit, and `ytlabel report --learning-curves` on its JSON alone."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+    from learning_curves import fit_per_doubling
+
+    rows = [{"arch": "fc", "framework": framework, "expansion": False, "videos": videos, "gap_at_20": gap}
+            for framework, points in (("torch", ((1000, 0.50), (2000, 0.55), (4000, 0.60))),
+                                      ("keras", ((1000, 0.50), (2000, 0.56), (4000, 0.60))))
+            for videos, gap in points]
+    torch_fit = fit_per_doubling([(1000, 0.50), (2000, 0.55), (4000, 0.60)])
+    assert torch_fit["per_doubling"] == pytest.approx(0.05) and torch_fit["max_residual"] == pytest.approx(0.0, abs=1e-9)
+    keras_fit = fit_per_doubling([(1000, 0.50), (2000, 0.56), (4000, 0.60)])
+    assert keras_fit["per_doubling"] == pytest.approx(0.05) and keras_fit["max_residual"] == pytest.approx(0.0067, abs=1e-4)
+    fits = [{"arch": "fc", "framework": "torch", "expansion": False, **torch_fit},
+            {"arch": "fc", "framework": "keras", "expansion": False, **keras_fit}]
+    path = tmp_path / "curves.json"
+    path.write_text(json.dumps({"rows": rows, "fits": fits}))
+    assert main(["report", "--learning-curves", str(path), "--out", str(tmp_path / "report")]) == 0
+    out = capsys.readouterr().out
+    assert "- fc/torch: +0.0500 GAP@20 per doubling of the training videos (fit over 3 sizes, largest residual 0.0000)" in out
+    assert "- fc/keras: +0.0500 GAP@20 per doubling" in out
+    assert (tmp_path / "report" / "learning_curves.png").stat().st_size > 10_000
+    assert "![learning_curves](learning_curves.png)" in (tmp_path / "report" / "report.md").read_text()

@@ -48,18 +48,29 @@ def load_run(path: str) -> dict:
     return row
 
 
-def build_report(run_dirs: list[str], out_dir: str, benchmark: str | None = None) -> dict:
-    """Writes report.md, report.html and plots to `out_dir`; returns {"rows", "findings", "plots"}."""
-    if not run_dirs:
-        raise YtlabelError("report needs at least one run directory")
+def build_report(run_dirs: list[str], out_dir: str, benchmark: str | None = None,
+                 learning_curves: str | None = None) -> dict:
+    """Writes report.md, report.html and plots to `out_dir`; returns {"rows", "findings", "plots"}.
+
+    `benchmark`: benchmarks/training.py's JSON (scaling plots); `learning_curves`: benchmarks/
+    learning_curves.py's JSON (GAP@20 against training videos, and each model's gain per doubling).
+    """
+    if not run_dirs and not learning_curves:
+        raise YtlabelError("report needs run directories or --learning-curves")
     rows = sorted((load_run(path) for path in run_dirs), key=lambda r: (r["arch"], r["framework"], r["expansion"]))
     os.makedirs(out_dir, exist_ok=True)
-    plots = [_loss_curves(rows, out_dir), _gap_bars(rows, out_dir), _speed_vs_gap(rows, out_dir)]
+    plots = [_loss_curves(rows, out_dir), _gap_bars(rows, out_dir), _speed_vs_gap(rows, out_dir)] if rows else []
     if any(row["_genres"] for row in rows):
         plots.append(_genre_heatmap(rows, out_dir))
     if benchmark:
-        plots.extend(_scaling(json.load(open(benchmark)), out_dir))
+        plots.extend(_scaling(_read_json(benchmark), out_dir))
     findings = strengths_and_weaknesses(rows)
+    if learning_curves:
+        curves = _read_json(learning_curves)
+        plots.append(_learning_curves(curves, out_dir))
+        findings += [f"{_label(fit)}: {fit['per_doubling']:+.4f} GAP@20 per doubling of the training videos "
+                     f"(fit over {len(_curve(curves, fit))} sizes, largest residual {fit['max_residual']:.4f})"
+                     for fit in curves.get("fits", [])]
     _write_markdown(rows, findings, plots, os.path.join(out_dir, "report.md"))
     _write_html(rows, findings, plots, os.path.join(out_dir, "report.html"))
     return {"rows": [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows],
@@ -195,6 +206,36 @@ def _genre_heatmap(rows, out_dir) -> str:
     axis.set_title("Per-genre AP")
     figure.colorbar(image)
     return _save(figure, out_dir, "genre_ap_heatmap.png")
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as error:
+        raise YtlabelError(f"{path}: cannot read a benchmark's JSON ({error})") from error
+
+
+def _curve(curves: dict, series: dict) -> list[tuple[int, float]]:
+    key = (series["arch"], series["framework"], series["expansion"])
+    return sorted((row["videos"], row["gap_at_20"]) for row in curves.get("rows", [])
+                  if (row["arch"], row["framework"], row["expansion"]) == key)
+
+
+def _learning_curves(curves: dict, out_dir: str) -> str:
+    """GAP@20 against training videos (log scale), one line per model x framework (x expansion)."""
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    series = sorted({(row["arch"], row["framework"], row["expansion"]) for row in curves.get("rows", [])})
+    for arch, framework, expansion in series:
+        points = _curve(curves, {"arch": arch, "framework": framework, "expansion": expansion})
+        axis.plot(*zip(*points), marker="s" if expansion else "o", label=_label(
+            {"arch": arch, "framework": framework, "expansion": expansion}), **_style(arch, framework))
+    axis.set_xscale("log", base=2)
+    axis.set(xlabel="training videos (log scale)", ylabel="GAP@20",
+             title="Learning curves: GAP@20 on held-out real videos against training-set size")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(figure, out_dir, "learning_curves.png")
 
 
 def _scaling(benchmark: dict, out_dir: str) -> list[str]:

@@ -56,13 +56,17 @@ def ingest(source: str, out_dir: str, shard_fraction: float, eval_fraction: floa
         raise YtlabelError(f"shard_fraction={shard_fraction}: must be in (0, 1]")
     parts = [part.strip() for part in source.split(",") if part.strip()]
     levels: dict[str, str | list[str]] = {}
-    for part in [part for part in parts if part.startswith(OFFICIAL)]:
-        target = storage.join(publish_uri or out_dir, "yt8m", str(len(levels)))
-        _claim(levels, _official_download(part, target), target, source)
     located = [part for part in parts if part != SYNTHETIC and not part.startswith(OFFICIAL)]
     if located:
         shards = sources.resolve_shards(located)
         _claim(levels, reader.detect_dataset_level(shards), shards, source)
+    downloads = [_official(part) for part in parts if part.startswith(OFFICIAL)]
+    targets = [storage.join(publish_uri or out_dir, "yt8m", str(number)) for number in range(len(downloads))]
+    for (partition, _), target in zip(downloads, targets):  # every level claimed before anything is downloaded
+        _claim(levels, partition.level.removesuffix("_level"), target, source)
+    for (partition, query), target in zip(downloads, targets):
+        download.download(str(partition), target, shard=query.get("shard", "1/1").replace("/", ","),
+                          mirror=query.get("mirror", "us"), base_url=query.get("base_url"), progress=False)
     synthetic = []
     if SYNTHETIC in parts:
         synth.generate(synth.SynthConfig(videos=synthetic_videos, shards=6, seed=seed, frames=40, noise=2.0), out_dir)
@@ -92,17 +96,14 @@ def _claim(levels: dict, level: str, shards, source: str) -> None:
     levels[level] = shards
 
 
-def _official_download(source: str, target: str) -> str:
-    """Downloads a yt8m:// source into `target`; returns its level ("video" or "frame")."""
+def _official(source: str) -> tuple[download.Partition, dict[str, str]]:
+    """A yt8m:// source's partition and its parameters (shard, mirror, base_url), checked."""
     parts = urllib.parse.urlsplit(source)
     query = {key: values[-1] for key, values in urllib.parse.parse_qs(parts.query).items()}
     unknown = sorted(set(query) - {"shard", "mirror", "base_url"})
     if unknown:
         raise YtlabelError(f"{source}: unknown parameters {unknown}; yt8m:// takes shard, mirror and base_url")
-    partition = download.Partition.parse(parts.netloc + parts.path)
-    download.download(str(partition), target, shard=query.get("shard", "1/1").replace("/", ","),
-                      mirror=query.get("mirror", "us"), base_url=query.get("base_url"), progress=False)
-    return partition.level.removesuffix("_level")
+    return download.Partition.parse(parts.netloc + parts.path), query
 
 
 def plan_runs(architectures: list[str], frameworks: list[str], expansion_archs: list[str], levels: list[str]) -> list[dict]:

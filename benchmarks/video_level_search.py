@@ -1,0 +1,202 @@
+"""Which changes make a video-level MLP stronger on real YT8M data: one change at a time, PyTorch, in memory.
+
+An exploration harness, not the product path: the 164-shard training split and the 16 evaluation shards
+are decoded once into arrays (cached as .npz under --cache), and each variant trains a small PyTorch MLP
+on them directly, so one variant takes about a minute on 2 cores instead of the CLI's several. What helps
+here is then built into the spec in both frameworks and measured again through `ytlabel train` /
+`evaluate` (benchmarks/real_video_level.py); only those figures count as results.
+
+The baseline is the shipped fc preset: L2-normalised [rgb, audio], batch norm on the input, one 2048-wide
+hidden layer with batch norm (momentum 0.1) and ReLU, dropout 0.5, a linear output, Adam 1e-3 with a
+cosine decay over 8 epochs, batch 256. Each variant names the settings it changes.
+
+Prints one JSON line per variant to stderr and a JSON list as its last stdout line.
+
+Usage: python benchmarks/video_level_search.py --data DIR [--variants base,wide,...] [--cache DIR] [--seed 0]
+"""
+
+import argparse
+import glob
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from common import shard_slice
+from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+from ytlabel.data import reader  # noqa: E402
+from ytlabel.data.examples import l2_normalize_pair  # noqa: E402
+from ytlabel.evaluation.metrics import MetricAccumulator  # noqa: E402
+
+CLASSES = 3862
+BASE = {"hidden": 2048, "layers": 1, "dropout": 0.5, "input_dropout": 0.0, "epochs": 8, "lr": 1e-3,
+        "batch": 256, "gating": False, "experts": 0, "label_smoothing": 0.0, "mixup": 0.0, "ema": 0.0,
+        "weight_decay": 0.0}
+VARIANTS = {
+    "base": {},
+    "epochs16": {"epochs": 16},
+    "wide4096": {"hidden": 4096},
+    "deep2": {"layers": 2},
+    "gating": {"gating": True},
+    "moe4": {"experts": 4},
+    "smooth": {"label_smoothing": 0.1},
+    "mixup": {"mixup": 0.2},
+    "ema": {"ema": 0.995},
+    "input_dropout": {"input_dropout": 0.2},
+    "weight_decay": {"weight_decay": 1e-5},
+}
+
+
+def load_split(files: list[str], cache: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Features (videos, 1152) L2-normalised as the preset does, and each video's label ids."""
+    if os.path.exists(cache):
+        stored = np.load(cache, allow_pickle=False)
+        offsets = stored["offsets"]
+        return stored["features"], np.split(stored["labels"], offsets[1:-1])
+    features, labels = [], []
+    for path in files:
+        for record in reader.read_shard(path):
+            rgb, audio = l2_normalize_pair(record.rgb[None], record.audio[None])
+            features.append(np.concatenate([rgb[0], audio[0]]))
+            labels.append(record.labels.astype(np.int64))
+    features = np.stack(features).astype(np.float32)
+    offsets = np.cumsum([0] + [len(label) for label in labels])
+    np.savez(cache, features=features, labels=np.concatenate(labels), offsets=offsets)
+    return features, labels
+
+
+def multi_hot(labels: list[np.ndarray], index: np.ndarray) -> torch.Tensor:
+    target = torch.zeros(len(index), CLASSES)
+    for row, video in enumerate(index):
+        target[row, labels[video]] = 1.0
+    return target
+
+
+class Gate(nn.Module):
+    """Context gating (Miech et al. 2017): x * sigmoid(batchnorm(W x))."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.linear, self.norm = nn.Linear(width, width, bias=False), nn.BatchNorm1d(width, momentum=0.1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.norm(self.linear(x)))
+
+
+class Net(nn.Module):
+    def __init__(self, s: dict):
+        super().__init__()
+        layers: list[nn.Module] = [nn.BatchNorm1d(1152, momentum=0.1), nn.Dropout(s["input_dropout"])]
+        width = 1152
+        for _ in range(s["layers"]):
+            layers += [nn.Linear(width, s["hidden"]), nn.BatchNorm1d(s["hidden"], momentum=0.1), nn.ReLU()]
+            width = s["hidden"]
+        if s["gating"]:
+            layers.append(Gate(width))
+        layers.append(nn.Dropout(s["dropout"]))
+        self.body = nn.Sequential(*layers)
+        self.experts = s["experts"]
+        if self.experts:  # per class: softmax gate over experts (+ a null expert), sigmoid experts
+            self.gate = nn.Linear(width, CLASSES * (self.experts + 1))
+            self.expert = nn.Linear(width, CLASSES * self.experts)
+        else:
+            self.out = nn.Linear(width, CLASSES)
+
+    def forward(self, x):
+        """Logits for the linear head; probabilities for MoE (it mixes probabilities, not logits)."""
+        hidden = self.body(x)
+        if not self.experts:
+            return self.out(hidden)
+        gates = torch.softmax(self.gate(hidden).view(-1, CLASSES, self.experts + 1), dim=-1)
+        experts = torch.sigmoid(self.expert(hidden).view(-1, CLASSES, self.experts))
+        return (gates[..., : self.experts] * experts).sum(-1)
+
+
+def _loss(output: torch.Tensor, target: torch.Tensor, experts: int) -> torch.Tensor:
+    if experts:
+        return nn.functional.binary_cross_entropy(output.clamp(1e-7, 1 - 1e-7), target, reduction="none")
+    return nn.functional.binary_cross_entropy_with_logits(output, target, reduction="none")
+
+
+def run_variant(name: str, train, evaluation, seed: int) -> dict:
+    s = {**BASE, **VARIANTS[name]}
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    features, labels = torch.from_numpy(train[0]), train[1]
+    model = Net(s)
+    averaged = torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(s["ema"])) if s["ema"] else None
+    optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+    steps_per_epoch = math.ceil(len(features) / s["batch"])
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s["epochs"] * steps_per_epoch)
+    started = time.perf_counter()
+    for _ in range(s["epochs"]):
+        model.train()
+        order = rng.permutation(len(features))
+        for start in range(0, len(order), s["batch"]):
+            index = order[start : start + s["batch"]]
+            x, y = features[index], multi_hot(labels, index)
+            if s["mixup"]:
+                mix = float(rng.beta(s["mixup"], s["mixup"]))
+                partner = torch.from_numpy(rng.permutation(len(index)))
+                x, y = mix * x + (1 - mix) * x[partner], mix * y + (1 - mix) * y[partner]
+            if s["label_smoothing"]:
+                y = y * (1 - s["label_smoothing"]) + s["label_smoothing"] / 2
+            loss = _loss(model(x), y, s["experts"]).sum(1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
+    if averaged is not None:  # batch-norm statistics of the averaged weights, from one pass over the data
+        torch.optim.swa_utils.update_bn(((features[i : i + 1024],) for i in range(0, len(features), 1024)), averaged)
+    scorer = averaged or model
+    scorer.eval()
+    metrics = MetricAccumulator()
+    with torch.no_grad():
+        for start in range(0, len(evaluation[0]), 1024):
+            index = np.arange(start, min(start + 1024, len(evaluation[0])))
+            output = scorer(torch.from_numpy(evaluation[0][index]))
+            metrics.accumulate((output if s["experts"] else torch.sigmoid(output)).numpy(),
+                               multi_hot(evaluation[1], index).numpy())
+    result = metrics.result()
+    return {"variant": name, "changes": VARIANTS[name], "seed": seed, "gap_at_20": round(result["gap_at_20"], 4),
+            "hit_at_1": round(result["hit_at_1"], 4), "train_s": round(time.perf_counter() - started, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--train-shards", default="0:64,80:180")
+    parser.add_argument("--eval-shards", default="64:80")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--combine", default="", help="also run one variant with these variants' changes together")
+    parser.add_argument("--cache", default="/tmp/ytlabel-search-cache")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    shards = sorted(glob.glob(os.path.join(args.data, "*.tfrecord")))
+    os.makedirs(args.cache, exist_ok=True)
+    train = load_split([s for part in args.train_shards.split(",") for s in shards[shard_slice(part)]],
+                       os.path.join(args.cache, f"train-{args.train_shards.replace(':', '_').replace(',', '-')}.npz"))
+    evaluation = load_split(shards[shard_slice(args.eval_shards)],
+                            os.path.join(args.cache, f"eval-{args.eval_shards.replace(':', '_')}.npz"))
+    names = args.variants.split(",")
+    if args.combine:
+        VARIANTS["+".join(args.combine.split(","))] = {k: v for n in args.combine.split(",") for k, v in VARIANTS[n].items()}
+        names.append("+".join(args.combine.split(",")))
+    rows = []
+    for name in names:
+        rows.append(run_variant(name, train, evaluation, args.seed))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    print(json.dumps({"train_videos": len(train[0]), "eval_videos": len(evaluation[0]), "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
