@@ -123,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     evaluate.set_defaults(run=_evaluate)
 
+    ensemble = stages.add_parser("ensemble", help="pack finished runs as one model that averages their probabilities")
+    ensemble.add_argument("runs", nargs="+", metavar="RUN_DIR", help="finished runs (local or s3://), two or more")
+    ensemble.add_argument("--out", required=True, help="a new local directory: evaluate, push and serve it as a run")
+    ensemble.set_defaults(run=_ensemble)
+
     report = stages.add_parser("report", help="compare runs: report.md, report.html and PNG plots")
     report.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run directories of `ytlabel train`")
     report.add_argument("--out", required=True, help="report directory")
@@ -289,6 +294,14 @@ def _evaluate(args) -> None:
         for kind, row in result["by_kind"].items():
             if row["classes"]:
                 print(f"  {kind:9s} {row['classes']:4d} classes  mAP {row['map']:.4f}  (oracle {row['oracle_map']:.4f})")
+
+
+def _ensemble(args) -> None:
+    from ytlabel.registry.ensemble import build_ensemble
+
+    record = build_ensemble(args.runs, args.out)
+    print(f"wrote {args.out}: the mean probability of {len(record['spec']['members'])} runs "
+          f"({record['framework']}, {record['level']} level); `ytlabel evaluate --model {args.out}` scores it")
 
 
 def _report(args) -> None:

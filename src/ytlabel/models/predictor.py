@@ -4,14 +4,20 @@ Evaluation and serving use this; each framework is imported only when a run of t
 """
 
 import dataclasses
+import os
 import pickle
 from collections.abc import Callable
 
 import numpy as np
 
-from ytlabel import runs
+from ytlabel import runs, storage
 from ytlabel.data.examples import InputOptions
 from ytlabel.models.spec import EncoderRef, make_spec
+
+
+ENSEMBLE = "ensemble"  # spec.json's arch of a run that averages other runs (registry/ensemble.py packs one)
+MEMBERS_DIR = "members"  # under model/: one folder per member run
+COMBINE = "mean_probability"  # the only rule: the mean of the members' probabilities, returned as logits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +38,8 @@ def load_predictor(run_dir: str) -> Predictor:
     """
     record = runs.read_spec(run_dir)
     local = runs.local_run(run_dir)
+    if record["arch"] == ENSEMBLE:
+        return _ensemble(local, record)
     fields = dict(record["spec"])
     encoder = fields.pop("encoder", None)
     if encoder:
@@ -42,6 +50,33 @@ def load_predictor(run_dir: str) -> Predictor:
     model_path = runs.model_file(local, record["framework"])
     predict = _torch(model_path, record["arch"], spec) if record["framework"] == "torch" else _keras(model_path)
     return Predictor(record["arch"], record["framework"], record["level"], options, predict)
+
+
+def _ensemble(local: str, record: dict) -> Predictor:
+    """Each member's predictor; the answer is the logit of the mean of their probabilities."""
+    spec = record["spec"]
+    if spec.get("combine") != COMBINE or not isinstance(spec.get("members"), list) or len(spec["members"]) < 2:
+        raise runs.RunError(f"{local}: an ensemble spec needs combine={COMBINE!r} and two or more members")
+    root = os.path.realpath(os.path.join(local, runs.MODEL_DIR, MEMBERS_DIR))
+    members = []
+    for member in spec["members"]:
+        path = os.path.join(local, *storage.check_key(member, "ensemble member").split("/"))
+        if os.path.realpath(path) != os.path.join(root, os.path.basename(path)) or os.path.islink(path):
+            raise runs.RunError(f"{local}: ensemble member {member!r} is not a folder under "
+                                f"{runs.MODEL_DIR}/{MEMBERS_DIR}/")
+        members.append(load_predictor(path))
+    options = InputOptions(level=record["level"], max_frames=record["max_frames"], stride=record["stride"],
+                           l2_normalize=record["l2_normalize"])
+    if any(member.options != options for member in members):
+        raise runs.RunError(f"{local}: the members read their inputs differently from the ensemble's spec")
+
+    def predict(batch: dict) -> np.ndarray:
+        probabilities = np.mean([1.0 / (1.0 + np.exp(-member.predict(batch).astype(np.float64)))
+                                 for member in members], axis=0)
+        probabilities = np.clip(probabilities, 1e-7, 1.0 - 1e-7)
+        return np.log(probabilities / (1.0 - probabilities)).astype(np.float32)
+
+    return Predictor(ENSEMBLE, record["framework"], record["level"], options, predict)
 
 
 def _torch(path: str, arch: str, spec):

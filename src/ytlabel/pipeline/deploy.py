@@ -7,7 +7,6 @@ import urllib.request
 
 from ytlabel.data import reader
 from ytlabel.data.vocabulary import load_vocabulary
-from ytlabel.models.spec import ARCHITECTURES
 from ytlabel.pipeline.dataset import DatasetSplit
 
 
@@ -27,9 +26,9 @@ def deploy(model_ref: str, registry: str, backend: str, namespace: str, data: Da
 
         url = apply_inference_service(name, f"{registry.rstrip('/')}/{name}/{version}", namespace)
         return f"Serving **{name}:{version}** at `{url}`\n", url
-    videos = held_out_videos(data.eval[ARCHITECTURES[manifest["arch"]].level], count=3)
+    level = manifest["level"]  # from the version: an ensemble is no architecture of the grid
+    videos = held_out_videos(data.eval[level], count=3)
     answers = serve_and_ask(f"{name}:{version}", registry, videos)
-    level = ARCHITECTURES[manifest["arch"]].level
     kind = "generated" if level in data.synthetic else "real"
     lines = [f"{name}:{version} ({manifest['arch']}/{manifest['framework']}) asked about {len(videos)} {kind} "
              f"videos ({level} level) it never trained on; true labels beside the predicted ones (hits in bold):", ""]

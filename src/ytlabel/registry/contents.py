@@ -25,11 +25,10 @@ def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
     spec_record = runs.read_spec(local)
     config = runs.read_config(local)
     result = runs.read_result(local)
-    model_dir = os.path.join(local, runs.MODEL_DIR)
-    model_files = sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
+    model_files = _model_files(run_dir, os.path.join(local, runs.MODEL_DIR))
     if not model_files:
         raise RegistryError(f"{run_dir}: no {runs.MODEL_DIR}/ files; the run did not save a model")
-    files: dict[str, str | bytes] = {f"{runs.MODEL_DIR}/{name}": os.path.join(model_dir, name) for name in model_files}
+    files: dict[str, str | bytes] = dict(model_files)
     for name in runs.PUBLISHED[1:]:
         if os.path.lexists(os.path.join(local, name)):
             files[name] = os.path.join(local, name)
@@ -70,6 +69,21 @@ def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
         raise RegistryError(f"{run_dir}: {', '.join(nonfinite)} not finite (NaN or infinity); a model with "
                             f"non-finite figures is not published")
     return files, record
+
+
+def _model_files(run_dir: str, model_dir: str) -> dict[str, str]:
+    """model/ files by relative path, nested folders included (an ensemble keeps its members there); a
+    symbolic link to a folder is refused rather than skipped."""
+    found = {}
+    for folder, folders, names in os.walk(model_dir):
+        for name in folders:
+            if os.path.islink(os.path.join(folder, name)):
+                raise RegistryError(f"{run_dir}: {os.path.relpath(os.path.join(folder, name), os.path.dirname(model_dir))}"
+                                    f" is a symbolic link to a folder; only the run's own files are published")
+        for name in names:
+            path = os.path.join(folder, name)
+            found[os.path.relpath(path, os.path.dirname(model_dir)).replace(os.sep, "/")] = path
+    return dict(sorted(found.items()))
 
 
 def headline(metrics: dict | None) -> dict | None:

@@ -1,0 +1,79 @@
+"""`ytlabel ensemble`: several finished runs packed as one run directory that averages their probabilities.
+
+An ensemble is an ordinary run directory to every later stage (evaluate, report, registry push and pull,
+serve), so it is evaluated, published and served as one model:
+
+    spec.json     {"arch": "ensemble", "spec": {"members": [...], "combine": "mean_probability"}, ...}
+    config.yaml   where each member came from
+    result.json   the members' training figures
+    model/members/<NN>-<run name>/   each member as a registry version holds it (spec, config, result,
+                                     metrics, model/ and its encoder/), so the ensemble travels whole
+
+The members are packed with the registry's own `collect_run`, so a member gets every check a pushed run
+gets (finished, regular files only, finite figures, its encoder carried along). They must read their
+inputs the same way (level, frames, stride, normalisation): the ensemble prepares one batch for all.
+"""
+
+import json
+import os
+import shutil
+
+from ytlabel import runs, storage
+from ytlabel.models.predictor import COMBINE, ENSEMBLE, MEMBERS_DIR
+from ytlabel.registry.contents import collect_run
+from ytlabel.registry.store import RegistryError
+
+OPTIONS = ("level", "max_frames", "stride", "l2_normalize")  # how a member reads inputs: must agree
+
+
+def build_ensemble(members: list[str], out: str) -> dict:
+    """Packs the finished runs `members` (local or s3://) into the new local run directory `out`; returns
+    its spec record."""
+    if len(members) < 2:
+        raise RegistryError(f"an ensemble needs two or more runs, got {len(members)}")
+    if os.path.exists(out) and os.listdir(out):
+        raise RegistryError(f"{out}: not empty; an ensemble is written into a new directory")
+    packed, records, results = [], [], []
+    staging = out + ".partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for number, member in enumerate(members):
+            files, record = collect_run(member)
+            spec = json.loads(files[runs.SPEC])  # the member's spec.json as packed (its encoder path inside)
+            name = runs.run_name(spec["arch"], spec["framework"], bool(record["encoder"]))
+            folder = f"{runs.MODEL_DIR}/{MEMBERS_DIR}/{number:02d}-{name}"
+            for relative, source in files.items():
+                target = os.path.join(staging, *folder.split("/"), *relative.split("/"))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                if isinstance(source, bytes):
+                    storage.atomic_write(target, source)
+                else:
+                    shutil.copyfile(source, target)
+            packed.append(folder)
+            records.append(spec)
+            results.append({"run": member, "arch": spec["arch"], "framework": spec["framework"],
+                            "metrics": record["metrics"], **record["training"]})
+        disagree = [key for key in OPTIONS if len({str(record.get(key)) for record in records}) > 1]
+        if disagree:
+            raise RegistryError(f"the runs read their inputs differently ({', '.join(disagree)}: "
+                                f"{[record.get(disagree[0]) for record in records]}); an ensemble feeds one batch to all")
+        frameworks = sorted({record["framework"] for record in records})
+        spec_record = {"arch": ENSEMBLE, "framework": frameworks[0] if len(frameworks) == 1 else "+".join(frameworks),
+                       "spec": {"members": packed, "combine": COMBINE},
+                       **{key: records[0].get(key) for key in OPTIONS}}
+        writer = runs.RunDir(staging)
+        writer.write_json(runs.SPEC, spec_record)
+        writer.write_yaml(runs.CONFIG, {"members": list(members), "combine": COMBINE})
+        writer.write_json(runs.RESULT, {
+            "arch": ENSEMBLE, "framework": spec_record["framework"], "members": results, "epochs": None,
+            "train_loss": None, "videos_per_s": None, "usage": {},
+            "train_s": round(sum(result.get("train_s") or 0 for result in results), 1),
+            "params": sum(result.get("params") or 0 for result in results)})
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        if os.path.exists(out):
+            os.rmdir(out)
+        os.replace(staging, out)  # the ensemble appears whole or not at all
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return spec_record
