@@ -88,3 +88,14 @@ def test_learning_curves_plot_and_fit(tmp_path, capsys):
     assert "- fc/keras: +0.0500 GAP@20 per doubling" in out
     assert (tmp_path / "report" / "learning_curves.png").stat().st_size > 10_000
     assert "![learning_curves](learning_curves.png)" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_saturating_fit_recovers_a_known_curve():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+    from learning_curves import fit_saturating
+
+    points = [(videos, 0.8 - 2.0 * videos**-0.3) for videos in (1500, 3000, 6000, 12000, 24000, 48000)]
+    fit = fit_saturating(points)
+    assert fit["ceiling"] == pytest.approx(0.8, abs=0.002) and fit["alpha"] == pytest.approx(0.3, abs=0.01)
+    assert fit["backtest_predicted_largest"] == pytest.approx(points[-1][1], abs=0.001)
+    assert fit["at_3_9m_videos"] == pytest.approx(0.8 - 2.0 * 3_888_919**-0.3, abs=0.002)

@@ -68,9 +68,7 @@ def build_report(run_dirs: list[str], out_dir: str, benchmark: str | None = None
     if learning_curves:
         curves = _read_json(learning_curves)
         plots.append(_learning_curves(curves, out_dir))
-        findings += [f"{_label(fit)}: {fit['per_doubling']:+.4f} GAP@20 per doubling of the training videos "
-                     f"(fit over {len(_curve(curves, fit))} sizes, largest residual {fit['max_residual']:.4f})"
-                     for fit in curves.get("fits", [])]
+        findings += [_curve_finding(curves, fit) for fit in curves.get("fits", [])]
     _write_markdown(rows, findings, plots, os.path.join(out_dir, "report.md"))
     _write_html(rows, findings, plots, os.path.join(out_dir, "report.html"))
     return {"rows": [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows],
@@ -220,6 +218,16 @@ def _curve(curves: dict, series: dict) -> list[tuple[int, float]]:
     key = (series["arch"], series["framework"], series["expansion"])
     return sorted((row["videos"], row["gap_at_20"]) for row in curves.get("rows", [])
                   if (row["arch"], row["framework"], row["expansion"]) == key)
+
+
+def _curve_finding(curves: dict, fit: dict) -> str:
+    text = (f"{_label(fit)}: {fit['per_doubling']:+.4f} GAP@20 per doubling of the training videos (fit over "
+            f"{len(_curve(curves, fit))} sizes, largest residual {fit['max_residual']:.4f})")
+    if "ceiling" in fit:
+        text += (f"; a saturating fit levels off at {fit['ceiling']:.4f} (back-test: fitted without the largest "
+                 f"size it predicts {fit['backtest_predicted_largest']:.4f}, measured "
+                 f"{fit['backtest_measured_largest']:.4f})")
+    return text
 
 
 def _learning_curves(curves: dict, out_dir: str) -> str:
