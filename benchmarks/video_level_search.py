@@ -49,6 +49,7 @@ VARIANTS = {
     "wide4096": {"hidden": 4096},
     "deep2": {"layers": 2},
     "gating": {"gating": True},
+    "moe2": {"experts": 2},
     "moe4": {"experts": 4},
     "smooth": {"label_smoothing": 0.1},
     "mixup": {"mixup": 0.2},

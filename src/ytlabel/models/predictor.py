@@ -14,7 +14,6 @@ from ytlabel import runs, storage
 from ytlabel.data.examples import InputOptions
 from ytlabel.models.spec import EncoderRef, make_spec
 
-
 ENSEMBLE = "ensemble"  # spec.json's arch of a run that averages other runs (registry/ensemble.py packs one)
 MEMBERS_DIR = "members"  # under model/: one folder per member run
 COMBINE = "mean_probability"  # the only rule: the mean of the members' probabilities, returned as logits

@@ -101,11 +101,16 @@ class FCSpec(_Spec):
     # Normalise each input feature and each hidden layer over the batch, as the starter's video models
     # do. Without it the best measured fc on the real split reached 0.640 GAP@20; with it 0.682.
     batch_norm: bool = True
+    # Context gating (Miech et al. 2017) on the hidden layer: h * sigmoid(batchnorm(W h + b)), a learnt
+    # per-unit gate that depends on the whole hidden vector. +0.003 GAP@20 on the 47.8k-video split.
+    gating: bool = False
+    input_dropout: float = 0.0  # dropout on the (normalised) input features, training only
 
     def __post_init__(self):
         self._positive("num_classes", "head_hidden")
         self._non_negative("rgb_hidden", "audio_hidden")
         self._fraction("dropout")
+        self._fraction("input_dropout")
 
 
 @dataclasses.dataclass(frozen=True)

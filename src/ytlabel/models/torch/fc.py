@@ -32,16 +32,24 @@ class FCClassifier(nn.Module):
         super().__init__()
         norm = batch_norm if spec.batch_norm else (lambda features: nn.Identity())
         self.rgb_input_norm, self.audio_input_norm = norm(rgb_in), norm(audio_in)
+        self.input_dropout = nn.Dropout(spec.input_dropout)
         self.rgb = Tower(rgb_in, spec.rgb_hidden, norm)
         self.audio = Tower(audio_in, spec.audio_hidden, norm)
         self.head_hidden = dense(self.rgb.width + self.audio.width, spec.head_hidden)
         self.head_hidden_norm = norm(spec.head_hidden)
+        self.gating = spec.gating
+        if spec.gating:
+            self.gate = dense(spec.head_hidden, spec.head_hidden)
+            self.gate_norm = norm(spec.head_hidden)
         self.dropout = nn.Dropout(spec.dropout)
         self.logits = dense(spec.head_hidden, spec.num_classes, output_bias(spec.num_classes))
 
     def forward(self, rgb: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        towers = torch.cat([self.rgb(self.rgb_input_norm(rgb)), self.audio(self.audio_input_norm(audio))], dim=-1)
+        rgb, audio = self.input_dropout(self.rgb_input_norm(rgb)), self.input_dropout(self.audio_input_norm(audio))
+        towers = torch.cat([self.rgb(rgb), self.audio(audio)], dim=-1)
         hidden = torch.relu(self.head_hidden_norm(self.head_hidden(towers)))
+        if self.gating:
+            hidden = hidden * torch.sigmoid(self.gate_norm(self.gate(hidden)))
         return self.logits(self.dropout(hidden))
 
 
