@@ -38,6 +38,7 @@ class TrainConfig:
     schedule: str = "constant"  # constant, cosine (to 0 over all steps) or exponential (decay_rate per epoch)
     decay_rate: float = 0.95  # exponential schedule: factor per epoch
     seed: int = 0  # initial weights, data order and dropout
+    target: str = "classes"  # what the model outputs: the 3,862 classes, or the 25 genres (Vertical1)
     max_frames: int = 300  # frame level: frames kept per video after striding
     stride: int = 1  # frame level: keep every stride-th frame
     min_frames: int = 0  # frame level: drop videos shorter than this (the research kept >= 100 s)
@@ -66,6 +67,8 @@ class TrainConfig:
             fail("optimizer", f"choose one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES:
             fail("schedule", f"choose one of {SCHEDULES}")
+        if self.target not in ("classes", "genres"):
+            fail("target", "choose classes (the 3,862 labels) or genres (the 25 Vertical1 genres)")
         for name in ("epochs", "batch_size", "stride", "max_frames"):
             if getattr(self, name) < 1:
                 fail(name, "must be >= 1")
@@ -94,6 +97,10 @@ class TrainConfig:
         from ytlabel.models.spec import EncoderRef, make_spec
 
         fields = dict(self.model)
+        if self.target == "genres":
+            from ytlabel.data.vocabulary import load_vocabulary
+
+            fields["num_classes"] = len(load_vocabulary().genres)
         if self.encoder:
             fields["encoder"] = EncoderRef(self.encoder, finetune=self.finetune_encoder)
         return make_spec(self.arch, **fields)

@@ -8,7 +8,8 @@ tests hold them to TensorFlow's own parse of the same shards:
     only videos of >= 100 s);
   * `l2_normalize`: like the starter code, each frame's (or video's) concatenated 1152-d
     [rgb, audio] vector is scaled to unit length; padding rows stay zero;
-  * labels become a (3862,) float32 multi-hot vector.
+  * labels become a (3862,) float32 multi-hot vector, or with `target="genres"` a (25,) one over the
+    Vertical1 genres (a genre is present when any of the video's classes belongs to it).
 """
 
 import dataclasses
@@ -17,9 +18,11 @@ import numpy as np
 
 from ytlabel.data import schema
 from ytlabel.data.records import FRAME, VIDEO, FrameRecord, VideoRecord
+from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.errors import ConfigError
 
 _EPSILON = 1e-12
+CLASSES, GENRES = "classes", "genres"  # what a model is trained to output: the 3,862 classes or the genres
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +35,7 @@ class InputOptions:
         stride: keep every `stride`-th frame (1 = all); 2 halves sequence cost for LSTMs.
         min_frames: drop videos with fewer original frames (0 keeps all); frame level only.
         l2_normalize: unit-length [rgb, audio] per frame or video, as the starter code does.
+        target: "classes" (3,862 labels) or "genres" (the vocabulary's Vertical1 genres).
     """
 
     level: str = FRAME
@@ -39,8 +43,11 @@ class InputOptions:
     stride: int = 1
     min_frames: int = 0
     l2_normalize: bool = False
+    target: str = CLASSES
 
     def __post_init__(self):
+        if self.target not in (CLASSES, GENRES):
+            raise ConfigError(f"target={self.target!r}: must be {CLASSES!r} or {GENRES!r}")
         if self.level not in (VIDEO, FRAME):
             raise ConfigError(f"level={self.level!r}: must be {VIDEO!r} or {FRAME!r}")
         if not 1 <= self.max_frames <= schema.MAX_FRAMES:
@@ -60,6 +67,16 @@ def multi_hot(labels: np.ndarray) -> np.ndarray:
     return target
 
 
+def targets(labels: np.ndarray, target: str = CLASSES) -> np.ndarray:
+    """The multi-hot training target of a video's label ids: over the classes, or over the genres."""
+    if target == CLASSES:
+        return multi_hot(labels)
+    vocabulary = load_vocabulary()
+    out = np.zeros(len(vocabulary.genres), dtype=np.float32)
+    out[vocabulary.genre_ids[labels]] = 1.0
+    return out
+
+
 def prepare(record: VideoRecord | FrameRecord, options: InputOptions) -> dict[str, np.ndarray] | None:
     """Model inputs for one record, or None when `min_frames` drops it.
 
@@ -73,7 +90,7 @@ def prepare(record: VideoRecord | FrameRecord, options: InputOptions) -> dict[st
         rgb, audio = record.rgb.copy(), record.audio.copy()
         if options.l2_normalize:
             rgb, audio = l2_normalize_pair(rgb, audio)
-        return {"rgb": rgb, "audio": audio, "labels": multi_hot(record.labels)}
+        return {"rgb": rgb, "audio": audio, "labels": targets(record.labels, options.target)}
     if record.num_frames < options.min_frames:
         return None
     rgb_codes = record.rgb[:: options.stride][: options.max_frames]
@@ -84,7 +101,7 @@ def prepare(record: VideoRecord | FrameRecord, options: InputOptions) -> dict[st
     rgb[:count], audio[:count] = schema.dequantize(rgb_codes), schema.dequantize(audio_codes)
     if options.l2_normalize:
         rgb[:count], audio[:count] = l2_normalize_pair(rgb[:count], audio[:count])
-    return {"rgb": rgb, "audio": audio, "num_frames": np.int64(count), "labels": multi_hot(record.labels)}
+    return {"rgb": rgb, "audio": audio, "num_frames": np.int64(count), "labels": targets(record.labels, options.target)}
 
 
 def l2_normalize_pair(rgb: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ytlabel.data import reader, sources, stream, synth
-from ytlabel.data.examples import InputOptions
+from ytlabel.data.examples import CLASSES, InputOptions
 from ytlabel.data.tfrecord import read_records
 from ytlabel.data.vocabulary import Vocabulary, load_vocabulary
 from ytlabel.errors import DataError
@@ -26,10 +26,13 @@ def binary_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 class Evaluation:
     """Streaming class metrics, genre metrics (through the vocabulary) and loss."""
 
-    def __init__(self, vocabulary: Vocabulary | None = None, genres: bool = True):
+    def __init__(self, vocabulary: Vocabulary | None = None, genres: bool = True, target: str = CLASSES):
+        """`target="genres"`: the model outputs genre scores directly (a genre-trained run); its metrics are
+        the genre ones, over every genre (GAP@25), and there are no class metrics."""
         self.vocabulary = vocabulary or load_vocabulary()
-        self.classes = MetricAccumulator(TOP_K)
-        self.genres = MetricAccumulator(len(self.vocabulary.genres)) if genres else None
+        self.target = target
+        self.classes = MetricAccumulator(TOP_K if target == CLASSES else len(self.vocabulary.genres))
+        self.genres = MetricAccumulator(len(self.vocabulary.genres)) if genres and target == CLASSES else None
         self._genre_matrix = np.eye(len(self.vocabulary.genres), dtype=np.float64)[self.vocabulary.genre_ids]
         self._loss = 0.0
         self._videos = 0
@@ -47,9 +50,12 @@ class Evaluation:
 
     def result(self) -> dict:
         classes = self.classes.result()
+        loss = self._loss / self._videos if self._videos and self._loss else None
+        if self.target != CLASSES:
+            return {"genre_gap": classes[f"gap_at_{self.classes.k}"], "genre_hit_at_1": classes["hit_at_1"],
+                    "videos": classes["videos"], "loss": loss, "target": self.target}
         result = {"gap_at_20": classes["gap_at_20"], "hit_at_1": classes["hit_at_1"], "perr": classes["perr"],
-                  "map": classes["map_at_20"], "videos": classes["videos"],
-                  "loss": self._loss / self._videos if self._videos and self._loss else None}
+                  "map": classes["map_at_20"], "videos": classes["videos"], "loss": loss}
         if self.genres is not None:
             genres = self.genres.result()
             result.update(genre_hit_at_1=genres["hit_at_1"], genre_gap=genres[f"gap_at_{self.genres.k}"])
@@ -89,17 +95,20 @@ def evaluate_run(run_dir: str, data: str | list[str], batch_size: int = 64) -> d
     if level != predictor.level:
         raise DataError(f"the model reads {predictor.level}-level data but {shards[0]} is {level}-level")
     started = time.perf_counter()
-    evaluation = evaluate_predictions(predictor.predict, shards, predictor.options, batch_size)
+    evaluation = evaluate_predictions(predictor.predict, shards, predictor.options, batch_size,
+                                      Evaluation(target=predictor.options.target))
     seconds = time.perf_counter() - started
     result = {"arch": predictor.arch, "framework": predictor.framework, **evaluation.result(),
               "videos_per_s": round(evaluation.classes.result()["videos"] / seconds, 1)}
-    result["per_class_ap"] = {str(c): round(float(ap), 6) for c, ap in enumerate(evaluation.classes.class_ap())
-                              if evaluation.classes.class_positives[c]}
-    genre_ap = evaluation.genres.class_ap()
+    genres = evaluation.genres or evaluation.classes  # a genre-trained run's outputs are the genres
+    if evaluation.genres is not None:
+        result["per_class_ap"] = {str(c): round(float(ap), 6) for c, ap in enumerate(evaluation.classes.class_ap())
+                                  if evaluation.classes.class_positives[c]}
+    genre_ap = genres.class_ap()
     result["per_genre_ap"] = {name: round(float(genre_ap[g]), 6) for g, name in enumerate(evaluation.vocabulary.genres)
-                              if evaluation.genres.class_positives[g]}
+                              if genres.class_positives[g]}
     truth = synthetic_truth(shards)
-    if truth:
+    if truth and predictor.options.target == CLASSES:  # the oracle and the kinds are per class
         oracle = oracle_evaluation(shards, evaluation.vocabulary)
         result["oracle"] = oracle.result()
         result["by_kind"] = kind_breakdown(truth, evaluation, oracle)

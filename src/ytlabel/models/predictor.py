@@ -45,7 +45,7 @@ def load_predictor(run_dir: str) -> Predictor:
         encoder = {**encoder, "path": runs.encoder_location(local, encoder["path"])}
     spec = make_spec(record["arch"], encoder=EncoderRef(**encoder) if encoder else None, **fields)
     options = InputOptions(level=record["level"], max_frames=record["max_frames"], stride=record["stride"],
-                            l2_normalize=record["l2_normalize"])
+                           l2_normalize=record["l2_normalize"], target=record.get("target", "classes"))
     model_path = runs.model_file(local, record["framework"])
     predict = _torch(model_path, record["arch"], spec) if record["framework"] == "torch" else _keras(model_path)
     return Predictor(record["arch"], record["framework"], record["level"], options, predict)
@@ -65,7 +65,7 @@ def _ensemble(local: str, record: dict) -> Predictor:
                                 f"{runs.MODEL_DIR}/{MEMBERS_DIR}/")
         members.append(load_predictor(path))
     options = InputOptions(level=record["level"], max_frames=record["max_frames"], stride=record["stride"],
-                           l2_normalize=record["l2_normalize"])
+                           l2_normalize=record["l2_normalize"], target=record.get("target", "classes"))
     if any(member.options != options for member in members):
         raise runs.RunError(f"{local}: the members read their inputs differently from the ensemble's spec")
 

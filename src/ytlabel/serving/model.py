@@ -43,6 +43,9 @@ class YT8MModel(Model):
         """Checks the manifest's sha256 for every file, then loads the model; raises YtlabelError if unusable."""
         self.manifest = verify_model_dir(self.model_dir)
         self.predictor = load_predictor(self.model_dir)
+        if self.predictor.options.target != "classes":
+            raise YtlabelError(f"{self.model_dir}: a model trained on {self.predictor.options.target} only; the "
+                               f"server answers class labels (with genres derived from them)")
         probe = self.predictor.predict(_probe_batch(self.predictor.options))
         if not np.isfinite(probe).all():  # e.g. weights that diverged to NaN: never answer null scores
             raise YtlabelError(f"{self.model_dir}: the model's scores for a probe input are not finite; "

@@ -55,7 +55,7 @@ def resolve_data(config: TrainConfig) -> RunData:
     else:
         train, validation = shards, []
     options = InputOptions(level=config.level, max_frames=config.max_frames, stride=config.stride,
-                            min_frames=config.min_frames, l2_normalize=config.l2_normalize)
+                            min_frames=config.min_frames, l2_normalize=config.l2_normalize, target=config.target)
     return RunData(train, stream.count_records(train), validation, options)
 
 
