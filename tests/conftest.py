@@ -8,6 +8,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/seaweed.py
 
+from model_helpers import TINY_FC  # noqa: E402
+
 from ytlabel.data import synth  # noqa: E402
 
 SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "..", "src", "ytlabel", "data", "assets", "sample")
@@ -48,8 +50,6 @@ def s3_env(s3_endpoint, monkeypatch):
 
 
 # --- finished tiny runs (registry and serving tests) ---------------------------------------------
-TINY_FC = ["model.rgb_hidden=16", "model.audio_hidden=8", "model.head_hidden=16", "epochs=1", "batch_size=8",
-           "validation_fraction=0"]
 
 
 def _finished_run(synth_dir: str, out: str, *extra: str) -> str:

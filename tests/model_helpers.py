@@ -3,6 +3,9 @@
 from ytlabel.models import spec as S
 
 CLASSES = 7
+# A tiny fc run (1 epoch, all videos trained on): the settings of conftest's finished runs.
+TINY_FC = ["model.rgb_hidden=16", "model.audio_hidden=8", "model.head_hidden=16", "epochs=1", "batch_size=8",
+           "validation_fraction=0"]
 
 
 def tiny_spec(arch: str, encoder=None):

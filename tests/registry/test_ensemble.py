@@ -9,7 +9,7 @@ import urllib.request
 import numpy as np
 import pytest
 from cli_rule import one_error_line
-from conftest import TINY_FC
+from model_helpers import TINY_FC
 
 from ytlabel.cli import main
 from ytlabel.data.examples import InputOptions
