@@ -71,8 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--mirror", default="us", help="us, eu or asia (default us)")
     fetch.add_argument("--jobs", type=int, default=4, help="parallel downloads (default 4)")
     fetch.add_argument("--retries", type=int, default=5, help="retries per file after a failure (default 5)")
-    fetch.add_argument("--base-url", default=None, help="serve plans and files from here instead of data.yt8m.org "
-                                                        "(a private mirror with the same layout)")
+    fetch.add_argument("--base-url", help="plans and files from this mirror (same layout) instead of data.yt8m.org")
     fetch.set_defaults(run=_download)
 
     inspect = verbs.add_parser("inspect", help="count videos, labels, frames and genres")
@@ -122,11 +121,6 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     evaluate.set_defaults(run=_evaluate)
-
-    ensemble = stages.add_parser("ensemble", help="pack finished runs as one model that averages their probabilities")
-    ensemble.add_argument("runs", nargs="+", metavar="RUN_DIR", help="finished runs (local or s3://), two or more")
-    ensemble.add_argument("--out", required=True, help="a new local directory: evaluate, push and serve it as a run")
-    ensemble.set_defaults(run=_ensemble)
 
     report = stages.add_parser("report", help="compare runs: report.md, report.html and PNG plots")
     report.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run directories of `ytlabel train`")
@@ -294,14 +288,6 @@ def _evaluate(args) -> None:
         for kind, row in result["by_kind"].items():
             if row["classes"]:
                 print(f"  {kind:9s} {row['classes']:4d} classes  mAP {row['map']:.4f}  (oracle {row['oracle_map']:.4f})")
-
-
-def _ensemble(args) -> None:
-    from ytlabel.registry.ensemble import build_ensemble
-
-    record = build_ensemble(args.runs, args.out)
-    print(f"wrote {args.out}: the mean probability of {len(record['spec']['members'])} runs "
-          f"({record['framework']}, {record['level']} level); `ytlabel evaluate --model {args.out}` scores it")
 
 
 def _report(args) -> None:

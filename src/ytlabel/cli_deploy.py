@@ -1,4 +1,5 @@
-"""`ytlabel registry|serve|platform`: the verbs that publish, serve and deploy models (see cli.py for the rest).
+"""`ytlabel ensemble|registry|serve|platform`: the verbs that package, publish, serve and deploy models (see cli.py
+for the rest).
 
 Argument parsing and calls into the library only, like cli.py.
 """
@@ -12,7 +13,11 @@ from ytlabel.errors import ConfigError
 
 
 def add_stages(stages) -> None:
-    """Adds the registry, serve and platform stages to `ytlabel`'s subparsers."""
+    """Adds the ensemble, registry, serve and platform stages to `ytlabel`'s subparsers."""
+    ensemble = stages.add_parser("ensemble", help="pack finished runs as one model that averages their probabilities")
+    ensemble.add_argument("runs", nargs="+", metavar="RUN_DIR", help="finished runs (local or s3://), two or more")
+    ensemble.add_argument("--out", required=True, help="a new local directory: evaluate, push and serve it as a run")
+    ensemble.set_defaults(run=_ensemble)
     registry = stages.add_parser("registry", help="versioned models on file:// or s3:// with aliases")
     registry_verbs = registry.add_subparsers(dest="verb", required=True, metavar="VERB")
     where = argparse.ArgumentParser(add_help=False)
@@ -64,6 +69,14 @@ def add_stages(stages) -> None:
                         help="S3 endpoint for the serving Secret's annotations")
     render.add_argument("overrides", nargs="*", metavar="key=value", help="training settings passed to ytlabel train")
     render.set_defaults(run=_platform_render)
+
+
+def _ensemble(args) -> None:
+    from ytlabel.registry.ensemble import build_ensemble
+
+    record = build_ensemble(args.runs, args.out)
+    print(f"wrote {args.out}: the mean probability of {len(record['spec']['members'])} runs "
+          f"({record['framework']}, {record['level']} level); `ytlabel evaluate --model {args.out}` scores it")
 
 
 def _registry_push(args) -> None:

@@ -14,15 +14,14 @@ partition=2/video/train mirror=us python`):
   index in that alphabet's ordered pairs (`train2265.tfrecord`, 62 x 62 = 3,844 names per split).
 
 What this adds: parallel downloads, retries with a resumed ranged GET after a dropped connection, md5
-verification, a progress bar, bounded sizes, names from the plan checked before they touch a path, and
-output to s3:// through a local staging folder. A file is only ever visible under its final name once
+verification, a progress bar (those four in `transfer.py`), bounded sizes, names from the plan checked
+before they touch a path, and output to s3:// through a local staging folder. A file is only ever visible under its final name once
 its md5 matched. Rerunning the same command resumes: verified files are skipped, partial ones continue.
 """
 
 import concurrent.futures
 import dataclasses
 import hashlib
-import http.client
 import itertools
 import json
 import logging
@@ -33,12 +32,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-from typing import Self
 
 from ytlabel import storage
-from ytlabel.errors import ConfigError, DataError, YtlabelError
+from ytlabel.data import transfer
+from ytlabel.data.transfer import DownloadError  # noqa: F401  raised by download(); callers catch it here
+from ytlabel.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +49,7 @@ INDEX = {"".join(pair): number for number, pair in enumerate(itertools.product(A
 REMOTE_NAME = re.compile(r"^([a-z]+)([a-zA-Z0-9]{2})\.tfrecord$")
 MD5 = re.compile(r"^[0-9a-f]{32}$")
 MAX_PLAN_BYTES = 16 << 20  # the largest official plan is about 230 kB
-MAX_FILE_BYTES = 16 << 30  # the largest official frame-level shard is under 1 GB
 STATE_FILE = "download.json"  # beside the shards: the plan's selection and the files verified so far
-CHUNK = 1 << 16  # what a dropped connection can lose of the bytes already received
-TIMEOUT_S = 60.0
-
-
-class DownloadError(YtlabelError):
-    """A file could not be downloaded and verified after every retry (named, with the reason)."""
-
-
-class _Permanent(Exception):
-    """A failure a retry cannot mend (404, a body too large, a refused plan)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,7 +149,7 @@ def download(partition: str, out: str, shard: str = "1,1", mirror: str = "us", b
     plan_host, file_host = (base_url, base_url) if base_url else (PLAN_HOST, mirror_host(mirror))
     started = time.monotonic()
     plan_url = part.plan_url(plan_host)
-    plan = parse_plan(_fetch_small(plan_url, retries, backoff_s), plan_url)
+    plan = parse_plan(transfer.fetch_small(plan_url, MAX_PLAN_BYTES, retries, backoff_s), plan_url)
     chosen = {name: digest for name, digest in sorted(plan.items()) if in_shard(name, selection)}
     state_uri = storage.join(out, STATE_FILE)
     verified = _verified(state_uri)
@@ -173,7 +160,7 @@ def download(partition: str, out: str, shard: str = "1,1", mirror: str = "us", b
     log.info("%s: %d of %d files in shard %s -> %s", plan_url, len(chosen), len(plan), shard, out)
     summary = Summary(str(part), shard, len(chosen), [], [], {}, 0, 0.0)
     lock = threading.Lock()
-    bar = _Bar(len(chosen), enabled=sys.stderr.isatty() if progress is None else progress)
+    bar = transfer.ProgressBar(len(chosen), enabled=sys.stderr.isatty() if progress is None else progress)
 
     def one(name: str, digest: str) -> None:
         target = local_name(name)
@@ -184,12 +171,12 @@ def download(partition: str, out: str, shard: str = "1,1", mirror: str = "us", b
             bar.advance(target, "already verified")
             return
         try:
-            size = _fetch_verified(part.file_url(file_host, name), os.path.join(folder, target), digest, retries,
+            size = transfer.fetch_verified(part.file_url(file_host, name), os.path.join(folder, target), digest, retries,
                                    backoff_s, bar)
             if remote:
                 storage.upload(os.path.join(folder, target), final_uri)
                 os.remove(os.path.join(folder, target))
-        except (DownloadError, storage.StorageError) as error:
+        except (transfer.DownloadError, storage.StorageError) as error:
             with lock:
                 summary.failed[target] = str(error)
             bar.advance(target, "FAILED")
@@ -209,7 +196,7 @@ def download(partition: str, out: str, shard: str = "1,1", mirror: str = "us", b
     summary.skipped.sort()
     if summary.failed:
         reasons = "; ".join(f"{name}: {why}" for name, why in sorted(summary.failed.items()))
-        raise DownloadError(f"{len(summary.failed)} of {len(chosen)} files failed ({reasons}); "
+        raise transfer.DownloadError(f"{len(summary.failed)} of {len(chosen)} files failed ({reasons}); "
                             f"{len(summary.downloaded) + len(summary.skipped)} verified files are kept in {out} and a "
                             f"rerun resumes")
     return summary
@@ -226,122 +213,4 @@ def _already_there(final_uri: str, local_path: str, digest: str, recorded: bool,
     """A local file counts when its md5 matches; an object when an earlier run recorded it verified."""
     if remote:
         return recorded and storage.exists(final_uri)
-    return os.path.isfile(local_path) and not os.path.islink(local_path) and _md5(local_path) == digest
-
-
-def _md5(path: str) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fetch_small(url: str, retries: int, backoff_s: float) -> bytes:
-    for attempt in range(retries + 1):
-        try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
-                body = response.read(MAX_PLAN_BYTES + 1)
-            if len(body) > MAX_PLAN_BYTES:
-                raise DataError(f"the plan is over {MAX_PLAN_BYTES} bytes", source=url)
-            return body
-        except urllib.error.HTTPError as error:
-            if error.code < 500 or attempt == retries:
-                raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from error
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            if attempt == retries:
-                raise DownloadError(f"{url}: {getattr(error, 'reason', error)}") from error
-        time.sleep(backoff_s * 2**attempt)
-    raise AssertionError("unreachable")
-
-
-def _fetch_verified(url: str, path: str, digest: str, retries: int, backoff_s: float, bar: "_Bar") -> int:
-    """Downloads `url` to `path` through `<path>.part`, resuming after a dropped connection; returns the size.
-
-    The partial file survives a failed run (the next run resumes it); it becomes `path` only after its md5
-    matched. A wrong md5 starts the file again (the bytes are not trusted), and counts as an attempt.
-    """
-    partial = path + ".part"
-    why = ""
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff_s * 2 ** (attempt - 1))
-        try:
-            _get_into(url, partial, bar)
-        except _Permanent as error:
-            raise DownloadError(str(error)) from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            why = f"{url}: {getattr(error, 'reason', None) or error.__class__.__name__ + ' ' + str(error)}"
-            log.warning("%s (attempt %d of %d; will resume)", why, attempt + 1, retries + 1)
-            continue
-        got = _md5(partial)
-        if got == digest:
-            os.replace(partial, path)
-            return os.path.getsize(path)
-        os.remove(partial)
-        why = f"{url}: md5 {got}, the plan says {digest}"
-        log.warning("%s (attempt %d of %d; starting the file again)", why, attempt + 1, retries + 1)
-    raise DownloadError(f"{why} after {retries + 1} attempts")
-
-
-def _get_into(url: str, partial: str, bar: "_Bar") -> None:
-    """One GET, appended to `partial` from the byte it holds (Range), or written afresh if the server
-    ignores the range. Raises _Permanent for what a retry cannot mend."""
-    have = os.path.getsize(partial) if os.path.exists(partial) else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as error:
-        if error.code == 416 and have:  # the partial already holds every byte: let the md5 decide
-            return
-        if error.code < 500:
-            raise _Permanent(f"{url}: HTTP {error.code} {error.reason}") from None
-        raise
-    with response:
-        resumed = have and response.status == 206
-        length = response.headers.get("Content-Length")
-        total = (have if resumed else 0) + (int(length) if length and length.isdigit() else 0)
-        if total > MAX_FILE_BYTES:
-            raise _Permanent(f"{url}: {total} bytes is over the {MAX_FILE_BYTES}-byte bound for one shard")
-        written = have if resumed else 0
-        with open(partial, "ab" if resumed else "wb") as file:
-            for block in iter(lambda: response.read(CHUNK), b""):
-                written += len(block)
-                if written > MAX_FILE_BYTES:
-                    raise _Permanent(f"{url}: over the {MAX_FILE_BYTES}-byte bound for one shard")
-                file.write(block)
-                bar.bytes(len(block))
-    if length and written < total:  # read(amt) returns b"" at a dropped connection instead of raising
-        raise ConnectionError(f"the connection closed at byte {written} of {total}")
-
-
-class _Bar:
-    """A rich progress bar on a terminal (files and bytes); one log line per file otherwise."""
-
-    def __init__(self, files: int, enabled: bool):
-        self.files, self.enabled, self._progress = files, enabled, None
-
-    def __enter__(self) -> Self:
-        if self.enabled and self.files:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-            self._progress = Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            self._progress.__enter__()
-            self._task = self._progress.add_task("downloading", total=self.files)
-            self._bytes = 0
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
-    def bytes(self, count: int) -> None:
-        if self._progress is not None:
-            self._bytes += count
-            self._progress.update(self._task, description=f"downloading ({self._bytes / 1e6:.0f} MB)")
-
-    def advance(self, name: str, outcome: str) -> None:
-        if self._progress is not None:
-            self._progress.advance(self._task)
-        else:
-            log.info("%s: %s", name, outcome)
+    return os.path.isfile(local_path) and not os.path.islink(local_path) and transfer.md5(local_path) == digest
