@@ -171,8 +171,8 @@ def download(partition: str, out: str, shard: str = "1,1", mirror: str = "us", b
             bar.advance(target, "already verified")
             return
         try:
-            size = transfer.fetch_verified(part.file_url(file_host, name), os.path.join(folder, target), digest, retries,
-                                   backoff_s, bar)
+            size = transfer.fetch_verified(part.file_url(file_host, name), os.path.join(folder, target), digest,
+                                           retries, backoff_s, bar)
             if remote:
                 storage.upload(os.path.join(folder, target), final_uri)
                 os.remove(os.path.join(folder, target))
@@ -196,9 +196,9 @@ def download(partition: str, out: str, shard: str = "1,1", mirror: str = "us", b
     summary.skipped.sort()
     if summary.failed:
         reasons = "; ".join(f"{name}: {why}" for name, why in sorted(summary.failed.items()))
-        raise transfer.DownloadError(f"{len(summary.failed)} of {len(chosen)} files failed ({reasons}); "
-                            f"{len(summary.downloaded) + len(summary.skipped)} verified files are kept in {out} and a "
-                            f"rerun resumes")
+        kept = len(summary.downloaded) + len(summary.skipped)
+        raise transfer.DownloadError(f"{len(summary.failed)} of {len(chosen)} files failed ({reasons}); {kept} "
+                                     f"verified files are kept in {out} and a rerun resumes")
     return summary
 
 
