@@ -15,8 +15,9 @@ partition=2/video/train mirror=us python`):
 
 What this adds: parallel downloads, retries with a resumed ranged GET after a dropped connection, md5
 verification, a progress bar (those four in `transfer.py`), bounded sizes, names from the plan checked
-before they touch a path, and output to s3:// through a local staging folder. A file is only ever visible under its final name once
-its md5 matched. Rerunning the same command resumes: verified files are skipped, partial ones continue.
+before they touch a path, and output to s3:// through a local staging folder. A file is only ever visible
+under its final name once its md5 matched. Rerunning the same command resumes: verified files are skipped,
+partial ones continue.
 """
 
 import concurrent.futures
