@@ -1,5 +1,6 @@
 """What the benchmark scripts share. They run as `python benchmarks/<name>.py`, so this imports as `common`."""
 
+import json
 import os
 import subprocess
 import sys
@@ -26,3 +27,9 @@ def link_shards(shards: list[str], directory: str) -> str:
         if not os.path.exists(target):
             os.symlink(os.path.abspath(shard), target)
     return directory
+
+
+def run_metrics(run: str) -> dict:
+    """The metrics.json `ytlabel evaluate` wrote into a run directory."""
+    with open(os.path.join(run, "metrics.json")) as file:
+        return json.load(file)

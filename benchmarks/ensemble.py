@@ -16,12 +16,11 @@ import shutil
 import sys
 import tempfile
 
-from common import run_ytlabel
+from common import run_metrics, run_ytlabel
 
 
 def _gap(run: str) -> dict:
-    with open(os.path.join(run, "metrics.json")) as file:
-        metrics = json.load(file)
+    metrics = run_metrics(run)
     return {key: round(metrics[key], 4) for key in ("gap_at_20", "hit_at_1", "genre_gap")}
 
 

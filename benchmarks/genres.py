@@ -21,12 +21,7 @@ import sys
 import tempfile
 import time
 
-from common import link_shards, run_ytlabel, shard_slice
-
-
-def _metrics(run: str) -> dict:
-    with open(os.path.join(run, "metrics.json")) as file:
-        return json.load(file)
+from common import link_shards, run_metrics, run_ytlabel, shard_slice
 
 
 def main() -> None:
@@ -54,7 +49,7 @@ def main() -> None:
                 run_ytlabel("train", "--arch", "fc", "--framework", framework, "--data", train_dir, "--out", out,
                             "--config", "fc", "validation_fraction=0", f"target={target}")
                 run_ytlabel("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
-            metrics = _metrics(out)
+            metrics = run_metrics(out)
             label = f"{framework}/{'trained on genres' if target == 'genres' else 'derived from classes'}"
             rows.append({"framework": framework, "genres_from": target, "genre_gap": round(metrics["genre_gap"], 4),
                          "genre_hit_at_1": round(metrics["genre_hit_at_1"], 4), "videos": metrics["videos"],

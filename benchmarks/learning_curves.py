@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from common import link_shards, run_ytlabel, shard_slice
+from common import link_shards, run_metrics, run_ytlabel, shard_slice
 
 PRESET_EPOCHS = {"logistic": 5, "moe": 5, "fc": 8}
 FULL_TRAIN_VIDEOS = 3_888_919  # the YT8M v2 (2018) video-level training partition
@@ -118,8 +118,7 @@ def _train_and_evaluate(arch: str, framework: str, expansion: bool, shards: list
                 *([f"encoder={encoder}"] if expansion else []))
     wall = time.perf_counter() - started
     run_ytlabel("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
-    with open(os.path.join(out, "metrics.json")) as file:
-        metrics = json.load(file)
+    metrics = run_metrics(out)
     return {"arch": arch, "framework": framework, "expansion": expansion, "shards": size, "videos": videos,
             "epochs": epochs, "steps": epochs * math.ceil(videos / BATCH),
             **{key: round(metrics[key], 4) for key in ("gap_at_20", "hit_at_1", "perr", "map", "genre_gap",

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from common import link_shards, run_ytlabel, shard_slice
+from common import link_shards, run_metrics, run_ytlabel, shard_slice
 
 # Per-architecture settings on top of the shipped presets. moe ran 2 epochs until the fourth run, which
 # undertrained it (0.527 against 0.657 with its preset's 5); the grid now takes ~30 min on 2 cores.
@@ -65,7 +65,7 @@ def main() -> None:
                                 "--config", arch, "validation_fraction=0", f"seed={seed}", *SETTINGS[arch],
                                 *([f"encoder={encoder}"] if expansion else []))
                     run_ytlabel("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
-                    metrics = json.load(open(os.path.join(out, "metrics.json")))
+                    metrics = run_metrics(out)
                     row = {"arch": arch, "framework": framework, "expansion": expansion, "seed": seed,
                            "gap_at_20": round(metrics["gap_at_20"], 4), "hit_at_1": round(metrics["hit_at_1"], 4),
                            "perr": round(metrics["perr"], 4), "wall_s": round(time.perf_counter() - started, 1)}

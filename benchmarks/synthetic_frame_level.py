@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from common import run_ytlabel
+from common import run_metrics, run_ytlabel
 
 from ytlabel.data import synth
 
@@ -65,7 +65,7 @@ def main() -> None:
             run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
                  "--config", arch, "validation_fraction=0", *settings)
             run_ytlabel("evaluate", "--model", out, "--data", eval_shard, "--batch-size", "64")
-            metrics = json.load(open(os.path.join(out, "metrics.json")))
+            metrics = run_metrics(out)
             row = {"arch": arch, "framework": framework, "level": level,
                    "gap_at_20": round(metrics["gap_at_20"], 4), "hit_at_1": round(metrics["hit_at_1"], 4),
                    "oracle_gap_at_20": round(metrics["oracle"]["gap_at_20"], 4),

@@ -1,5 +1,5 @@
 """deploy: serve the champion with KServe, on a cluster (an InferenceService) or locally (a ModelServer on
-127.0.0.1 asked about one real video)."""
+127.0.0.1 asked about three held-out videos: their true labels beside the predicted ones)."""
 
 import base64
 import json
