@@ -7,7 +7,11 @@ Prints progress to stderr and, as its last stdout line, a JSON list of
 training with those seeds (weights, data order, dropout), which is how to tell a difference from noise.
 
 Usage: python benchmarks/real_video_level.py --data DIR [--train-shards 0:64] [--eval-shards 64:80]
-       [--archs logistic,moe,fc] [--expansion both|off|on] [--seeds 0] [--work DIR]
+       [--archs logistic,moe,fc] [--expansion both|off|on] [--seeds 0] [--set KEY=VALUE ...] [--tag NAME]
+       [--work DIR]
+
+`--set model.gating=true model.input_dropout=0.2` adds config overrides to every run (after the
+per-architecture settings); `--tag` names such runs apart in the work directory and the JSON.
 """
 
 import argparse
@@ -37,6 +41,8 @@ def main() -> None:
     parser.add_argument("--archs", default="logistic,moe,fc")
     parser.add_argument("--expansion", choices=("both", "off", "on"), default="both")
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides for every run")
+    parser.add_argument("--tag", default="", help="a name for the overrides, in run names and rows")
     args = parser.parse_args()
     shards = sorted(glob.glob(os.path.join(args.data, "*.tfrecord")))
     train_shards = [shard for part in args.train_shards.split(",") for shard in shards[shard_slice(part)]]
@@ -57,16 +63,16 @@ def main() -> None:
         for expansion in expansions:
             for seed in [int(seed) for seed in args.seeds.split(",")]:
                 for framework in ("torch", "keras"):
-                    name = f"{arch}-{framework}-{'expanded' if expansion else 'raw'}-seed{seed}"
+                    name = f"{arch}{'-' + args.tag if args.tag else ''}-{framework}-{'expanded' if expansion else 'raw'}-seed{seed}"
                     out = os.path.join(work, "runs", name)
                     shutil.rmtree(out, ignore_errors=True)  # never resume an old run
                     started = time.perf_counter()
                     run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
-                                "--config", arch, "validation_fraction=0", f"seed={seed}", *SETTINGS[arch],
+                                "--config", arch, "validation_fraction=0", f"seed={seed}", *SETTINGS[arch], *args.set,
                                 *([f"encoder={encoder}"] if expansion else []))
                     run_ytlabel("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
                     metrics = run_metrics(out)
-                    row = {"arch": arch, "framework": framework, "expansion": expansion, "seed": seed,
+                    row = {"arch": arch, **({"tag": args.tag, "set": args.set} if args.tag else {}), "framework": framework, "expansion": expansion, "seed": seed,
                            "gap_at_20": round(metrics["gap_at_20"], 4), "hit_at_1": round(metrics["hit_at_1"], 4),
                            "perr": round(metrics["perr"], 4), "wall_s": round(time.perf_counter() - started, 1)}
                     rows.append(row)

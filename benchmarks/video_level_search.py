@@ -47,6 +47,8 @@ VARIANTS = {
     "base": {},
     "epochs16": {"epochs": 16},
     "wide4096": {"hidden": 4096},
+    "wide4096_dropout07": {"hidden": 4096, "dropout": 0.7},
+    "batch128": {"batch": 128},
     "deep2": {"layers": 2},
     "gating": {"gating": True},
     "moe2": {"experts": 2},

@@ -199,7 +199,7 @@ def _peek(args) -> None:
     else:
         from ytlabel.training import keras_feed
 
-        feed = keras_feed.Feed(plan, start_epoch=0, prefetch=False)
+        feed = keras_feed.Feed(plan, start_epoch=0, read_ahead=0)
         inputs, labels = next(iter(keras_feed.dataset(feed, schema.NUM_CLASSES)))
         batch = {**{key: value.numpy() for key, value in inputs.items()}, "labels": labels.numpy()}
     shapes = {key: tuple(value.shape) for key, value in batch.items()}

@@ -50,6 +50,10 @@ def add_stages(stages) -> None:
     serve.add_argument("--http-port", type=int, default=8080)
     serve.add_argument("--host", default="127.0.0.1", help="bind address; 0.0.0.0 inside a pod")
     serve.add_argument("--top-k", type=int, default=20, help="classes returned per video")
+    serve.add_argument("--max-batch", type=int, default=64,
+                       help="videos per forward pass when concurrent requests are batched together")
+    serve.add_argument("--max-wait-ms", type=float, default=0.0,
+                       help="how long a forward waits for more requests to join it (0: it takes what is queued)")
     serve.set_defaults(run=_serve)
 
     platform = stages.add_parser("platform", help="Kubernetes manifests for training jobs and serving")
@@ -121,14 +125,20 @@ def _registry_pull(args) -> None:
 
 
 def _serve(args) -> None:
+    from ytlabel.serving.batching import BatchingOptions
     from ytlabel.serving.server import resolve_model_dir, serve
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k={args.top_k}: must be >= 1")
+    if args.max_batch < 1:
+        raise ConfigError(f"--max-batch={args.max_batch}: must be >= 1")
+    if not 0 <= args.max_wait_ms <= 1000:
+        raise ConfigError(f"--max-wait-ms={args.max_wait_ms}: must be in [0, 1000]")
+    batching = BatchingOptions(max_videos=args.max_batch, max_wait_ms=args.max_wait_ms)
     # A pulled or copied model lives in a scratch directory that goes when the server stops (SIGTERM, Ctrl-C).
     with tempfile.TemporaryDirectory(prefix="ytlabel-serve-") as scratch:
         serve(resolve_model_dir(args.model, args.registry, cache_dir=scratch), args.name, args.http_port, args.host,
-              args.top_k)
+              args.top_k, batching)
 
 
 def _platform_render(args) -> None:

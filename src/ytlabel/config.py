@@ -45,6 +45,7 @@ class TrainConfig:
     l2_normalize: bool = False  # unit-length [rgb, audio] per frame/video, as the starter code
     shuffle_buffer: int = 256  # records mixed across shards; 0 reads in (permuted) shard order
     loader_workers: int = 0  # PyTorch DataLoader worker processes; Keras reproduces their batch order
+    read_ahead: int = 4  # batches a background thread keeps ready while the step runs (0: read synchronously)
     encoder: str | None = None  # an `ytlabel expand` artifact used as the input layer
     finetune_encoder: bool = False  # train the encoder too (default: frozen)
     amp: bool = False  # mixed precision (GPU only; ignored with a warning on CPU)
@@ -72,7 +73,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "stride", "max_frames"):
             if getattr(self, name) < 1:
                 fail(name, "must be >= 1")
-        for name in ("min_frames", "shuffle_buffer", "loader_workers", "checkpoint_every_steps",
+        for name in ("min_frames", "shuffle_buffer", "loader_workers", "read_ahead", "checkpoint_every_steps",
                      "max_steps_per_epoch", "metrics_port"):
             if getattr(self, name) < 0:
                 fail(name, "must be >= 0")

@@ -1,7 +1,6 @@
 """A few optimizer steps on a synthetic batch reduce the loss, for every architecture in both frameworks."""
 
 import glob
-import itertools
 import os
 
 import keras
@@ -22,9 +21,9 @@ def _batch(synth_dir, level) -> tuple[dict, np.ndarray]:
     shards = sorted(glob.glob(os.path.join(synth_dir, level, "*.tfrecord")))
     plan = stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), InputOptions(level=level, max_frames=20),
                              batch_size=8, shuffle_buffer=0)
-    examples = list(itertools.islice(stream.reader_examples(plan, reader=0, epoch=0), 8))
-    inputs = {key: np.stack([e[key] for e in examples]) for key in examples[0] if key not in ("id", "labels")}
-    labels = np.stack([e["labels"] for e in examples])[:, :CLASSES]  # the 7 most common classes
+    inputs = next(stream.reader_batches(plan, reader=0, epoch=0))
+    inputs.pop("id")
+    labels = inputs.pop("labels")[:, :CLASSES]  # the 7 most common classes
     return inputs, labels
 
 

@@ -36,7 +36,7 @@ def test_torch_dataloader_and_keras_feed_yield_identical_batches(synth_dir, work
     # 24 videos in 3 shards of 8: one reader makes 12 batches of 2; two readers hold 16 and 8 videos,
     # 8 + 4 batches, so the second runs dry first and the first goes on alone, as DataLoader workers do.
     assert steps == 12
-    keras_side = [inputs["rgb"] for inputs, _ in itertools.islice(Feed(plan, 0, prefetch=workers > 0)(), 2 * steps)]
+    keras_side = [inputs["rgb"] for inputs, _ in itertools.islice(Feed(plan, 0, read_ahead=4 if workers else 0)(), 2 * steps)]
     for epoch in (0, 1):
         torch_side = _torch_batches(plan, workers, epoch)
         assert len(torch_side) == steps

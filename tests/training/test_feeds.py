@@ -22,6 +22,13 @@ def _plan(shards, options, batch_size, **kwargs) -> stream.StreamPlan:
     return stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), options, batch_size, **kwargs)
 
 
+def _examples(plan: stream.StreamPlan) -> list[dict]:
+    """Reader 0's records prepared as one batch (the training path), split back into per-video dicts."""
+    batch = stream.batch_of(list(stream.reader_records(plan, reader=0, epoch=0)), plan.options)
+    return [{"id": video, **{key: value[row] for key, value in batch.items() if key != "id"}}
+            for row, video in enumerate(batch["id"])]
+
+
 @pytest.mark.parametrize("world_size", [1, 2, 3])
 @pytest.mark.parametrize("readers", [1, 2])
 @pytest.mark.parametrize("shard_count", [2, 3])
@@ -29,8 +36,8 @@ def test_every_record_read_once_across_ranks_and_readers(synth_dir, world_size, 
     shards = _shards(synth_dir)[:shard_count]
     expected = [r.id for shard in shards for r in reader.read_shard(shard)]
     plan = _plan(shards, InputOptions(max_frames=4), 3, world_size=world_size, readers=readers, shuffle_buffer=4)
-    seen = collections.Counter(example["id"] for global_reader in range(world_size * readers)
-                               for example in stream.reader_examples(plan, global_reader, epoch=1))
+    seen = collections.Counter(record.id for global_reader in range(world_size * readers)
+                               for record in stream.reader_records(plan, global_reader, epoch=1))
     assert sorted(seen) == sorted(expected) and set(seen.values()) == {1}
 
 
@@ -73,7 +80,7 @@ def test_min_frames_drops_short_videos(synth_dir):
     shards = _shards(synth_dir)
     lengths = [r.num_frames for shard in shards for r in reader.read_shard(shard)]
     plan = _plan(shards, InputOptions(max_frames=20, min_frames=16), 1, shuffle_buffer=0)
-    kept = list(stream.reader_examples(plan, reader=0, epoch=0))
+    kept = list(stream.reader_records(plan, reader=0, epoch=0))
     assert len(kept) == sum(n >= 16 for n in lengths) and sum(n < 16 for n in lengths) > 0
 
 
@@ -106,7 +113,7 @@ def test_same_examples_as_tensorflows_own_parser(synth_dir, options):
     from tf_reference import tf_examples
 
     shards = _shards(synth_dir, options.level)
-    ours = list(stream.reader_examples(_plan(shards, options, 1, shuffle_buffer=0), reader=0, epoch=0))
+    ours = _examples(_plan(shards, options, 1, shuffle_buffer=0))
     theirs = {e["id"]: e for e in tf_examples(shards, options)}  # the stream visits shards in a seeded order
     assert sorted(e["id"] for e in ours) == sorted(theirs) and len(ours) > 0
     theirs = [theirs[e["id"]] for e in ours]
@@ -121,9 +128,28 @@ def test_l2_normalisation_agrees_with_tensorflow_to_float_rounding(synth_dir):
 
     options = InputOptions(level="frame", max_frames=20, l2_normalize=True)
     shards = _shards(synth_dir, "frame")[:1]
-    ours = list(stream.reader_examples(_plan(shards, options, 1, shuffle_buffer=0), reader=0, epoch=0))
+    ours = _examples(_plan(shards, options, 1, shuffle_buffer=0))
     theirs = {e["id"]: e for e in tf_examples(shards, options)}
     assert len(ours) == len(theirs) > 0
     for a, b in ((a, theirs[a["id"]]) for a in ours):
         np.testing.assert_allclose(a["rgb"], b["rgb"], atol=2e-7)
         np.testing.assert_allclose(a["audio"], b["audio"], atol=2e-7)
+
+
+@pytest.mark.parametrize("options", [
+    InputOptions(level="frame", max_frames=8, stride=2),
+    InputOptions(level="frame", max_frames=300, l2_normalize=True),
+    InputOptions(level="frame", max_frames=12, stride=3, l2_normalize=True, target="genres"),
+    InputOptions(level="video"),
+    InputOptions(level="video", l2_normalize=True, target="genres"),
+])
+def test_batches_are_the_per_video_rules_stacked(synth_dir, options):
+    """`prepare_batch` (one write into preallocated arrays) gives exactly `prepare` of each video, stacked."""
+    records = [r for shard in _shards(synth_dir, options.level)[:2] for r in reader.read_shard(shard)]
+    batch = examples.prepare_batch(records, options)
+    one_by_one = [examples.prepare(record, options) for record in records]
+    assert set(batch) == set(one_by_one[0])
+    for key in batch:
+        np.testing.assert_array_equal(batch[key], np.stack([example[key] for example in one_by_one]), err_msg=key)
+    assert batch["labels"].shape == (len(records), 3862 if options.target == "classes" else 25)
+    assert batch["labels"].sum() == sum(example["labels"].sum() for example in one_by_one) > len(records) - 1

@@ -81,46 +81,46 @@ def count_records(shards: list[str]) -> list[int]:
     return counts
 
 
-def reader_examples(plan: StreamPlan, reader: int, epoch: int, report: CorruptionReport | None = None) -> Iterator[dict]:
-    """Prepared examples (numpy dicts with "id") of global reader `reader` for `epoch`, in order."""
+def reader_records(plan: StreamPlan, reader: int, epoch: int, report: CorruptionReport | None = None) -> Iterator:
+    """The records of global reader `reader` for `epoch`, in order (those `min_frames` drops left out).
+
+    The shuffle buffer holds records as read (frames still quantized: 4x less memory than floats).
+    """
     parts = partition.assign(len(plan.shards), reader, plan.world_size * plan.readers)
     rng = np.random.default_rng([plan.seed, epoch, reader])
     parts = [parts[i] for i in rng.permutation(len(parts))]
-    buffer: list[dict] = []
+    buffer: list = []
     for part in parts:
         for record in read_shard(plan.shards[part.shard], plan.options.level, skip_corrupt=plan.skip_corrupt,
                                  report=report, keep=(part.stride, part.offset)):
-            example = examples.prepare(record, plan.options)
-            if example is None:
+            if not examples.kept(record, plan.options):
                 continue
-            example["id"] = record.id
             if plan.shuffle_buffer <= 0:
-                yield example
+                yield record
                 continue
             if len(buffer) < plan.shuffle_buffer:
-                buffer.append(example)
+                buffer.append(record)
                 continue
             slot = int(rng.integers(len(buffer)))
-            buffer[slot], example = example, buffer[slot]
-            yield example
+            buffer[slot], record = record, buffer[slot]
+            yield record
     while buffer:
         yield buffer.pop(int(rng.integers(len(buffer))))
 
 
 def reader_batches(plan: StreamPlan, reader: int, epoch: int) -> Iterator[dict]:
     """Full batches from one reader: stacked numpy arrays plus "id" as a list."""
-    pending: list[dict] = []
-    for example in reader_examples(plan, reader, epoch):
-        pending.append(example)
+    pending: list = []
+    for record in reader_records(plan, reader, epoch):
+        pending.append(record)
         if len(pending) == plan.batch_size:
-            yield collate(pending)
+            yield batch_of(pending, plan.options)
             pending = []
 
 
-def collate(examples: list[dict]) -> dict:
-    batch = {key: np.stack([e[key] for e in examples]) for key in examples[0] if key != "id"}
-    batch["id"] = [e["id"] for e in examples]
-    return batch
+def batch_of(records: list, options: InputOptions) -> dict:
+    """Model inputs and labels of `records` (`examples.prepare_batch`), and their ids as "id"."""
+    return {**examples.prepare_batch(records, options), "id": [record.id for record in records]}
 
 
 def rank_batches(plan: StreamPlan, epoch: int) -> Iterator[dict]:

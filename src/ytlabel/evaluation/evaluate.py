@@ -68,18 +68,17 @@ def evaluate_predictions(predict: Callable[[dict], np.ndarray], shards: list[str
     evaluation = evaluation or Evaluation()
     plan = stream.StreamPlan(tuple(shards), tuple([0] * len(shards)), options, batch_size, shuffle_buffer=0)
     pending = []
-    for example in stream.reader_examples(plan, reader=0, epoch=0):
-        pending.append(example)
+    for record in stream.reader_records(plan, reader=0, epoch=0):
+        pending.append(record)
         if len(pending) == batch_size:
-            _score(predict, pending, evaluation)
+            _score(predict, stream.batch_of(pending, options), evaluation)
             pending = []
     if pending:
-        _score(predict, pending, evaluation)
+        _score(predict, stream.batch_of(pending, options), evaluation)
     return evaluation
 
 
-def _score(predict, examples: list[dict], evaluation: Evaluation) -> None:
-    batch = stream.collate(examples)
+def _score(predict, batch: dict, evaluation: Evaluation) -> None:
     labels = batch.pop("labels")
     batch.pop("id")
     evaluation.accumulate(labels, logits=predict(batch))

@@ -130,8 +130,7 @@ def top_class_confusion(run_dir: str, shards: list[str], classes: int = 8) -> tu
     row = a video's most frequent true label among them, column = the model's top-1 class."""
     import numpy as np
 
-    from ytlabel.data import reader
-    from ytlabel.data.examples import prepare
+    from ytlabel.data import examples, reader
     from ytlabel.data.vocabulary import load_vocabulary
     from ytlabel.models.predictor import load_predictor
 
@@ -143,13 +142,13 @@ def top_class_confusion(run_dir: str, shards: list[str], classes: int = 8) -> tu
     matrix = np.zeros((len(top) + 1, len(top) + 1), dtype=int)
     for start in range(0, len(records), 64):
         chunk = records[start : start + 64]
-        examples = [prepare(record, predictor.options) for record in chunk]
-        kept = [(record, example) for record, example in zip(chunk, examples) if example is not None]
+        kept = [record for record in chunk if examples.kept(record, predictor.options)]
         if not kept:
             continue
-        batch = {key: np.stack([example[key] for _, example in kept]) for key in kept[0][1] if key != "labels"}
+        batch = examples.prepare_batch(kept, predictor.options)
+        batch.pop("labels")
         predicted = np.argmax(predictor.predict(batch), axis=1)
-        for (record, _), guess in zip(kept, predicted):
+        for record, guess in zip(kept, predicted):
             present = [label for label in record.labels if label in index]
             row = index[min(present, key=top.index)] if present else len(top)
             matrix[row, index.get(int(guess), len(top))] += 1

@@ -2,8 +2,9 @@
 
 `load()` verifies every file against manifest.json, loads the PyTorch or Keras model through
 `ytlabel.models.predictor`, and sets `ready`. `predict()` accepts V1 (`{"instances": [...]}`) and
-V2 (Open Inference Protocol) requests; payload rules are in `serving/payload.py`. KServe already
-times requests and counts them; the metrics here are the domain ones.
+V2 (Open Inference Protocol) requests; payload rules are in `serving/payload.py`. Concurrent requests
+share forward passes (`serving/batching.py`). KServe already times requests and counts them; the
+metrics here are the domain ones.
 """
 
 import json
@@ -22,21 +23,27 @@ from ytlabel.errors import YtlabelError
 from ytlabel.models.predictor import load_predictor
 from ytlabel.registry.contents import file_digest
 from ytlabel.serving import payload as payloads
+from ytlabel.serving.batching import Batcher, BatchingOptions
 
 PREDICTIONS = Counter("ytlabel_predictions", "Videos answered, by the genre ranked first", ["model", "genre"])
 FRAMES = Histogram("ytlabel_request_frames", "Frames per video in frame-level requests (as sent)", ["model"],
                    buckets=(1, 10, 30, 60, 120, 180, 240, 300))
 VIDEOS = Histogram("ytlabel_request_videos", "Videos per request", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 REJECTED = Counter("ytlabel_rejected_requests", "Requests refused with 400, by protocol", ["model", "protocol"])
+FORWARD_VIDEOS = Histogram("ytlabel_forward_videos", "Videos per forward pass (requests batched together)", ["model"],
+                           buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 
 
 class YT8MModel(Model):
-    def __init__(self, name: str, model_dir: str, top_k: int = 20, top_genres: int = 3):
+    def __init__(self, name: str, model_dir: str, top_k: int = 20, top_genres: int = 3,
+                 batching: BatchingOptions = BatchingOptions()):
         super().__init__(name)
         self.model_dir = model_dir
         self.top_k, self.top_genres = top_k, top_genres
+        self.batching = batching
         self.manifest: dict | None = None
         self.predictor = None
+        self.batcher: Batcher | None = None
         self.vocabulary = None
 
     def load(self) -> bool:
@@ -51,17 +58,22 @@ class YT8MModel(Model):
             raise YtlabelError(f"{self.model_dir}: the model's scores for a probe input are not finite; "
                                f"refusing to serve it")
         self.vocabulary = load_vocabulary()
+        self.batcher = Batcher(self._forward, self.batching)
         self.ready = True
         return self.ready
 
-    def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+    def _forward(self, inputs: dict) -> np.ndarray:
+        FORWARD_VIDEOS.labels(self.name).observe(len(inputs["rgb"]))
+        return self.predictor.predict(inputs)
+
+    async def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
         v2 = isinstance(payload, InferRequest)
         try:
             batch = self._v2_batch(payload) if v2 else self._v1_batch(payload)
         except payloads.PayloadError as error:
             REJECTED.labels(self.name, "v2" if v2 else "v1").inc()
             raise InvalidInput(str(error)) from error
-        logits = self.predictor.predict(batch.inputs)
+        logits = await self.batcher(batch.inputs)
         if not np.isfinite(logits).all():
             raise InferenceError("the model produced non-finite scores for this input; no answer is given")
         answers = payloads.answers(logits, self.vocabulary, self.top_k, self.top_genres)

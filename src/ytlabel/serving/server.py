@@ -49,21 +49,22 @@ def resolve_model_dir(model: str, registry: str | None, cache_dir: str | None = 
     return target
 
 
-def build_model(model_dir: str, name: str | None = None, top_k: int = 20):
+def build_model(model_dir: str, name: str | None = None, top_k: int = 20, batching=None):
     """A loaded, ready YT8MModel; its name defaults to the registry name in the manifest."""
     with _kserve_import():
+        from ytlabel.serving.batching import BatchingOptions
         from ytlabel.serving.model import YT8MModel
 
-    model = YT8MModel(name or "ytlabel", model_dir, top_k=top_k)
+    model = YT8MModel(name or "ytlabel", model_dir, top_k=top_k, batching=batching or BatchingOptions())
     model.load()  # verifies the manifest; the registry name then names the model unless --name did
     if not name and model.manifest.get("name"):
         model.name = model.manifest["name"]
     return model
 
 
-def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: int = 20) -> None:
-    """Blocks serving until SIGTERM/SIGINT."""
-    model = build_model(model_dir, name, top_k)
+def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: int = 20, batching=None) -> None:
+    """Blocks serving until SIGTERM/SIGINT. `batching`: a `serving.batching.BatchingOptions` (default: its defaults)."""
+    model = build_model(model_dir, name, top_k, batching)
     with _kserve_import():
         from kserve import ModelServer
 

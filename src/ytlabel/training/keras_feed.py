@@ -6,25 +6,24 @@ it, because tf.data passes on only its text.
 """
 
 import itertools
-import queue
-import threading
 import time
 
 import tensorflow as tf
 
 from ytlabel.data import schema, stream
+from ytlabel.data.readahead import ReadAhead
 from ytlabel.models.spec import VIDEO
 
 
 class Feed:
     """Batches for `fit`: epoch after epoch from `start_epoch`, timing how long the trainer waits.
 
-    With loader_workers > 0 a background thread reads ahead (the PyTorch DataLoader's role); with 0
-    the trainer reads synchronously, as the PyTorch loop does without workers.
+    With `read_ahead` > 0 a background thread keeps that many batches ready (the PyTorch loop does the
+    same); with 0 the trainer reads synchronously.
     """
 
-    def __init__(self, plan: stream.StreamPlan, start_epoch: int, prefetch: bool):
-        self.plan, self.start_epoch, self.prefetch = plan, start_epoch, prefetch
+    def __init__(self, plan: stream.StreamPlan, start_epoch: int, read_ahead: int):
+        self.plan, self.start_epoch, self.read_ahead = plan, start_epoch, read_ahead
         self.wait_seconds = 0.0
         self.error: Exception | None = None  # what stopped the data (tf.data would only pass on its text)
 
@@ -36,42 +35,20 @@ class Feed:
                 yield batch, labels
 
     def __call__(self):
-        source = self.batches()
-        if self.prefetch:
-            source = read_ahead(source, depth=4)
-        while True:
-            waited = time.perf_counter()
-            try:
-                item = next(source)
-            except Exception as error:
-                self.error = error
-                raise
-            self.wait_seconds += time.perf_counter() - waited
-            yield item
-
-
-class _Failed:
-    def __init__(self, error: BaseException):
-        self.error = error
-
-
-def read_ahead(source, depth: int):
-    """Reads `source` in a thread, `depth` items ahead; an exception there is raised here, in order."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-
-    def fill():
+        source = ReadAhead(self.batches(), self.read_ahead) if self.read_ahead else self.batches()
         try:
-            for item in source:
-                buffer.put(item)
-        except BaseException as error:  # handed to the consumer, never lost in the thread
-            buffer.put(_Failed(error))
-
-    threading.Thread(target=fill, daemon=True).start()
-    while True:
-        item = buffer.get()
-        if isinstance(item, _Failed):
-            raise item.error
-        yield item
+            while True:
+                waited = time.perf_counter()
+                try:
+                    item = next(source)
+                except Exception as error:
+                    self.error = error
+                    raise
+                self.wait_seconds += time.perf_counter() - waited
+                yield item
+        finally:  # fit is done with the data (or failed): stop the reading thread
+            if isinstance(source, ReadAhead):
+                source.close()
 
 
 def signature(level: str, classes: int):

@@ -194,7 +194,7 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
                                 f"({reason[:200]}); remove checkpoints/ to train from scratch") from None
         record.log.info("resuming from epoch %d", state["epoch"])
     plain_model = keras_models.build(config.arch, spec) if place.writer else None  # validation outside the strategy
-    feed = keras_feed.Feed(plan, state["epoch"], prefetch=config.loader_workers > 0)
+    feed = keras_feed.Feed(plan, state["epoch"], read_ahead=config.read_ahead)
 
     def dataset_fn(_context=None):
         return keras_feed.dataset(feed, spec.num_classes)
@@ -245,7 +245,7 @@ def _build_before_fit(model, strategy, plan: stream.StreamPlan) -> None:
     builds the loss and optimizer state symbolically, so we do exactly that from one plain batch of
     our own stream, inside the strategy scope, and skip the failing hook for this model.
     """
-    inputs, labels = next(keras_feed.Feed(plan, start_epoch=0, prefetch=False).batches())
+    inputs, labels = next(keras_feed.Feed(plan, start_epoch=0, read_ahead=0).batches())
     with strategy.scope():
         model._symbolic_build(data_batch=(inputs, labels))
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None

@@ -14,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ytlabel import runs
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
+from ytlabel.data.readahead import ReadAhead
 from ytlabel.errors import TrainingError
 from ytlabel.models import torch as torch_models
 from ytlabel.models.torch.layers import trainable_parameters
@@ -78,7 +79,8 @@ def _train(config, run, place, device, telemetry, started) -> dict:
         batches.epoch = epoch
         net.train()
         losses, epoch_videos, epoch_started = [], 0, time.perf_counter()
-        iterator = iter(loader)
+        # A thread reads `read_ahead` batches ahead while the step runs (0: read synchronously).
+        iterator = ReadAhead(loader, config.read_ahead) if config.read_ahead else iter(loader)
         waited = time.perf_counter()
         for step in range(steps):
             try:
@@ -121,6 +123,8 @@ def _train(config, run, place, device, telemetry, started) -> dict:
                 _checkpoint(run, place, model, optimizer, scaler,
                             {**state, "epoch": epoch, "step": step + 1, "history": history.rows,
                              "videos": state["videos"] + epoch_videos * place.world_size})
+        if isinstance(iterator, ReadAhead):
+            iterator.close()  # the loader may hold batches past `steps`; stop reading them
         del iterator
         state["videos"] += epoch_videos * place.world_size
         state["step"] = 0
