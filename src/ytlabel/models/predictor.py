@@ -11,12 +11,14 @@ from collections.abc import Callable
 import numpy as np
 
 from ytlabel import runs, storage
+from ytlabel.data import schema
 from ytlabel.data.examples import InputOptions
 from ytlabel.models.spec import EncoderRef, make_spec
 
 ENSEMBLE = "ensemble"  # spec.json's arch of a run that averages other runs (registry/ensemble.py packs one)
 MEMBERS_DIR = "members"  # under model/: one folder per member run
 COMBINE = "mean_probability"  # the only rule: the mean of the members' probabilities, returned as logits
+BATCH_BUCKETS = (1, 4, 16, 64)  # Keras frame models: batch sizes compiled (a larger batch runs in chunks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Predictor:
     level: str
     options: InputOptions  # how inputs must be prepared (frames, stride, normalisation)
     predict: Callable[[dict], np.ndarray]  # numpy batch -> (batch, classes) float32 logits
+    warm_up: Callable[[], int] = lambda: 0  # compiles every input shape ahead of requests; returns how many
 
 
 def load_predictor(run_dir: str) -> Predictor:
@@ -47,8 +50,13 @@ def load_predictor(run_dir: str) -> Predictor:
     options = InputOptions(level=record["level"], max_frames=record["max_frames"], stride=record["stride"],
                            l2_normalize=record["l2_normalize"], target=record.get("target", "classes"))
     model_path = runs.model_file(local, record["framework"])
-    predict = _torch(model_path, record["arch"], spec) if record["framework"] == "torch" else _keras(model_path)
-    return Predictor(record["arch"], record["framework"], record["level"], options, predict)
+    if record["framework"] == "torch":
+        return Predictor(record["arch"], "torch", record["level"], options, _torch(model_path, record["arch"], spec))
+    forward = _keras(model_path, compiled=record["level"] == "frame")
+    if record["level"] != "frame":
+        return Predictor(record["arch"], "keras", record["level"], options, forward)
+    predict, warm_up = _shape_buckets(forward, options.max_frames)
+    return Predictor(record["arch"], "keras", record["level"], options, predict, warm_up)
 
 
 def _ensemble(local: str, record: dict) -> Predictor:
@@ -75,7 +83,8 @@ def _ensemble(local: str, record: dict) -> Predictor:
         probabilities = np.clip(probabilities, 1e-7, 1.0 - 1e-7)
         return np.log(probabilities / (1.0 - probabilities)).astype(np.float32)
 
-    return Predictor(ENSEMBLE, record["framework"], record["level"], options, predict)
+    return Predictor(ENSEMBLE, record["framework"], record["level"], options, predict,
+                     lambda: sum(member.warm_up() for member in members))
 
 
 def _torch(path: str, arch: str, spec):
@@ -97,7 +106,7 @@ def _torch(path: str, arch: str, spec):
     return predict
 
 
-def _keras(path: str):
+def _keras(path: str, compiled: bool):
     import keras
 
     import ytlabel.models.keras.layers  # noqa: F401  registers the custom layers for loading
@@ -109,13 +118,48 @@ def _keras(path: str):
     import tensorflow as tf
 
     # A traced graph, not eager calls: eager Keras runs a masked LSTM step by step in Python (1.3 s for one
-    # 150-frame video against 0.06 s traced). reduce_retracing generalises batch and frame sizes after the
-    # second distinct shape instead of tracing each one.
-    @tf.function(reduce_retracing=True)
+    # 150-frame video against 0.06 s traced). Frame models are compiled with XLA besides (half the traced
+    # graph's time for a 150-frame bilstm); XLA compiles once per input shape, so they are called on a few
+    # fixed shapes only (`_shape_buckets`). reduce_retracing generalises the video models' batch size.
+    @tf.function(jit_compile=compiled, reduce_retracing=not compiled)
     def forward(batch):
         return model(batch, training=False)
 
     return lambda batch: forward(batch).numpy()
+
+
+def frame_buckets(max_frames: int) -> tuple[int, ...]:
+    """Frame counts a Keras frame model is compiled for: a quarter, half and all of `max_frames`."""
+    return tuple(sorted({max(1, max_frames // 4), max(1, max_frames // 2), max_frames}))
+
+
+def _shape_buckets(forward: Callable[[dict], np.ndarray], max_frames: int):
+    """`forward` called only on BATCH_BUCKETS x frame_buckets shapes: a batch is zero-padded up to the next
+    bucket (padding rows get num_frames 1) and the answer cut back. Frames past num_frames, and rows that
+    are not returned, do not change a row's logits (tests/models/test_parity.py, tests/serving)."""
+    frame_sizes = frame_buckets(max_frames)
+
+    def predict(batch: dict) -> np.ndarray:
+        videos, frames = batch["rgb"].shape[:2]
+        if videos > BATCH_BUCKETS[-1]:
+            step = BATCH_BUCKETS[-1]
+            return np.concatenate([predict({key: value[start : start + step] for key, value in batch.items()})
+                                   for start in range(0, videos, step)])
+        rows = next(size for size in BATCH_BUCKETS if size >= videos)
+        length = next((size for size in frame_sizes if size >= frames), frames)
+        padded = {key: np.pad(batch[key], ((0, rows - videos), (0, length - frames), (0, 0))) for key in ("rgb", "audio")}
+        padded["num_frames"] = np.concatenate([batch["num_frames"], np.ones(rows - videos, np.int64)])
+        return forward(padded)[:videos]
+
+    def warm_up() -> int:
+        for rows in BATCH_BUCKETS:
+            for length in frame_sizes:
+                forward({"rgb": np.zeros((rows, length, schema.RGB_DIM), np.float32),
+                         "audio": np.zeros((rows, length, schema.AUDIO_DIM), np.float32),
+                         "num_frames": np.ones(rows, np.int64)})
+        return len(BATCH_BUCKETS) * len(frame_sizes)
+
+    return predict, warm_up
 
 
 def _first_line(error: Exception) -> str:

@@ -8,6 +8,7 @@ metrics here are the domain ones.
 """
 
 import json
+import logging
 import os
 import uuid
 
@@ -25,6 +26,7 @@ from ytlabel.registry.contents import file_digest
 from ytlabel.serving import payload as payloads
 from ytlabel.serving.batching import Batcher, BatchingOptions
 
+log = logging.getLogger("ytlabel.serve")
 PREDICTIONS = Counter("ytlabel_predictions", "Videos answered, by the genre ranked first", ["model", "genre"])
 FRAMES = Histogram("ytlabel_request_frames", "Frames per video in frame-level requests (as sent)", ["model"],
                    buckets=(1, 10, 30, 60, 120, 180, 240, 300))
@@ -57,6 +59,9 @@ class YT8MModel(Model):
         if not np.isfinite(probe).all():  # e.g. weights that diverged to NaN: never answer null scores
             raise YtlabelError(f"{self.model_dir}: the model's scores for a probe input are not finite; "
                                f"refusing to serve it")
+        shapes = self.predictor.warm_up()  # Keras frame models: compile every shape bucket before answering
+        if shapes:
+            log.info("%s: compiled %d input shapes ahead of requests", self.name, shapes)
         self.vocabulary = load_vocabulary()
         self.batcher = Batcher(self._forward, self.batching)
         self.ready = True
