@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ytlabel-installed
 DEMO_DIR ?= .demo
 
-.PHONY: setup test test-deps demo benchmark lock clean
+.PHONY: setup test test-deps demo benchmark bench-deps lock clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,10 @@ demo: setup
 
 benchmark: setup
 	$(BIN)/python benchmarks/reader.py
+
+# The readers benchmarks/input_path.py compares against (tfrecord, NVIDIA DALI; ~450 MB), pinned.
+bench-deps: setup
+	$(BIN)/pip install --quiet -r requirements/bench.txt
 
 # Re-pin after editing pyproject.toml's dependencies.
 lock:

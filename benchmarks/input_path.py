@@ -1,0 +1,248 @@
+"""The whole input path against the readers users would pick instead (prints JSON).
+
+Shards -> records -> the batch a training step consumes: dequantized features, frames sampled (every
+2nd, the first 150) and zero-padded, num_frames, multi-hot labels over 3,862 classes, 256-record
+shuffle buffer. Same shards, same batch shape, for every reader:
+
+  ours      ytlabel.data.stream through the PyTorch DataLoader the trainer uses (torch tensors)
+  tfdata    tf.data: TFRecordDataset -> parse -> decode/sample/pad -> multi-hot -> batch -> prefetch,
+            AUTOTUNE, on a private thread pool of `readers` threads (tf tensors, what Keras consumes)
+  tfrecord  the PyPI `tfrecord` package (what PyTorch users pick to read TFRecords without TensorFlow):
+            its loaders in an IterableDataset, the same numpy transform, a DataLoader (torch tensors)
+  dali      NVIDIA DALI's TFRecord reader on the CPU (device_id=None), multi-hot with one_hot + max.
+            Its reader parses tf.train.Example only, not SequenceExample: frame level is not possible.
+
+Each (reader, level, readers) runs in its own process, so thread settings and memory do not mix:
+readers=1 is per core (one process, one thread of work); readers=2 is two DataLoader workers, two
+tf.data / DALI threads. Every run reads `--passes` passes over the shards after a one-batch warm-up;
+resident memory is sampled after the first pass and at the end (flat = it does not grow with videos).
+Ratios are ours against each peer in the same run. The last stdout line is the JSON.
+
+Needs the peers: `pip install -r requirements/bench.txt` (tfrecord, nvidia-dali-cuda120).
+Usage: python benchmarks/input_path.py [--video-data DIR] [--passes 3] [--work DIR]
+"""
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ytlabel.data import schema
+
+BATCH, MAX_FRAMES, STRIDE, SHUFFLE = 32, 150, 2, 256
+CLASSES, RGB, AUDIO = 3862, 1024, 128
+SCALE, BIAS = schema.DEQUANT_SCALE, schema.DEQUANT_BIAS  # the starter's dequantization, for every reader
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# --- the readers: each is set up once (untimed) and returns `passes(epoch)`, an iterable of batches ------
+def ours(shards: list[str], level: str, readers: int):
+    from ytlabel.data import stream
+    from ytlabel.data.examples import InputOptions
+    from ytlabel.training.torch_feed import data_loader
+
+    options = InputOptions(level=level, max_frames=MAX_FRAMES, stride=STRIDE) if level == "frame" else InputOptions(level=level)
+    plan = stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), options, BATCH, readers=readers,
+                             shuffle_buffer=SHUFFLE)
+    loader = data_loader(plan, workers=readers if readers > 1 else 0)
+
+    def passes(epoch: int):
+        loader.dataset.epoch = epoch  # as the trainer does: workers start for each epoch
+        return loader
+
+    return passes
+
+
+def _numpy_example(context: dict, frames: dict | None) -> dict:
+    """The peers' per-video transform in numpy (tfrecord package)."""
+    hot = np.zeros(CLASSES, np.float32)
+    hot[context["labels"]] = 1.0
+    if frames is None:
+        return {"rgb": context["mean_rgb"], "audio": context["mean_audio"], "labels": hot}
+    out = {"labels": hot}
+    for key, width in (("rgb", RGB), ("audio", AUDIO)):
+        codes = np.frombuffer(b"".join(frames[key]), np.uint8).reshape(-1, width)[::STRIDE][:MAX_FRAMES]
+        padded = np.zeros((MAX_FRAMES, width), np.float32)
+        padded[: len(codes)] = codes.astype(np.float32) * SCALE + BIAS
+        out[key], out["num_frames"] = padded, np.int64(len(codes))
+    return out
+
+
+def tfrecord_package(shards: list[str], level: str, readers: int):
+    import torch
+    from tfrecord.reader import example_loader, sequence_loader
+
+    class Shards(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            info = torch.utils.data.get_worker_info()
+            mine = shards[info.id :: info.num_workers] if info else shards
+            rng, buffer = np.random.default_rng(), []
+            for shard in mine:
+                if level == "video":
+                    records = ((example, None) for example in example_loader(shard, None, ["labels", "mean_rgb", "mean_audio"]))
+                else:
+                    records = sequence_loader(shard, None, ["labels"], ["rgb", "audio"])
+                for context, frames in records:
+                    buffer.append(_numpy_example(context, frames))
+                    if len(buffer) > SHUFFLE:
+                        yield buffer.pop(int(rng.integers(len(buffer))))
+            while buffer:
+                yield buffer.pop(int(rng.integers(len(buffer))))
+
+    loader = torch.utils.data.DataLoader(Shards(), batch_size=BATCH, drop_last=True, num_workers=readers if readers > 1 else 0)
+    return lambda epoch: loader
+
+
+def tfdata(shards: list[str], level: str, readers: int):
+    import tensorflow as tf
+
+    def dequantize(codes, width):
+        frames = tf.reshape(tf.io.decode_raw(codes, tf.uint8), [-1, width])[::STRIDE][:MAX_FRAMES]
+        return tf.cast(frames, tf.float32) * SCALE + BIAS
+
+    def parse(serialized):
+        if level == "video":
+            example = tf.io.parse_single_example(serialized, {
+                "labels": tf.io.VarLenFeature(tf.int64), "mean_rgb": tf.io.FixedLenFeature([RGB], tf.float32),
+                "mean_audio": tf.io.FixedLenFeature([AUDIO], tf.float32)})
+            labels, out = example["labels"].values, {"rgb": example["mean_rgb"], "audio": example["mean_audio"]}
+        else:
+            context, lists = tf.io.parse_single_sequence_example(
+                serialized, context_features={"labels": tf.io.VarLenFeature(tf.int64)},
+                sequence_features={key: tf.io.FixedLenSequenceFeature([], tf.string) for key in ("rgb", "audio")})
+            rgb, audio = dequantize(lists["rgb"], RGB), dequantize(lists["audio"], AUDIO)
+            labels = context["labels"].values
+            count = tf.shape(rgb)[0]
+            out = {"rgb": tf.pad(rgb, [[0, MAX_FRAMES - count], [0, 0]]),
+                   "audio": tf.pad(audio, [[0, MAX_FRAMES - count], [0, 0]]), "num_frames": tf.cast(count, tf.int64)}
+        out["labels"] = tf.reduce_max(tf.one_hot(labels, CLASSES), axis=0)
+        return out
+
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = readers
+    options.threading.max_intra_op_parallelism = 1
+    dataset = tf.data.TFRecordDataset(shards, num_parallel_reads=readers if readers > 1 else None)
+    dataset = dataset.shuffle(SHUFFLE).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(BATCH, drop_remainder=True).prefetch(tf.data.AUTOTUNE).with_options(options)
+    return lambda epoch: dataset
+
+
+def dali(shards: list[str], level: str, readers: int):
+    if level != "video":
+        raise NotImplementedError("DALI's TFRecord reader parses tf.train.Example only; frame-level shards are "
+                                  "tf.train.SequenceExample")
+    import nvidia.dali.fn as fn
+    import nvidia.dali.tfrecord as tfrec
+    from nvidia.dali import pipeline_def, types
+
+    index_dir = tempfile.mkdtemp(prefix="dali-index-")
+    indexes = []
+    for shard in shards:
+        indexes.append(os.path.join(index_dir, os.path.basename(shard) + ".idx"))
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "tfrecord2idx"), shard, indexes[-1]], check=True,
+                       capture_output=True)
+
+    @pipeline_def(batch_size=BATCH, num_threads=readers, device_id=None, seed=0, prefetch_queue_depth=2)
+    def pipeline():
+        example = fn.readers.tfrecord(path=shards, index_path=indexes, random_shuffle=True, initial_fill=SHUFFLE,
+                                      features={"labels": tfrec.VarLenFeature(tfrec.int64, -1),
+                                                "mean_rgb": tfrec.FixedLenFeature([RGB], tfrec.float32, 0.0),
+                                                "mean_audio": tfrec.FixedLenFeature([AUDIO], tfrec.float32, 0.0)})
+        hot = fn.reductions.max(fn.one_hot(example["labels"], num_classes=CLASSES, dtype=types.FLOAT), axes=[0])
+        return example["mean_rgb"], example["mean_audio"], hot
+
+    built = pipeline()
+    built.build()
+    videos = sum(1 for shard in shards for _ in open(indexes[shards.index(shard)]))
+
+    def passes(epoch: int):  # the reader wraps around by itself: one pass is videos // BATCH batches
+        for _ in range(videos // BATCH):
+            rgb, audio, hot = built.run()
+            yield {"rgb": rgb.as_array(), "audio": audio.as_array(), "labels": hot.as_array()}
+
+    return passes
+
+
+READERS = {"ours": ours, "tfdata": tfdata, "tfrecord": tfrecord_package, "dali": dali}
+
+
+def run_one(name: str, shards: list[str], level: str, readers: int, passes: int) -> dict:
+    """Runs in its own process: warm-up batch, then `passes` timed passes."""
+    passes_of = READERS[name](shards, level, readers)
+    next(iter(passes_of(99)))  # imports, thread pools, page cache
+    videos, started, after_first = 0, time.perf_counter(), None
+    for epoch in range(passes):
+        for batch in passes_of(epoch):
+            videos += len(batch["labels"])
+        after_first = after_first or rss_mb()
+    seconds = time.perf_counter() - started
+    shape = tuple(batch["rgb"].shape)
+    labels = np.asarray(batch["labels"])
+    if labels.shape != (BATCH, CLASSES) or not (labels.max(axis=1) == 1).all():  # every video has a label
+        raise SystemExit(f"{name}: the last batch's labels are not a multi-hot ({BATCH}, {CLASSES}) matrix")
+    return {"reader": name, "level": level, "readers": readers, "videos": videos, "videos_per_s": round(videos / seconds, 1),
+            "batch_rgb_shape": list(shape), "rss_mb_after_pass_1": round(after_first, 1), "rss_mb_end": round(rss_mb(), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video-data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+                                                             "yt8m-v2-video-validate"))
+    parser.add_argument("--video-shards", default="0:16")
+    parser.add_argument("--frame-videos", type=int, default=384)
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--readers", default="ours,tfdata,tfrecord,dali")
+    parser.add_argument("--work", default=None)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: name,level,readers,shards-file
+    args = parser.parse_args()
+    if args.one:
+        name, level, readers, listing = args.one.split(",")
+        with open(listing) as handle:
+            print(json.dumps(run_one(name, json.load(handle), level, int(readers), args.passes)))
+        return
+    from common import shard_slice
+
+    from ytlabel.data import synth
+
+    work = args.work or tempfile.mkdtemp(prefix="ytlabel-input-path-")
+    frame_dir = os.path.join(work, "synth")
+    if not os.path.exists(os.path.join(frame_dir, "synth.json")):  # 300-frame videos, as YT8M's longest
+        synth.generate(synth.SynthConfig(videos=args.frame_videos, shards=8, seed=0, frames=300, frame_jitter=0.0), frame_dir)
+    shards = {"video": sorted(glob.glob(os.path.join(args.video_data, "*.tfrecord")))[shard_slice(args.video_shards)],
+              "frame": sorted(glob.glob(os.path.join(frame_dir, "frame", "*.tfrecord")))}
+    rows = []
+    for level in ("video", "frame"):
+        listing = os.path.join(work, f"{level}-shards.json")
+        with open(listing, "w") as handle:
+            json.dump(shards[level], handle)
+        for readers in (1, 2):
+            for name in args.readers.split(","):
+                done = subprocess.run([sys.executable, __file__, "--passes", str(args.passes), "--one",
+                                       f"{name},{level},{readers},{listing}"], capture_output=True, text=True)
+                if done.returncode:
+                    reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+                    row = {"reader": name, "level": level, "readers": readers, "not_run": reason[:300]}
+                else:
+                    row = json.loads(done.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    for row in rows:
+        ours_row = next(r for r in rows if r["reader"] == "ours" and r["level"] == row["level"] and r["readers"] == row["readers"])
+        if row["reader"] != "ours" and "videos_per_s" in row and "videos_per_s" in ours_row:
+            row["ours_vs_this"] = round(ours_row["videos_per_s"] / row["videos_per_s"], 2)
+    print(json.dumps({"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "batch": BATCH, "max_frames": MAX_FRAMES,
+                      "stride": STRIDE, "shuffle_buffer": SHUFFLE, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
