@@ -60,9 +60,9 @@ def test_v1_frame_batches_pad_shorter_videos():
     ([{"rgb": [[0.0] * 1024] * 301, "audio": [[0.0] * 128] * 301}], FRAMES, r"rgb: 301 frames; at most 300"),
     ([{"rgb": [], "audio": []}], FRAMES, r"rgb: no frames"),
     ([{"rgb": [[0.0] * 1024] * 3, "audio": [[0.0] * 128] * 2}], FRAMES, r"rgb has 3 frames but audio 2"),
-    ([{"rgb": [{"b64": "!!"}], "audio": [[0.0] * 128]}], FRAMES, r"rgb\[0\]: not valid base64"),
+    ([{"rgb": [{"b64": "!!"}], "audio": [[0.0] * 128]}], FRAMES, r"rgb\[0\]: 2 base64 characters; 1024 quantized bytes are 1368"),
     ([{"rgb": [{"b64": base64.b64encode(b"x" * 10).decode()}], "audio": [[0.0] * 128]}], FRAMES,
-     r"rgb\[0\]: 10 quantized bytes, expected 1024"),
+     r"rgb\[0\]: 16 base64 characters; 1024 quantized bytes are 1368"),
     ([], VIDEO, r'"instances" must be a non-empty list'),
     ([_video()] * 257, VIDEO, r"257 videos in one request; at most 256"),
 ])
@@ -115,12 +115,20 @@ def test_quantized_frames_decode_to_the_dequantized_bytes(width):
     rng = np.random.default_rng(width)
     rows = rng.integers(0, 256, size=(7, width), dtype=np.uint8)
     frames = [{"b64": base64.b64encode(row.tobytes()).decode()} for row in rows]
-    np.testing.assert_array_equal(_quantized_frames(frames, width, "rgb"), schema.dequantize(rows))
+    every = InputOptions(level="frame")
+    np.testing.assert_array_equal(_quantized_frames(frames, width, "rgb", every), schema.dequantize(rows))
     with pytest.raises(PayloadError, match=r"rgb\[1\]: not valid base64"):
-        _quantized_frames(frames[:1] + [{"b64": frames[1]["b64"][:-1] + "!"}], width, "rgb")
-    longer = base64.b64encode(bytes(width + 1)).decode()
-    with pytest.raises(PayloadError, match=rf"rgb\[1\]: {width + 1} quantized bytes, expected {width}"):
-        _quantized_frames(frames[:1] + [{"b64": longer}], width, "rgb")
+        _quantized_frames(frames[:1] + [{"b64": frames[1]["b64"][:-1] + "!"}], width, "rgb", every)
+    other = bytes(width + 1) if width % 3 else bytes(width - 1)  # as many base64 characters, a byte off
+    with pytest.raises(PayloadError, match=rf"rgb\[1\]: {len(other)} quantized bytes, expected {width}"):
+        _quantized_frames(frames[:1] + [{"b64": base64.b64encode(other).decode()}], width, "rgb", every)
+    # At stride 2 with 3 frames kept, frames 1, 3, 5 and 6 are not read: checked for form, not decoded.
+    sparse = InputOptions(level="frame", stride=2, max_frames=3)
+    garbled = [frame if index in (0, 2, 4) else {"b64": "!" * len(frame["b64"])} for index, frame in enumerate(frames)]
+    decoded = _quantized_frames(garbled, width, "rgb", sparse)
+    np.testing.assert_array_equal(decoded[[0, 2, 4]], schema.dequantize(rows[[0, 2, 4]]))
+    with pytest.raises(PayloadError, match=r"rgb\[5\]: 3 base64 characters"):
+        _quantized_frames(frames[:5] + [{"b64": "abc"}], width, "rgb", sparse)
 
 
 def test_a_bad_frame_among_quantized_frames_is_named():
@@ -132,3 +140,12 @@ def test_a_bad_frame_among_quantized_frames_is_named():
     audio[2] = {"b64": base64.b64encode(b"x" * 127).decode()}
     with pytest.raises(PayloadError, match=r"audio\[2\]: 127 quantized bytes, expected 128"):
         from_instances([{"rgb": [[0.0] * 1024] * 4, "audio": audio}], InputOptions(level="frame"))
+
+
+@pytest.mark.parametrize("k", [1, 3, 20, 25, 40])
+def test_top_indices_equal_a_stable_full_sort_even_with_ties(k):
+    from ytlabel.serving.payload import top_indices
+
+    rng = np.random.default_rng(k)
+    for scores in (rng.random(3862), np.round(rng.random(3862), 2), np.zeros(25), np.repeat([0.5, 0.2, 0.9], 13)):
+        np.testing.assert_array_equal(top_indices(scores, k), np.argsort(-scores, kind="stable")[:k])

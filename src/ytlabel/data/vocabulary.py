@@ -41,6 +41,12 @@ class Vocabulary:
     def name(self, label: int) -> str:
         return self.names[label]
 
+    @functools.cached_property
+    def genre_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """(order, starts): label ids sorted by genre (stable), and where each genre's run begins in it."""
+        order = np.argsort(self.genre_ids, kind="stable")
+        return order, np.searchsorted(self.genre_ids[order], np.arange(len(self.genres)))
+
     def genre(self, label: int) -> str:
         """The class's Vertical1, the genre used for genre metrics and outputs."""
         return self.verticals[label][0]

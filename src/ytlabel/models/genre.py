@@ -30,8 +30,7 @@ def genre_scores(probabilities: np.ndarray, vocabulary: Vocabulary | None = None
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[1] != len(vocabulary.names):
         raise ConfigError(f"probabilities must be (batch, {len(vocabulary.names)}), got {probabilities.shape}")
-    order = np.argsort(vocabulary.genre_ids, kind="stable")
-    starts = np.searchsorted(vocabulary.genre_ids[order], np.arange(len(vocabulary.genres)))
+    order, starts = vocabulary.genre_groups
     grouped = probabilities[:, order]
     if method == "max":
         return np.maximum.reduceat(grouped, starts, axis=1)
