@@ -49,6 +49,8 @@ VARIANTS = {
     "wide4096": {"hidden": 4096},
     "wide4096_dropout07": {"hidden": 4096, "dropout": 0.7},
     "batch128": {"batch": 128},
+    "epochs12": {"epochs": 12},
+    "input_dropout04": {"input_dropout": 0.4},
     "deep2": {"layers": 2},
     "gating": {"gating": True},
     "moe2": {"experts": 2},
@@ -203,7 +205,8 @@ def main() -> None:
     parser.add_argument("--train-shards", default="0:64,80:180")
     parser.add_argument("--eval-shards", default="64:80")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--combine", default="", help="also run one variant with these variants' changes together")
+    parser.add_argument("--combine", action="append", default=[], metavar="A,B,...",
+                        help="also run one variant with these variants' changes together (repeatable)")
     parser.add_argument("--cache", default="/tmp/ytlabel-search-cache")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -214,10 +217,10 @@ def main() -> None:
                        os.path.join(args.cache, f"train-{args.train_shards.replace(':', '_').replace(',', '-')}.npz"))
     evaluation = load_split(shards[shard_slice(args.eval_shards)],
                             os.path.join(args.cache, f"eval-{args.eval_shards.replace(':', '_')}.npz"))
-    names = args.variants.split(",")
-    if args.combine:
-        VARIANTS["+".join(args.combine.split(","))] = {k: v for n in args.combine.split(",") for k, v in VARIANTS[n].items()}
-        names.append("+".join(args.combine.split(",")))
+    names = [name for name in args.variants.split(",") if name]
+    for combine in args.combine:
+        VARIANTS["+".join(combine.split(","))] = {k: v for n in combine.split(",") for k, v in VARIANTS[n].items()}
+        names.append("+".join(combine.split(",")))
     rows = []
     for name in names:
         rows.append(run_variant(name, train, evaluation, args.seed))

@@ -101,11 +101,25 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+def train_command(settings: TrainJobSettings) -> list[str]:
+    """The `ytlabel train` command every training pod runs (v1 jobs and v2 TrainJobs alike)."""
+    return ["ytlabel", "train", "--arch", settings.arch, "--framework", settings.framework,
+            "--data", settings.data, "--out", settings.run_dir, "--config", settings.arch,
+            f"metrics_port={METRICS_PORT}", "metrics_host=0.0.0.0", *settings.overrides]
+
+
+def resources(settings: TrainJobSettings) -> dict:
+    """Requests and limits of one training pod (GPUs as limits)."""
+    out = {"requests": {"cpu": settings.cpu, "memory": settings.memory},
+           "limits": {"cpu": settings.cpu, "memory": settings.memory}}
+    if settings.gpus:
+        out["limits"]["nvidia.com/gpu"] = str(settings.gpus)
+    return out
+
+
 def training_job(settings: TrainJobSettings) -> dict:
     """A PyTorchJob (torch) or TFJob (keras) running `ytlabel train` in every pod."""
-    command = ["ytlabel", "train", "--arch", settings.arch, "--framework", settings.framework,
-               "--data", settings.data, "--out", settings.run_dir, "--config", settings.arch,
-               f"metrics_port={METRICS_PORT}", "metrics_host=0.0.0.0", *settings.overrides]
+    command = train_command(settings)
     if settings.framework == "torch":
         container, kind, field, roles = "pytorch", "PyTorchJob", "pytorchReplicaSpecs", ("Master", "Worker")
     else:
@@ -127,10 +141,6 @@ def training_job(settings: TrainJobSettings) -> dict:
 
 
 def _replica(settings: TrainJobSettings, container: str, command: list[str], count: int) -> dict:
-    resources = {"requests": {"cpu": settings.cpu, "memory": settings.memory},
-                 "limits": {"cpu": settings.cpu, "memory": settings.memory}}
-    if settings.gpus:
-        resources["limits"]["nvidia.com/gpu"] = str(settings.gpus)
     return {
         "replicas": count,
         "restartPolicy": "OnFailure",
@@ -139,15 +149,15 @@ def _replica(settings: TrainJobSettings, container: str, command: list[str], cou
                          "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}},
             "spec": {
                 "serviceAccountName": settings.service_account,
-                "securityContext": _pod_security(),
+                "securityContext": pod_security(),
                 "containers": [{
                     "name": container,
                     "image": settings.image,
                     "command": command,
                     "envFrom": [{"secretRef": {"name": settings.s3_secret}}],
                     "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
-                    "resources": resources,
-                    "securityContext": _container_security(),
+                    "resources": resources(settings),
+                    "securityContext": container_security(),
                     "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                 }],
                 "volumes": [{"name": "tmp", "emptyDir": {}}],
@@ -156,11 +166,11 @@ def _replica(settings: TrainJobSettings, container: str, command: list[str], cou
     }
 
 
-def _pod_security() -> dict:
+def pod_security() -> dict:
     return {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _container_security() -> dict:
+def container_security() -> dict:
     return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
 
 
@@ -205,7 +215,7 @@ def cluster_serving_runtime(image: str) -> dict:
                          "--http-port", str(SERVING_PORT)],
                 "ports": [{"containerPort": SERVING_PORT, "protocol": "TCP"}],
                 "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
-                "securityContext": {**_container_security(), "runAsNonRoot": True, "runAsUser": 10001},
+                "securityContext": {**container_security(), "runAsNonRoot": True, "runAsUser": 10001},
             }],
         },
     }

@@ -1,12 +1,13 @@
 """Offline validation of rendered manifests, as strict as an API server with the operators installed.
 
     core kinds     the Kubernetes OpenAPI schemas of `kubernetes-validate`, strict (unknown fields fail)
-    custom kinds   the operators' CRD schemas in platform/crds/ (copied from kubeflow/trainer v1.9.4,
+    custom kinds   the operators' CRD schemas in platform/crds/ (copied from kubeflow/trainer v1.9.4 and master,
                    kserve 0.20+, prometheus-operator v0.93.0; see crds/ATTRIBUTION.md), made strict:
                    every object schema that lists properties refuses others unless it says
                    x-kubernetes-preserve-unknown-fields
     webhook rules  what the schemas cannot say: PyTorchJob containers are named `pytorch` and it has
-                   exactly one Master; TFJob containers are named `tensorflow`; names are DNS-1035
+                   exactly one Master; TFJob containers are named `tensorflow`; a Trainer v2 runtime
+                   has a `node` job with a `node` container; job names are DNS-1035
 CEL rules (x-kubernetes-validations) are not evaluated.
 """
 
@@ -81,7 +82,7 @@ def _metadata_problems(metadata) -> list[str]:
 def _webhook_problems(manifest: dict) -> list[str]:
     kind = manifest.get("kind")
     found = []
-    if kind in ("PyTorchJob", "TFJob", "InferenceService"):
+    if kind in ("PyTorchJob", "TFJob", "TrainJob", "InferenceService"):
         name = manifest["metadata"].get("name", "")
         if len(name) > 63 or not DNS_1035.match(name):
             found.append(f"metadata.name: {name!r} must be a DNS-1035 label")
@@ -94,6 +95,13 @@ def _webhook_problems(manifest: dict) -> list[str]:
                 found.append(f"spec.{field}.{role}: needs a container named {container!r} (has {names})")
         if kind == "PyTorchJob" and replicas.get("Master", {}).get("replicas") != 1:
             found.append("spec.pytorchReplicaSpecs.Master: exactly one replica is required")
+    if kind == "ClusterTrainingRuntime":  # Trainer v2 fills the `node` container of the `node` job from the TrainJob
+        jobs = {job.get("name"): job for job in manifest.get("spec", {}).get("template", {}).get("spec", {})
+                .get("replicatedJobs", [])}
+        containers = [c.get("name") for c in jobs.get("node", {}).get("template", {}).get("spec", {})
+                      .get("template", {}).get("spec", {}).get("containers", [])]
+        if "node" not in containers:
+            found.append(f"spec.template.spec.replicatedJobs: needs a job 'node' with a container 'node' (has {containers})")
     return found
 
 

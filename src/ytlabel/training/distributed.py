@@ -7,6 +7,11 @@ PyTorch (PyTorchJob from the Kubeflow training operator, or torchrun):
 Keras (TFJob):
     TF_CONFIG = {"cluster": {"chief": [...], "worker": [...]}, "task": {"type": ..., "index": ...}}
     The chief writes outputs: the "chief" task, or worker 0 when the cluster has no chief.
+Keras (Kubeflow Trainer v2, our ytlabel-keras runtime; Trainer v2 writes no TF_CONFIG):
+    YTLABEL_JOBSET_NAME, YTLABEL_NODE_INDEX (the pod's JobSet and Indexed-Job completion index, from
+    the downward API) and YTLABEL_NUM_NODES (from the TrainJob). TF_CONFIG is built from them: workers
+    <jobset>-node-0-<i>.<jobset>:2222, the JobSet's stable host names (YTLABEL_WORKER_ADDRESSES, a
+    comma-separated list, replaces them where pods share one host, e.g. the local launcher).
 
 `launch_local(argv, workers, framework)` starts N copies of this very command on 127.0.0.1 with those
 variables set: the code path a cluster takes, on one machine.
@@ -23,6 +28,11 @@ from ytlabel.errors import YtlabelError
 from ytlabel.processes import free_port, stop_processes
 
 LAUNCHED = "YTLABEL_LAUNCHED"  # set in children of launch_local so they never launch again
+# The Trainer v2 Keras contract (platform/trainer_v2.py renders the runtime that provides it).
+JOBSET_ENV, NODE_INDEX_ENV, NUM_NODES_ENV = "YTLABEL_JOBSET_NAME", "YTLABEL_NODE_INDEX", "YTLABEL_NUM_NODES"
+ADDRESSES_ENV = "YTLABEL_WORKER_ADDRESSES"
+NODE = "node"  # Trainer v2's replicated job (and container) of training nodes
+TF_PORT = 2222
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +70,43 @@ def torch_place(env=None) -> Place:
     return Place(rank=rank, world_size=world, local_rank=int(env.get("LOCAL_RANK", 0)), writer=rank == 0)
 
 
+def keras_worker_addresses(jobset: str, nodes: int) -> list[str]:
+    """The Keras cluster as JobSet names its pods: <jobset>-<replicated job>-<job index>-<pod index>.<subdomain>
+    (the subdomain defaults to the JobSet's name)."""
+    return [f"{jobset}-{NODE}-0-{index}.{jobset}:{TF_PORT}" for index in range(nodes)]
+
+
+def trainer_v2_tf_config(env) -> str | None:
+    """TF_CONFIG for a pod of the ytlabel-keras runtime (Trainer v2), or None outside one."""
+    if NUM_NODES_ENV not in env:
+        return None
+    try:
+        nodes, index = int(env[NUM_NODES_ENV]), int(env.get(NODE_INDEX_ENV, ""))
+    except ValueError:
+        raise YtlabelError(f"{NUM_NODES_ENV}={env.get(NUM_NODES_ENV)!r} and {NODE_INDEX_ENV}="
+                           f"{env.get(NODE_INDEX_ENV)!r} must be integers (the ytlabel-keras runtime sets them)") from None
+    if env.get(ADDRESSES_ENV):
+        addresses = env[ADDRESSES_ENV].split(",")
+    elif env.get(JOBSET_ENV):
+        addresses = keras_worker_addresses(env[JOBSET_ENV], nodes)
+    else:
+        raise YtlabelError(f"{NUM_NODES_ENV} is set but neither {JOBSET_ENV} nor {ADDRESSES_ENV}: run on the "
+                           f"ytlabel-keras ClusterTrainingRuntime, which sets them")
+    if len(addresses) != nodes or not 0 <= index < nodes:
+        raise YtlabelError(f"node {index} of {nodes} with {len(addresses)} worker addresses: the Trainer v2 "
+                           f"contract does not add up")
+    return json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
+
+
 def keras_place(env=None) -> Place:
     env = os.environ if env is None else env
     raw = env.get("TF_CONFIG")
     if not raw:
-        return Place()
+        raw = trainer_v2_tf_config(env)
+        if raw is None:
+            return Place()
+        if env is os.environ:  # MultiWorkerMirroredStrategy reads the cluster from TF_CONFIG itself
+            os.environ["TF_CONFIG"] = raw
     try:
         config = json.loads(raw)
         cluster, task = config["cluster"], config["task"]
