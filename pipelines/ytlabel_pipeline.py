@@ -56,6 +56,7 @@ def ytlabel_pipeline(
     model_name: str = "yt8m",
     run_root: str = "s3://ytlabel/runs",
     backend: str = "kubernetes",
+    trainer: str = "auto",
     namespace: str = "kubeflow",
     trainer_image_torch: str = images.trainer("torch"),
     trainer_image_keras: str = images.trainer("keras"),
@@ -76,7 +77,10 @@ def ytlabel_pipeline(
         threshold: GAP@20 the winner must beat to be registered and deployed.
         registry, model_name: where the winner is published (and promoted to @champion).
         run_root: where the run's encoder, generated data and training run directories go (s3:// on a cluster).
-        backend: "kubernetes" (PyTorchJob/TFJob/InferenceService) or "local" (processes on the node).
+        backend: "kubernetes" (training jobs and the InferenceService) or "local" (processes on the node).
+        trainer: which Kubeflow training API runs the jobs: "v1" (PyTorchJob/TFJob, training operator),
+            "v2" (TrainJob on Kubeflow Trainer, our ytlabel-torch/ytlabel-keras runtimes) or "auto"
+            (what the cluster serves; the local backend then reproduces v1's env contract).
     """
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     sweeper = cleanup(backend=backend, namespace=namespace, pipeline_run=run_id).set_caching_options(False)
@@ -92,7 +96,7 @@ def ytlabel_pipeline(
                             framework=run.framework, expansion=run.expansion, epochs=epochs, workers=workers,
                             gpus_per_worker=gpus_per_worker, settings=train_settings, run_root=run_root,
                             backend=backend, namespace=namespace, trainer_image_torch=trainer_image_torch,
-                            trainer_image_keras=trainer_image_keras, pipeline_run=run_id)
+                            trainer_image_keras=trainer_image_keras, pipeline_run=run_id, trainer=trainer)
             _s3(trained).set_caching_options(False)  # launches a job: a side effect
             scored = _s3(evaluate(dataset=data.outputs["dataset"], model=trained.outputs["model"]))
         chosen = _s3(select(summaries=dsl.Collected(scored.outputs["Output"])))

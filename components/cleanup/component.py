@@ -8,12 +8,12 @@ from components import BASE_IMAGE
 @dsl.component(base_image=BASE_IMAGE)
 def cleanup(backend: str, namespace: str, pipeline_run: str) -> int:
     """Runs whether the pipeline succeeded or failed. On kubernetes it deletes every PyTorchJob/TFJob
-    labelled with this run (a train step that was cancelled never reached its own delete); locally the
+    labelled with this run (and every TrainJob, on Kubeflow Trainer v2) (a train step that was cancelled never reached its own delete); locally the
     training processes ended with their step, so there is nothing to delete. Returns the count deleted."""
     if backend != "kubernetes":
         print(f"cleanup: local backend, no cluster jobs for run {pipeline_run}")
         return 0
-    from ytlabel.platform.launch import delete_run_jobs
+    from ytlabel.platform.cluster import delete_run_jobs
 
     deleted = delete_run_jobs(namespace, pipeline_run)
     print(f"cleanup: deleted {deleted} job(s) of run {pipeline_run} in {namespace}")

@@ -1,4 +1,5 @@
-"""train: render the PyTorchJob (torch) or TFJob (keras) for one architecture and run it to completion."""
+"""train: render the training job for one architecture (PyTorchJob/TFJob, or a Trainer v2 TrainJob) and run it to
+completion."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
@@ -9,9 +10,10 @@ from components import BASE_IMAGE
 @dsl.component(base_image=BASE_IMAGE)
 def train(dataset: Input[Dataset], encoder: Input[Model], arch: str, framework: str, expansion: bool, epochs: int,
           workers: int, gpus_per_worker: int, settings: dict, run_root: str, backend: str, namespace: str,
-          trainer_image_torch: str, trainer_image_keras: str, pipeline_run: str,
+          trainer_image_torch: str, trainer_image_keras: str, pipeline_run: str, trainer: str,
           model: Output[Model], manifest: Output[Artifact]):
-    """Launches the job on `backend` ("kubernetes" or "local") and waits; the run directory lands under
+    """Launches the job on `backend` ("kubernetes" or "local") and waits. `trainer`: "v1" (PyTorchJob/TFJob),
+    "v2" (TrainJob on Kubeflow Trainer) or "auto" (what the cluster serves). The run directory lands under
     `run_root` (s3:// on a cluster, so pods can resume), recorded in the Model artifact's metadata.
     `settings` holds `ytlabel train` key=value overrides: under "all" for every run, under an
     architecture's name for that architecture only."""
@@ -26,7 +28,7 @@ def train(dataset: Input[Dataset], encoder: Input[Model], arch: str, framework: 
         DatasetSplit.load(dataset.path), arch, framework, expansion, epochs=epochs, workers=workers,
         gpus=gpus_per_worker, settings=settings, run_root=run_root, pipeline_run=pipeline_run, backend=backend,
         namespace=namespace, image=trainer_image_torch if framework == "torch" else trainer_image_keras,
-        encoder=encoder.metadata.get("uri") or encoder.path)
+        encoder=encoder.metadata.get("uri") or encoder.path, trainer=trainer)
     with open(manifest.path, "w") as handle:
         yaml.safe_dump(job, handle, sort_keys=False)
     model.metadata.update(run)

@@ -59,9 +59,13 @@ def add_stages(stages) -> None:
     platform = stages.add_parser("platform", help="Kubernetes manifests for training jobs and serving")
     platform_verbs = platform.add_subparsers(dest="verb", required=True, metavar="VERB")
     render = platform_verbs.add_parser("render", parents=[where],
-                                       help="print a validated PyTorchJob/TFJob, or an InferenceService (--serve)")
+                                       help="print a validated PyTorchJob/TFJob (or TrainJob: --trainer v2), or an "
+                                            "InferenceService (--serve)")
     render.add_argument("--arch", help="architecture of the training job")
     render.add_argument("--framework", choices=("torch", "keras"), help="torch -> PyTorchJob, keras -> TFJob")
+    render.add_argument("--trainer", choices=("v1", "v2"), default="v1",
+                        help="v1: PyTorchJob/TFJob (Kubeflow training operator); v2: TrainJob (Kubeflow Trainer)")
+    render.add_argument("--runtime", help="--trainer v2: the ClusterTrainingRuntime (default ytlabel-torch / ytlabel-keras)")
     render.add_argument("--workers", type=int, default=1, help="pods, master/chief included")
     render.add_argument("--gpus", type=int, default=0, help="GPUs per pod")
     render.add_argument("--data", default="s3://ytlabel/data/train", help="training shards")
@@ -152,7 +156,14 @@ def _platform_render(args) -> None:
         if not args.arch or not args.framework:
             raise ConfigError("platform render needs --arch and --framework (or --serve NAME@ALIAS)")
         image = args.image or images.trainer(args.framework)
-        objects = [manifests.training_job(manifests.TrainJobSettings(
-            args.arch, args.framework, args.data, args.out, image, workers=args.workers, gpus=args.gpus,
-            overrides=tuple(args.overrides), namespace=args.namespace))]
+        settings = manifests.TrainJobSettings(args.arch, args.framework, args.data, args.out, image, workers=args.workers,
+                                              gpus=args.gpus, overrides=tuple(args.overrides), namespace=args.namespace)
+        if args.trainer == "v2":
+            from ytlabel.platform import trainer_v2
+
+            objects = [trainer_v2.train_job(settings, args.runtime)]
+        elif args.runtime:
+            raise ConfigError("--runtime names a Trainer v2 ClusterTrainingRuntime; add --trainer v2")
+        else:
+            objects = [manifests.training_job(settings)]
     print(yaml.safe_dump_all(manifests.validated(objects), sort_keys=False), end="")

@@ -68,9 +68,30 @@ def test_champion_values_render_the_expected_objects():
     assert runtime["args"][:5] == ["serve", "--model", "/mnt/models", "--name", "{{.Name}}"]
     rules = objects[("Role", "yt-pipeline")]["rules"]
     assert {resource for rule in rules for resource in rule["resources"]} == {
-        "pytorchjobs", "tfjobs", "pytorchjobs/status", "tfjobs/status", "pods", "pods/log", "inferenceservices"}
+        "pytorchjobs", "tfjobs", "pytorchjobs/status", "tfjobs/status", "trainjobs", "trainjobs/status", "pods",
+        "pods/log", "inferenceservices"}
     assert all("secrets" not in rule["resources"] and "*" not in rule["verbs"] for rule in rules)
     assert objects[("PodMonitor", "yt-trainers")]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_trainer_v2_runtimes_are_the_ones_the_platform_renders(framework):
+    """Only on a cluster that serves Trainer v2, and then the same runtime `platform/trainer_v2.py` targets."""
+    from ytlabel.platform import images, trainer_v2
+
+    assert not [obj for obj in _template() if obj["kind"] == "ClusterTrainingRuntime"]
+    objects = {obj["metadata"]["name"]: obj for obj in _template("--api-versions", "trainer.kubeflow.org/v1alpha1")
+               if obj["kind"] == "ClusterTrainingRuntime"}
+    assert sorted(objects) == ["ytlabel-keras", "ytlabel-torch"]
+    chart, ours = objects[f"ytlabel-{framework}"], trainer_v2.cluster_training_runtime(framework, images.trainer(framework))
+    assert problems(chart) == []
+    for runtime in (chart, ours):  # the chart's security contexts are its own helpers' (checked as restricted below)
+        pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+        _check_restricted(pod, runtime)
+        del pod["securityContext"], pod["containers"][0]["securityContext"]
+    assert chart["spec"] == ours["spec"]
+    assert not [obj for obj in _template("--api-versions", "trainer.kubeflow.org/v1alpha1", "--set",
+                                         "trainer.runtimes.enabled=false") if obj["kind"] == "ClusterTrainingRuntime"]
 
 
 def test_values_schema_refuses_unknown_and_malformed_values():

@@ -3,9 +3,11 @@
 No Kubernetes API server can run on this machine (none is installable from the package registries), so
 the backend's requests go through the official `kubernetes` client to this small HTTP server instead.
 It is not a cluster: it stores custom objects in memory, moves each job through the conditions a
-training operator would set (Created -> Running -> Succeeded, or Failed when asked), marks an
-InferenceService Ready, serves a leader pod's log, and checks every request body it receives against
-the CRD schemas in strict mode (`ytlabel.platform.validate`), recording what it was sent.
+training operator would set (Created -> Running -> Succeeded, or Failed when asked; a Trainer v2
+TrainJob: Created -> Complete or Failed, with a running node-0 pod found by its JobSet labels), marks an
+InferenceService Ready, serves a leader pod's log, answers API discovery with the groups it is told the
+cluster serves, and checks every request body it receives against the CRD schemas in strict mode
+(`ytlabel.platform.validate`), recording what it was sent.
 """
 
 import contextlib
@@ -20,16 +22,20 @@ from ytlabel.platform.validate import problems
 CUSTOM = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<namespace>[^/]+)/(?P<plural>[^/]+)"
                     r"(?:/(?P<name>[^/]+))?$")
 LOG = re.compile(r"^/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<pod>[^/]+)/log$")
+PODS = re.compile(r"^/api/v1/namespaces/(?P<namespace>[^/]+)/pods(?:/(?P<pod>[^/]+))?$")
+NODE_POD_SUFFIX = "-node-0-0-x7k2p"  # JobSet's pod of node 0 (Indexed Job pods get a random suffix)
 
 
 class FakeKubeAPI:
     """State of the fake: objects by (plural, namespace, name), the requests seen, and how jobs end."""
 
-    def __init__(self, outcome: str = "Succeeded", polls_until_done: int = 2, log_lines: int = 60):
+    def __init__(self, outcome: str = "Succeeded", polls_until_done: int = 2, log_lines: int = 60,
+                 served: tuple[str, ...] = ("kubeflow.org/v1", "serving.kserve.io/v1beta1")):
         self.objects: dict[tuple[str, str, str], dict] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.invalid: list[str] = []  # schema problems of bodies received (a test expects none)
         self.outcome, self.polls_until_done, self.log_lines = outcome, polls_until_done, log_lines
+        self.served = served  # group/version pairs API discovery reports
         self._polls: dict[tuple[str, str, str], int] = {}
         self.lock = threading.Lock()
 
@@ -42,6 +48,11 @@ class FakeKubeAPI:
                              "conditions": [{"type": "Ready", "status": "True" if polls >= 2 else "False"}]}
             return
         conditions = [{"type": "Created", "status": "True"}]
+        if key[0] == "trainjobs":  # Trainer v2 sets no Running condition; its pods run meanwhile
+            if polls >= self.polls_until_done:
+                conditions.append({"type": "Complete" if self.outcome == "Succeeded" else "Failed", "status": "True"})
+            obj["status"] = {"conditions": conditions}
+            return
         if polls >= 1:
             conditions.append({"type": "Running", "status": "True" if polls < self.polls_until_done else "False"})
         if polls >= self.polls_until_done:
@@ -72,6 +83,16 @@ class _Handler(BaseHTTPRequestHandler):
         api = self.api
         with api.lock:
             api.requests.append((method, self.path))
+        if parsed.path.rstrip("/") == "/apis" and method == "GET":
+            groups = {}
+            for served in api.served:
+                group, version = served.split("/")
+                groups.setdefault(group, []).append({"groupVersion": served, "version": version})
+            return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": group, "versions": versions, "preferredVersion": versions[0]} for group, versions in groups.items()]})
+        pods = PODS.match(parsed.path)
+        if pods and method == "GET":
+            return self._send(200, self._pods(pods["namespace"], pods["pod"], query))
         log = LOG.match(parsed.path)
         if log and method == "GET":
             lines = [f"{log['pod']} line {i}\n" for i in range(api.log_lines)]
@@ -118,6 +139,22 @@ class _Handler(BaseHTTPRequestHandler):
                 del api.objects[key]
                 return self._send(200, {"kind": "Status", "status": "Success"})
         return self._status(405, "MethodNotAllowed")
+
+    def _pods(self, namespace: str, pod: str | None, query: dict) -> dict:
+        """node-0 pods of the TrainJobs in `namespace` (JobSet's labels), one by name or a labelSelector list."""
+        wanted = dict(pair.split("=", 1) for pair in query.get("labelSelector", [""])[0].split(",") if pair)
+        items = []
+        for (plural, ns, name) in list(self.api.objects):
+            if plural != "trainjobs" or ns != namespace:
+                continue
+            labels = {"jobset.sigs.k8s.io/jobset-name": name, "jobset.sigs.k8s.io/replicatedjob-name": "node",
+                      "jobset.sigs.k8s.io/job-index": "0", "batch.kubernetes.io/job-completion-index": "0"}
+            if all(labels.get(k) == v for k, v in wanted.items()):
+                items.append({"apiVersion": "v1", "kind": "Pod", "status": {"phase": "Running"},
+                              "metadata": {"name": name + NODE_POD_SUFFIX, "namespace": ns, "labels": labels}})
+        if pod is None:
+            return {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}
+        return next((item for item in items if item["metadata"]["name"] == pod), {"kind": "Status", "code": 404})
 
     def do_GET(self):
         self._route("GET")

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ytlabel.platform import launch
+from ytlabel.platform import cluster, launch
 from ytlabel.platform import manifests as M
 
 
@@ -23,10 +23,10 @@ def test_job_state_follows_the_operator_conditions(conditions, state):
 
 
 def test_service_ready():
-    assert launch.service_ready({"conditions": [{"type": "PredictorReady", "status": "True"},
+    assert cluster.service_ready({"conditions": [{"type": "PredictorReady", "status": "True"},
                                                 {"type": "Ready", "status": "True"}]})
-    assert not launch.service_ready({"conditions": [{"type": "Ready", "status": "False"}]})
-    assert not launch.service_ready(None)
+    assert not cluster.service_ready({"conditions": [{"type": "Ready", "status": "False"}]})
+    assert not cluster.service_ready(None)
 
 
 @pytest.mark.slow
@@ -51,3 +51,42 @@ def test_local_backend_reports_a_failed_job(synth_dir, tmp_path):
                                             "unused:0", overrides=("epochs=0",)))
     with pytest.raises(launch.JobFailed, match="ytlabel-fc-torch: a training process exited with 2"):
         launch.LocalBackend().run(job)
+
+
+@pytest.mark.parametrize("conditions, state", [
+    (None, "Pending"),
+    ([{"type": "Created", "status": "True"}], "Created"),
+    ([{"type": "Created", "status": "True"}, {"type": "Complete", "status": "True"}], "Succeeded"),
+    ([{"type": "Created", "status": "True"}, {"type": "Failed", "status": "True"}], "Failed"),
+    ([{"type": "Suspended", "status": "True"}], "Suspended"),
+])
+def test_a_train_jobs_state_follows_trainer_v2s_conditions(conditions, state):
+    assert launch.job_state({"conditions": conditions} if conditions is not None else None, "TrainJob") == state
+
+
+def test_the_trainer_is_resolved_by_setting_or_for_the_local_backend():
+    assert [launch.resolve_trainer(t, "local") for t in ("v1", "v2", "auto")] == ["v1", "v2", "v1"]
+    with pytest.raises(launch.YtlabelError, match="trainer 'v3': choose auto, v1"):
+        launch.resolve_trainer("v3", "local")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_local_backend_runs_a_two_node_train_job_whose_ranks_agree(synth_dir, tmp_path, capfd, framework):
+    """Trainer v2's contract on 127.0.0.1: PET_* (torch) or the ytlabel-keras JobSet variables, from which
+    `ytlabel train` builds TF_CONFIG itself; both ranks end with the same weights."""
+    import re
+
+    from ytlabel.platform import trainer_v2
+
+    out = str(tmp_path / "run")
+    job = trainer_v2.train_job(M.TrainJobSettings(
+        "fc", framework, os.path.join(synth_dir, "video"), out, "unused:0", workers=2,
+        overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8")))
+    assert (launch.replicas(job), launch.framework(job)) == (2, framework)
+    outcome = launch.LocalBackend().run(job)
+    assert outcome.state == "Succeeded" and outcome.name == f"ytlabel-fc-{framework}"
+    digests = dict(re.findall(r"rank (\d+) final weights sha256 (\w+)", capfd.readouterr().out))
+    assert set(digests) == {"0", "1"} and digests["0"] == digests["1"]
+    result = json.load(open(os.path.join(out, "result.json")))
+    assert result["world_size"] == 2 and result["videos"] == 2 * 2 * 4  # steps x ranks x batch

@@ -54,7 +54,7 @@ def load_predictor(run_dir: str) -> Predictor:
         return Predictor(record["arch"], "torch", record["level"], options, _torch(model_path, record["arch"], spec))
     forward = _keras(model_path, compiled=record["level"] == "frame")
     if record["level"] != "frame":
-        return Predictor(record["arch"], "keras", record["level"], options, forward)
+        return Predictor(record["arch"], "keras", record["level"], options, forward, lambda: _video_warm_up(forward))
     predict, warm_up = _shape_buckets(forward, options.max_frames)
     return Predictor(record["arch"], "keras", record["level"], options, predict, warm_up)
 
@@ -126,6 +126,14 @@ def _keras(path: str, compiled: bool):
         return model(batch, training=False)
 
     return lambda batch: forward(batch).numpy()
+
+
+def _video_warm_up(forward: Callable[[dict], np.ndarray]) -> int:
+    """Traces a Keras video model for two batch sizes: reduce_retracing then keeps one graph for any batch, so
+    no request pays a trace (~100 ms) later."""
+    for videos in (1, 2):
+        forward({"rgb": np.zeros((videos, schema.RGB_DIM), np.float32), "audio": np.zeros((videos, schema.AUDIO_DIM), np.float32)})
+    return 2
 
 
 def frame_buckets(max_frames: int) -> tuple[int, ...]:

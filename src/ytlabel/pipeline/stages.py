@@ -52,18 +52,21 @@ def expand(data: DatasetSplit, folder: str, publish_uri: str, rgb_dim: int, audi
 
 def train(data: DatasetSplit, arch: str, framework: str, expansion: bool, *, epochs: int, workers: int,
           gpus: int, settings: dict, run_root: str, pipeline_run: str, backend: str, namespace: str, image: str,
-          encoder: str = "") -> tuple[dict, dict]:
-    """Renders the PyTorchJob (torch) or TFJob (keras) of one grid cell, runs it on `backend` to the end,
-    and returns (the job manifest, what the run is: run_dir, arch, framework, expansion and its figures)."""
-    from ytlabel.platform import launch, manifests
+          encoder: str = "", trainer: str = "auto") -> tuple[dict, dict]:
+    """Renders the job of one grid cell (trainer v1: PyTorchJob or TFJob; v2: TrainJob; auto: what the cluster
+    serves), runs it on `backend` to the end, and returns (the job manifest, what the run is: run_dir, arch,
+    framework, expansion and its figures)."""
+    from ytlabel.platform import launch, manifests, trainer_v2
 
     name = runs.run_name(arch, framework, expansion)
     out = run_folder(run_root, pipeline_run, name)
     overrides = train_overrides(arch, epochs, settings, encoder if expansion else "")
-    job = manifests.training_job(manifests.TrainJobSettings(
+    job_settings = manifests.TrainJobSettings(
         arch, framework, ",".join(data.train[ARCHITECTURES[arch].level]), out, image, workers=workers, gpus=gpus,
         overrides=tuple(overrides), name=f"ytlabel-{name}-{pipeline_run}"[:63].rstrip("-"), namespace=namespace,
-        labels={"ytlabel.io/pipeline-run": pipeline_run[:63]}))
+        labels={"ytlabel.io/pipeline-run": pipeline_run[:63]})
+    v2 = launch.resolve_trainer(trainer, backend) == "v2"
+    job = trainer_v2.train_job(job_settings) if v2 else manifests.training_job(job_settings)
     outcome = launch.backend(backend).run(job)
     result = runs.read_result(out)
     return job, {"run_dir": out, "arch": arch, "framework": framework, "expansion": expansion, "job": outcome.name,

@@ -72,7 +72,7 @@ def train_job(settings: TrainJobSettings, runtime: str | None = None) -> dict:
 
 def cluster_training_runtime(framework: str, image: str) -> dict:
     """Our ClusterTrainingRuntime for `framework`; `image` is the default the TrainJob's own replaces."""
-    container = {"name": NODE, "image": image, "command": ["ytlabel", "train"],
+    container = {"name": NODE, "image": image, "command": ["ytlabel", "train"], "securityContext": container_security(),
                  "ports": [{"name": "metrics", "containerPort": METRICS_PORT}]}
     if framework == "keras":
         container["ports"].append({"name": "tf-worker", "containerPort": TF_PORT})
@@ -86,7 +86,8 @@ def cluster_training_runtime(framework: str, image: str) -> dict:
         policy = {"numNodes": 1, "torch": {}}
     job = {"name": NODE, "replicas": 1, "template": {
         "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
-        "spec": {"backoffLimit": 3, "template": {"spec": {"restartPolicy": "OnFailure", "containers": [container]}}},
+        "spec": {"backoffLimit": 3, "template": {"spec": {"restartPolicy": "OnFailure", "securityContext": pod_security(),
+                                                          "containers": [container]}}},
     }}
     return {
         "apiVersion": API_VERSION,

@@ -51,19 +51,20 @@ class YT8MModel(Model):
     def load(self) -> bool:
         """Checks the manifest's sha256 for every file, then loads the model; raises YtlabelError if unusable."""
         self.manifest = verify_model_dir(self.model_dir)
-        self.predictor = load_predictor(self.model_dir)
+        # The model is loaded, probed, warmed up and run on the batcher's one forward thread (batching.py).
+        self.batcher = Batcher(self._forward, self.batching)
+        self.predictor = self.batcher.call(load_predictor, self.model_dir)
         if self.predictor.options.target != "classes":
             raise YtlabelError(f"{self.model_dir}: a model trained on {self.predictor.options.target} only; the "
                                f"server answers class labels (with genres derived from them)")
-        probe = self.predictor.predict(_probe_batch(self.predictor.options))
+        probe = self.batcher.call(self.predictor.predict, _probe_batch(self.predictor.options))
         if not np.isfinite(probe).all():  # e.g. weights that diverged to NaN: never answer null scores
             raise YtlabelError(f"{self.model_dir}: the model's scores for a probe input are not finite; "
                                f"refusing to serve it")
-        shapes = self.predictor.warm_up()  # Keras frame models: compile every shape bucket before answering
+        shapes = self.batcher.call(self.predictor.warm_up)  # Keras frame models: compile every shape bucket
         if shapes:
             log.info("%s: compiled %d input shapes ahead of requests", self.name, shapes)
         self.vocabulary = load_vocabulary()
-        self.batcher = Batcher(self._forward, self.batching)
         self.ready = True
         return self.ready
 

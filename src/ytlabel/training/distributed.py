@@ -13,8 +13,9 @@ Keras (Kubeflow Trainer v2, our ytlabel-keras runtime; Trainer v2 writes no TF_C
     <jobset>-node-0-<i>.<jobset>:2222, the JobSet's stable host names (YTLABEL_WORKER_ADDRESSES, a
     comma-separated list, replaces them where pods share one host, e.g. the local launcher).
 
-`launch_local(argv, workers, framework)` starts N copies of this very command on 127.0.0.1 with those
-variables set: the code path a cluster takes, on one machine.
+`launch_local(argv, workers, framework, trainer)` starts N copies of this very command on 127.0.0.1 with
+those variables set (trainer "v1": the training operator's; "v2": Kubeflow Trainer's): the code path a
+cluster takes, on one machine.
 """
 
 import dataclasses
@@ -121,15 +122,31 @@ def keras_place(env=None) -> Place:
     return Place(rank=rank, world_size=len(order), local_rank=int(env.get("LOCAL_RANK", 0)), writer=rank == 0)
 
 
-def worker_environments(workers: int, framework: str) -> list[dict[str, str]]:
-    """The variables a PyTorchJob / TFJob would give each of `workers` processes, on 127.0.0.1.
+def worker_environments(workers: int, framework: str, trainer: str = "v1", job: str = "ytlabel") -> list[dict[str, str]]:
+    """The variables a PyTorchJob / TFJob (trainer v1) or a TrainJob on our runtimes (v2, JobSet `job`) would
+    give each of `workers` processes, on 127.0.0.1.
 
     The machine's cores are also shared out (OMP_NUM_THREADS, unless already set), as torchrun does:
     N processes each running a full-width thread pool oversubscribe the cores, which measured 14x
     slower for 2 LSTM ranks on 2 cores.
     """
     threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
-    return [{**threads, **env} for env in _contract(workers, framework)]
+    contract = _contract(workers, framework) if trainer == "v1" else _trainer_v2_contract(workers, framework, job)
+    return [{**threads, **env} for env in contract]
+
+
+def _trainer_v2_contract(workers: int, framework: str, job: str) -> list[dict[str, str]]:
+    """Trainer v2's torch plugin variables, or what the ytlabel-keras runtime gives each pod. Local processes
+    share one host, so Keras workers get loopback addresses instead of the JobSet's host names."""
+    if framework == "torch":
+        port = str(free_port())
+        return [{"PET_NNODES": str(workers), "PET_NPROC_PER_NODE": "1", "PET_NODE_RANK": str(rank),
+                 "PET_MASTER_ADDR": "127.0.0.1", "PET_MASTER_PORT": port, "LOCAL_RANK": str(rank)}
+                for rank in range(workers)]
+    base = free_port(span=workers)
+    addresses = ",".join(f"127.0.0.1:{base + index}" for index in range(workers))
+    return [{JOBSET_ENV: job, NODE_INDEX_ENV: str(rank), NUM_NODES_ENV: str(workers), ADDRESSES_ENV: addresses,
+             "LOCAL_RANK": str(rank)} for rank in range(workers)]
 
 
 def _contract(workers: int, framework: str) -> list[dict[str, str]]:
@@ -143,14 +160,14 @@ def _contract(workers: int, framework: str) -> list[dict[str, str]]:
              "LOCAL_RANK": str(rank)} for rank in range(workers)]
 
 
-def launch_local(argv: list[str], workers: int, framework: str) -> int:
-    """Runs `argv` as `workers` processes with the framework's env contract; fails if any fails.
+def launch_local(argv: list[str], workers: int, framework: str, trainer: str = "v1", job: str = "ytlabel") -> int:
+    """Runs `argv` as `workers` processes with the framework's env contract (trainer v1 or v2); fails if any fails.
 
     Output lines are prefixed with the rank. When one process fails, the others are stopped, so a
     crashed rank never leaves the rest waiting in a collective forever.
     """
     processes = []
-    for rank, extra in enumerate(worker_environments(workers, framework)):
+    for rank, extra in enumerate(worker_environments(workers, framework, trainer, job)):
         env = {**os.environ, **extra, LAUNCHED: "1"}
         process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    start_new_session=True)

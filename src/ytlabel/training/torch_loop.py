@@ -32,7 +32,10 @@ def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
     started = time.perf_counter()
     device = torch.device(f"cuda:{place.local_rank}" if torch.cuda.is_available() else "cpu")
     if place.distributed:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # Rank and world size from our place, not env://'s RANK/WORLD_SIZE: under torchrun-style contracts
+        # (Trainer v2's PET_* variables) only the node rank and count are given.
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=place.rank,
+                                world_size=place.world_size)
     telemetry = Telemetry(place.rank, config.exporter_port(place), config.metrics_host)
     try:
         return _train(config, run, place, device, telemetry, started)
