@@ -112,3 +112,21 @@ def test_the_keras_runtime_env_builds_tf_config():
 def test_a_broken_keras_contract_is_named(env, message):
     with pytest.raises(YtlabelError, match=message):
         keras_place(env)
+
+
+def test_render_cli_prints_a_validated_train_job(capsys):
+    import yaml
+    from cli_rule import one_error_line
+
+    from ytlabel.cli import main
+
+    assert main(["platform", "render", "--arch", "bilstm", "--framework", "keras", "--trainer", "v2", "--workers", "3",
+                 "epochs=3"]) == 0
+    [job] = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert job["kind"] == "TrainJob" and problems(job) == []
+    assert job["spec"]["runtimeRef"]["name"] == "ytlabel-keras" and job["spec"]["trainer"]["command"][-1] == "epochs=3"
+    assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--trainer", "v2",
+                 "--runtime", "torch-distributed"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["spec"]["runtimeRef"]["name"] == "torch-distributed"
+    assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--runtime", "torch-distributed"]) == 2
+    assert "--runtime names a Trainer v2 ClusterTrainingRuntime; add --trainer v2" in one_error_line(capsys)
