@@ -128,3 +128,14 @@ def test_the_server_batches_concurrent_clients_and_answers_each_as_if_alone(fc_r
     # 8 sequential requests (one forward each), then the 8 concurrent ones in far fewer forwards (the
     # load-time probe calls the predictor directly, not through the batcher).
     assert total == 2 * 12 and count <= 8 + 3
+
+
+@pytest.mark.parametrize("flags, message", [(["--max-batch", "0"], "--max-batch=0: must be >= 1"),
+                                            (["--max-wait-ms", "5000"], "--max-wait-ms=5000.0: must be in [0, 1000]")])
+def test_serve_refuses_bad_batching_flags_in_one_line(tmp_path, capsys, flags, message):
+    from cli_rule import one_error_line
+
+    from ytlabel.cli import main
+
+    assert main(["serve", "--model", str(tmp_path), *flags]) == 2
+    assert message in one_error_line(capsys)
