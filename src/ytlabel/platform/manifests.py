@@ -140,13 +140,18 @@ def training_job(settings: TrainJobSettings) -> dict:
     }
 
 
+def trainer_pod_metadata(settings: TrainJobSettings) -> dict:
+    """Labels and Prometheus scrape annotations of every training pod (v1 replicas and v2 nodes)."""
+    return {"labels": {**LABELS, "app.kubernetes.io/component": "trainer", **(settings.labels or {})},
+            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}}
+
+
 def _replica(settings: TrainJobSettings, container: str, command: list[str], count: int) -> dict:
     return {
         "replicas": count,
         "restartPolicy": "OnFailure",
         "template": {
-            "metadata": {"labels": {**LABELS, "app.kubernetes.io/component": "trainer", **(settings.labels or {})},
-                         "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}},
+            "metadata": trainer_pod_metadata(settings),
             "spec": {
                 "serviceAccountName": settings.service_account,
                 "securityContext": pod_security(),

@@ -26,6 +26,7 @@ from ytlabel.platform.manifests import (
     pod_security,
     resources,
     train_command,
+    trainer_pod_metadata,
 )
 from ytlabel.training.distributed import JOBSET_ENV, NODE, NODE_INDEX_ENV, NUM_NODES_ENV, TF_PORT
 
@@ -45,8 +46,7 @@ def train_job(settings: TrainJobSettings, runtime: str | None = None) -> dict:
     if settings.framework == "keras":
         env.append({"name": NUM_NODES_ENV, "value": str(settings.workers)})
     pod_patch = {
-        "metadata": {"labels": {**LABELS, "app.kubernetes.io/component": "trainer", **(settings.labels or {})},
-                     "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}},
+        "metadata": trainer_pod_metadata(settings),
         "spec": {
             "serviceAccountName": settings.service_account,
             "securityContext": pod_security(),
