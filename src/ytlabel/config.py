@@ -48,6 +48,8 @@ class TrainConfig:
     read_ahead: int = 4  # batches a background thread keeps ready while the step runs (0: read synchronously)
     encoder: str | None = None  # an `ytlabel expand` artifact used as the input layer
     finetune_encoder: bool = False  # train the encoder too (default: frozen)
+    teacher: str | None = None  # distillation: a finished run or registry version whose probabilities soften the labels
+    distill_weight: float = 0.5  # with a teacher: target = (1 - w) * labels + w * the teacher's probabilities
     amp: bool = False  # mixed precision (GPU only; ignored with a warning on CPU)
     checkpoint_every_steps: int = 0  # extra checkpoints within an epoch (PyTorch); 0: once per epoch
     max_steps_per_epoch: int = 0  # cap on steps per epoch, for smoke runs and benchmarks; 0: no cap
@@ -83,6 +85,8 @@ class TrainConfig:
             fail("decay_rate", "must be in (0, 1]")
         if not 0.0 <= self.validation_fraction < 1.0:
             fail("validation_fraction", "must be in [0, 1)")
+        if not 0.0 < self.distill_weight <= 1.0:
+            fail("distill_weight", "must be in (0, 1]")
         self.spec()  # validates `model` against the architecture
 
     @property

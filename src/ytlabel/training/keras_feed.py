@@ -13,17 +13,18 @@ import tensorflow as tf
 from ytlabel.data import schema, stream
 from ytlabel.data.readahead import ReadAhead
 from ytlabel.models.spec import VIDEO
+from ytlabel.training.distill import Teacher
 
 
 class Feed:
     """Batches for `fit`: epoch after epoch from `start_epoch`, timing how long the trainer waits.
 
     With `read_ahead` > 0 a background thread keeps that many batches ready (the PyTorch loop does the
-    same); with 0 the trainer reads synchronously.
+    same); with 0 the trainer reads synchronously. A `teacher` softens the labels (distill.py).
     """
 
-    def __init__(self, plan: stream.StreamPlan, start_epoch: int, read_ahead: int):
-        self.plan, self.start_epoch, self.read_ahead = plan, start_epoch, read_ahead
+    def __init__(self, plan: stream.StreamPlan, start_epoch: int, read_ahead: int, teacher: Teacher | None = None):
+        self.plan, self.start_epoch, self.read_ahead, self.teacher = plan, start_epoch, read_ahead, teacher
         self.wait_seconds = 0.0
         self.error: Exception | None = None  # what stopped the data (tf.data would only pass on its text)
 
@@ -32,7 +33,7 @@ class Feed:
             for batch in stream.rank_batches(self.plan, epoch):
                 batch.pop("id")
                 labels = batch.pop("labels")
-                yield batch, labels
+                yield batch, (labels if self.teacher is None else self.teacher.soften(batch, labels))
 
     def __call__(self):
         source = ReadAhead(self.batches(), self.read_ahead) if self.read_ahead else self.batches()

@@ -20,7 +20,7 @@ from ytlabel.errors import TrainingError
 from ytlabel.models import keras as keras_models
 from ytlabel.models.keras import layers as _layers
 from ytlabel.runs import RESULT, RunDir, spec_record
-from ytlabel.training import inputs, keras_feed, record, schedule
+from ytlabel.training import distill, inputs, keras_feed, record, schedule
 from ytlabel.training.distributed import Place
 from ytlabel.training.telemetry import Telemetry
 from ytlabel.training.validation import validate
@@ -194,7 +194,8 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
                                 f"({reason[:200]}); remove checkpoints/ to train from scratch") from None
         record.log.info("resuming from epoch %d", state["epoch"])
     plain_model = keras_models.build(config.arch, spec) if place.writer else None  # validation outside the strategy
-    feed = keras_feed.Feed(plan, state["epoch"], read_ahead=config.read_ahead)
+    feed = keras_feed.Feed(plan, state["epoch"], read_ahead=config.read_ahead,
+                           teacher=distill.load_teacher(config, data.options))
 
     def dataset_fn(_context=None):
         return keras_feed.dataset(feed, spec.num_classes)

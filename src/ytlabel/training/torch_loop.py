@@ -19,7 +19,7 @@ from ytlabel.errors import TrainingError
 from ytlabel.models import torch as torch_models
 from ytlabel.models.torch.layers import trainable_parameters
 from ytlabel.runs import RESULT, RunDir, spec_record
-from ytlabel.training import inputs, record, schedule, torch_feed
+from ytlabel.training import distill, inputs, record, schedule, torch_feed
 from ytlabel.training.distributed import Place
 from ytlabel.training.telemetry import Telemetry
 from ytlabel.training.validation import validate
@@ -68,6 +68,7 @@ def _train(config, run, place, device, telemetry, started) -> dict:
     # every forward, so the saved statistics would have seen rank 0's batches only.
     net = DistributedDataParallel(model, broadcast_buffers=False) if place.distributed else model
     loader = torch_feed.data_loader(plan, config.loader_workers, pin_memory=device.type == "cuda")
+    teacher = distill.load_teacher(config, data.options)
     batches = loader.dataset
     history = record.History(run, place.writer, state["history"])
     if place.writer:
@@ -87,12 +88,16 @@ def _train(config, run, place, device, telemetry, started) -> dict:
         waited = time.perf_counter()
         for step in range(steps):
             try:
-                batch = {key: value.to(device, non_blocking=True) for key, value in next(iterator).items()}
+                batch = next(iterator)
             except StopIteration:
                 raise stream.short_epoch(plan, epoch, step) from None
             if step < state["step"]:  # fast-forward to where the checkpoint left this epoch
                 waited = time.perf_counter()
                 continue
+            if teacher is not None:
+                batch["labels"] = torch.from_numpy(teacher.soften(
+                    {key: value.numpy() for key, value in batch.items() if key != "labels"}, batch["labels"].numpy()))
+            batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
             fetched = time.perf_counter()
             global_step = epoch * steps + step
             rate = schedule.learning_rate(config.schedule, config.learning_rate, global_step, steps, config.epochs,
