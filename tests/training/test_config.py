@@ -76,3 +76,8 @@ def test_every_architecture_ships_a_preset_that_loads_and_names_its_command():
         assert header.startswith(f"# ytlabel train --arch {arch} --framework ") and f"--config {arch}" in header
         for framework in ("torch", "keras"):
             assert load_config(arch, framework, "d", "o", arch).arch == arch
+
+
+def test_the_fc_preset_turns_on_gating_and_input_dropout():
+    spec = load_config("fc", "keras", "d", "o", "fc").spec()
+    assert (spec.gating, spec.input_dropout, spec.dropout, spec.head_hidden) == (True, 0.2, 0.5, 2048)
