@@ -42,7 +42,8 @@ from ytlabel.models.torch.layers import batch_norm, dense  # noqa: E402  the pro
 CLASSES = 3862
 BASE = {"hidden": 2048, "layers": 1, "dropout": 0.5, "input_dropout": 0.0, "epochs": 8, "lr": 1e-3,
         "batch": 256, "gating": False, "experts": 0, "label_smoothing": 0.0, "mixup": 0.0, "ema": 0.0,
-        "weight_decay": 0.0, "target": "classes"}
+        "weight_decay": 0.0, "target": "classes", "input_gating": False, "distill": 0.0, "teachers": 2,
+        "teacher_folds": 0}
 VARIANTS = {
     "base": {},
     "epochs16": {"epochs": 16},
@@ -60,6 +61,16 @@ VARIANTS = {
     "ema": {"ema": 0.995},
     "input_dropout": {"input_dropout": 0.2},
     "weight_decay": {"weight_decay": 1e-5},
+    "lr2e3": {"lr": 2e-3},
+    "lr5e4": {"lr": 5e-4},
+    "dropout06": {"dropout": 0.6},
+    "input_gating": {"input_gating": True},
+    # Distillation: the targets become (1 - a) * labels + a * the mean probabilities that `teachers` models
+    # (the same settings without distillation, seeds seed+1...) give the training videos after training.
+    "distill": {"distill": 0.5},
+    # Out-of-fold teachers: the training videos in `teacher_folds` folds, each fold's soft targets from a
+    # teacher trained on the other folds, so no video is softened by a model that has seen it.
+    "distill_oof": {"distill": 0.5, "teacher_folds": 4},
     # The genre question: the same MLP trained on the 25 Vertical1 genres (multi-hot) instead of the 3,862
     # classes. Every classes variant also reports genres derived from its class scores (max per genre).
     "genre_target": {"target": "genres"},
@@ -112,6 +123,8 @@ class Net(nn.Module):
         outputs = CLASSES if s["target"] == "classes" else GENRES
         layers: list[nn.Module] = [batch_norm(1152), nn.Dropout(s["input_dropout"])]
         width = 1152
+        if s["input_gating"]:
+            layers.append(Gate(width))
         for _ in range(s["layers"]):
             layers += [dense(width, s["hidden"]), batch_norm(s["hidden"]), nn.ReLU()]
             width = s["hidden"]
@@ -142,8 +155,69 @@ def _loss(output: torch.Tensor, target: torch.Tensor, experts: int) -> torch.Ten
     return nn.functional.binary_cross_entropy_with_logits(output, target, reduction="none")
 
 
+def predict(model: nn.Module, features: np.ndarray, experts: int) -> np.ndarray:
+    """Probabilities for every row of `features`, in eval mode."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(features), 1024):
+            output = model(torch.from_numpy(features[start : start + 1024]))
+            out.append((output if experts else torch.sigmoid(output)).numpy())
+    return np.concatenate(out)
+
+
+def out_of_fold(s: dict, train, seed: int) -> np.ndarray:
+    """Each training video's probabilities from a teacher that did not train on it (`teacher_folds` folds)."""
+    folds = np.random.default_rng(seed + 100).permutation(len(train[0])) % s["teacher_folds"]
+    soft = np.zeros((len(train[0]), CLASSES), dtype=np.float32)
+    for fold in range(s["teacher_folds"]):
+        kept = np.flatnonzero(folds != fold)
+        teacher = fit({**s, "distill": 0.0}, (train[0][kept], [train[1][i] for i in kept]), seed + 1 + fold)
+        held = np.flatnonzero(folds == fold)
+        soft[held] = predict(teacher, train[0][held], s["experts"])
+    return soft
+
+
+def gap_of(scores: np.ndarray, labels: list[np.ndarray]) -> float:
+    metrics = MetricAccumulator()
+    metrics.accumulate(scores, multi_hot(labels, np.arange(len(scores))).numpy())
+    return metrics.result()["gap_at_20"]
+
+
 def run_variant(name: str, train, evaluation, seed: int) -> dict:
     s = {**BASE, **VARIANTS[name]}
+    started = time.perf_counter()
+    soft, row = None, {"variant": name, "changes": VARIANTS[name], "seed": seed}
+    if s["distill"] and s["teacher_folds"]:
+        soft = out_of_fold(s, train, seed)
+    elif s["distill"]:
+        teachers = [fit({**s, "distill": 0.0}, train, seed + 1 + t) for t in range(s["teachers"])]
+        soft = np.mean([predict(t, train[0], s["experts"]) for t in teachers], axis=0, dtype=np.float32)
+        teacher_scores = np.mean([predict(t, evaluation[0], s["experts"]) for t in teachers], axis=0)
+        row["teachers_gap_at_20"] = round(gap_of(teacher_scores, evaluation[1]), 4)
+    scorer = fit(s, train, seed, soft)
+    metrics, genres = MetricAccumulator(), MetricAccumulator(GENRES)
+    scores_all = predict(scorer, evaluation[0], s["experts"])
+    for start in range(0, len(evaluation[0]), 1024):
+        index = np.arange(start, min(start + 1024, len(evaluation[0])))
+        scores = scores_all[index]
+        genre_truth = multi_hot(evaluation[1], index, "genres").numpy()
+        if s["target"] == "genres":
+            genres.accumulate(scores, genre_truth)
+            continue
+        metrics.accumulate(scores, multi_hot(evaluation[1], index).numpy())
+        genres.accumulate(genre_scores(scores, VOCABULARY), genre_truth)
+    if s["target"] == "classes":
+        result = metrics.result()
+        row.update(gap_at_20=round(result["gap_at_20"], 4), hit_at_1=round(result["hit_at_1"], 4))
+    result = genres.result()
+    row.update(genre_gap=round(result[f"gap_at_{GENRES}"], 4), genre_hit_at_1=round(result["hit_at_1"], 4),
+               genres_from="trained on genres" if s["target"] == "genres" else "derived from class scores (max)")
+    return {**row, "train_s": round(time.perf_counter() - started, 1)}
+
+
+def fit(s: dict, train, seed: int, soft: np.ndarray | None = None) -> nn.Module:
+    """One model trained with settings `s`; `soft` (videos, classes) is mixed into the targets if given."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     features, labels = torch.from_numpy(train[0]), train[1]
@@ -153,13 +227,14 @@ def run_variant(name: str, train, evaluation, seed: int) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
     steps_per_epoch = math.ceil(len(features) / s["batch"])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s["epochs"] * steps_per_epoch)
-    started = time.perf_counter()
     for _ in range(s["epochs"]):
         model.train()
         order = rng.permutation(len(features))
         for start in range(0, len(order), s["batch"]):
             index = order[start : start + s["batch"]]
             x, y = features[index], multi_hot(labels, index, s["target"])
+            if soft is not None:
+                y = (1 - s["distill"]) * y + s["distill"] * torch.from_numpy(soft[index])
             if s["mixup"]:
                 mix = float(rng.beta(s["mixup"], s["mixup"]))
                 partner = torch.from_numpy(rng.permutation(len(index)))
@@ -175,28 +250,7 @@ def run_variant(name: str, train, evaluation, seed: int) -> dict:
                 averaged.update_parameters(model)
     if averaged is not None:  # batch-norm statistics of the averaged weights, from one pass over the data
         torch.optim.swa_utils.update_bn(((features[i : i + 1024],) for i in range(0, len(features), 1024)), averaged)
-    scorer = averaged or model
-    scorer.eval()
-    metrics, genres = MetricAccumulator(), MetricAccumulator(GENRES)
-    with torch.no_grad():
-        for start in range(0, len(evaluation[0]), 1024):
-            index = np.arange(start, min(start + 1024, len(evaluation[0])))
-            output = scorer(torch.from_numpy(evaluation[0][index]))
-            scores = (output if s["experts"] else torch.sigmoid(output)).numpy()
-            genre_truth = multi_hot(evaluation[1], index, "genres").numpy()
-            if s["target"] == "genres":
-                genres.accumulate(scores, genre_truth)
-                continue
-            metrics.accumulate(scores, multi_hot(evaluation[1], index).numpy())
-            genres.accumulate(genre_scores(scores, VOCABULARY), genre_truth)
-    row = {"variant": name, "changes": VARIANTS[name], "seed": seed}
-    if s["target"] == "classes":
-        result = metrics.result()
-        row.update(gap_at_20=round(result["gap_at_20"], 4), hit_at_1=round(result["hit_at_1"], 4))
-    result = genres.result()
-    row.update(genre_gap=round(result[f"gap_at_{GENRES}"], 4), genre_hit_at_1=round(result["hit_at_1"], 4),
-               genres_from="trained on genres" if s["target"] == "genres" else "derived from class scores (max)")
-    return {**row, "train_s": round(time.perf_counter() - started, 1)}
+    return averaged or model
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from ytlabel.platform.launch import KINDS, LEADER, TERMINAL, JobFailed, JobOutcome, job_state
+from ytlabel.platform.launch import KINDS, TERMINAL, JobFailed, JobOutcome, job_state
 
 TRAINER_GROUPS = {"v2": ("trainer.kubeflow.org", "v1alpha1"), "v1": ("kubeflow.org", "v1")}
 
@@ -100,15 +100,15 @@ class KubernetesBackend:
         """The pod whose log the step shows: the master/chief replica 0, or a TrainJob's node 0 (its name has a
         random suffix, so it is found by the JobSet's labels)."""
         name, namespace = job["metadata"]["name"], job["metadata"]["namespace"]
-        if job["kind"] in LEADER:
-            return f"{name}-{LEADER[job['kind']][2]}-0"
+        if KINDS[job["kind"]].leader:
+            return f"{name}-{KINDS[job['kind']].leader.lower()}-0"
         selector = (f"jobset.sigs.k8s.io/jobset-name={name},jobset.sigs.k8s.io/replicatedjob-name=node,"
                     f"jobset.sigs.k8s.io/job-index=0,batch.kubernetes.io/job-completion-index=0")
         pods = core.list_namespaced_pod(namespace, label_selector=selector).items
         return pods[0].metadata.name if pods else None
 
     def _leader_running(self, core, job: dict, state: str) -> bool:
-        if job["kind"] in LEADER:
+        if KINDS[job["kind"]].leader:
             return state == "Running"
         pod = self.leader_pod(core, job)  # a TrainJob has no Running condition: its node 0 pod tells
         return pod is not None and core.read_namespaced_pod(pod, job["metadata"]["namespace"]).status.phase in (

@@ -29,14 +29,15 @@ class JobKind:
     version: str
     plural: str
     trainer: str  # "v1" (training operator) or "v2" (Kubeflow Trainer)
+    replica_specs: str = ""  # v1: the spec field holding the replicas by role
+    leader: str = ""  # v1: the role whose replica 0 writes the run (its pod: <job>-<role lowercased>-0)
 
 
 KINDS = {
-    "PyTorchJob": JobKind("kubeflow.org", "v1", "pytorchjobs", "v1"),
-    "TFJob": JobKind("kubeflow.org", "v1", "tfjobs", "v1"),
+    "PyTorchJob": JobKind("kubeflow.org", "v1", "pytorchjobs", "v1", "pytorchReplicaSpecs", "Master"),
+    "TFJob": JobKind("kubeflow.org", "v1", "tfjobs", "v1", "tfReplicaSpecs", "Chief"),
     "TrainJob": JobKind("trainer.kubeflow.org", "v1alpha1", "trainjobs", "v2"),
 }
-LEADER = {"PyTorchJob": ("pytorchReplicaSpecs", "Master", "master"), "TFJob": ("tfReplicaSpecs", "Chief", "chief")}
 
 
 class JobFailed(YtlabelError):
@@ -67,15 +68,14 @@ def job_state(status: dict | None, kind: str = "PyTorchJob") -> str:
 def replicas(job: dict) -> int:
     if job["kind"] == "TrainJob":
         return int(job["spec"]["trainer"].get("numNodes", 1))
-    field = LEADER[job["kind"]][0]
-    return sum(spec["replicas"] for spec in job["spec"][field].values())
+    return sum(spec["replicas"] for spec in job["spec"][KINDS[job["kind"]].replica_specs].values())
 
 
 def leader_command(job: dict) -> list[str]:
     if job["kind"] == "TrainJob":
         return list(job["spec"]["trainer"]["command"])
-    field, role, _ = LEADER[job["kind"]]
-    return list(job["spec"][field][role]["template"]["spec"]["containers"][0]["command"])
+    kind = KINDS[job["kind"]]
+    return list(job["spec"][kind.replica_specs][kind.leader]["template"]["spec"]["containers"][0]["command"])
 
 
 def framework(job: dict) -> str:
