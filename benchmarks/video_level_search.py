@@ -43,7 +43,7 @@ CLASSES = 3862
 BASE = {"hidden": 2048, "layers": 1, "dropout": 0.5, "input_dropout": 0.0, "epochs": 8, "lr": 1e-3,
         "batch": 256, "gating": False, "experts": 0, "label_smoothing": 0.0, "mixup": 0.0, "ema": 0.0,
         "weight_decay": 0.0, "target": "classes", "input_gating": False, "distill": 0.0, "teachers": 2,
-        "teacher_folds": 0}
+        "teacher_folds": 0, "bottleneck": 0}
 VARIANTS = {
     "base": {},
     "epochs16": {"epochs": 16},
@@ -65,6 +65,8 @@ VARIANTS = {
     "lr5e4": {"lr": 5e-4},
     "dropout06": {"dropout": 0.6},
     "input_gating": {"input_gating": True},
+    # A linear low-rank output layer (hidden -> k -> classes): rare classes share k directions.
+    "bottleneck512": {"bottleneck": 512},
     # Distillation: the targets become (1 - a) * labels + a * the mean probabilities that `teachers` models
     # (the same settings without distillation, seeds seed+1...) give the training videos after training.
     "distill": {"distill": 0.5},
@@ -136,6 +138,8 @@ class Net(nn.Module):
         if self.experts:  # per class: softmax gate over experts (+ a null expert), sigmoid experts
             self.gate = dense(width, CLASSES * (self.experts + 1))
             self.expert = dense(width, CLASSES * self.experts, output_bias(CLASSES))
+        elif s["bottleneck"]:
+            self.out = nn.Sequential(dense(width, s["bottleneck"]), dense(s["bottleneck"], outputs, output_bias(outputs)))
         else:
             self.out = dense(width, outputs, output_bias(outputs))
 
