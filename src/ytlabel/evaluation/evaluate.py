@@ -14,6 +14,7 @@ from ytlabel.data.tfrecord import read_records
 from ytlabel.data.vocabulary import Vocabulary, load_vocabulary
 from ytlabel.errors import DataError
 from ytlabel.evaluation.metrics import TOP_K, MetricAccumulator
+from ytlabel.models import spec
 from ytlabel.models.genre import genre_scores
 
 
@@ -40,7 +41,7 @@ class Evaluation:
     def accumulate(self, labels: np.ndarray, logits: np.ndarray | None = None, probabilities: np.ndarray | None = None):
         """Adds a batch of (batch, 3862) labels with logits (model) or probabilities (oracle)."""
         if probabilities is None:
-            probabilities = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+            probabilities = spec.probabilities(logits)
             self._loss += float(binary_cross_entropy(logits, labels).sum())
         self.classes.accumulate(probabilities, labels)
         if self.genres is not None:

@@ -14,6 +14,7 @@ from ytlabel import runs, storage
 from ytlabel.data import schema
 from ytlabel.data.examples import InputOptions
 from ytlabel.models.spec import EncoderRef, make_spec
+from ytlabel.models.spec import probabilities as spec_probabilities
 
 ENSEMBLE = "ensemble"  # spec.json's arch of a run that averages other runs (registry/ensemble.py packs one)
 MEMBERS_DIR = "members"  # under model/: one folder per member run
@@ -78,8 +79,7 @@ def _ensemble(local: str, record: dict) -> Predictor:
         raise runs.RunError(f"{local}: the members read their inputs differently from the ensemble's spec")
 
     def predict(batch: dict) -> np.ndarray:
-        probabilities = np.mean([1.0 / (1.0 + np.exp(-member.predict(batch).astype(np.float64)))
-                                 for member in members], axis=0)
+        probabilities = np.mean([spec_probabilities(member.predict(batch)) for member in members], axis=0)
         probabilities = np.clip(probabilities, 1e-7, 1.0 - 1e-7)
         return np.log(probabilities / (1.0 - probabilities)).astype(np.float32)
 

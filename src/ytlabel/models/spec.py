@@ -12,6 +12,8 @@ Every model returns logits (batch, num_classes); multi-label: sigmoid + binary c
 import dataclasses
 import math
 
+import numpy as np
+
 from ytlabel.data import schema
 from ytlabel.errors import ConfigError
 
@@ -28,6 +30,11 @@ def output_bias(num_classes: int) -> float:
     """
     p = min(0.5, LABELS_PER_VIDEO / num_classes)
     return math.log(p / (1.0 - p))
+
+
+def probabilities(logits) -> np.ndarray:
+    """Every model answers logits, one per class; their probabilities (float64, sigmoid per class)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
 
 
 @dataclasses.dataclass(frozen=True)

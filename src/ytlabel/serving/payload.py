@@ -17,6 +17,7 @@ import numpy as np
 from ytlabel.data import schema
 from ytlabel.data.examples import VIDEO, InputOptions, l2_normalize_pair
 from ytlabel.data.vocabulary import Vocabulary
+from ytlabel.models import spec
 from ytlabel.models.genre import genre_scores
 
 MAX_INSTANCES = 256  # per request; a bigger batch is the client's job to split
@@ -104,7 +105,7 @@ def from_tensors(tensors: dict[str, tuple[str, np.ndarray]], options: InputOptio
 # --- answers -------------------------------------------------------------------------------------
 def answers(logits: np.ndarray, vocabulary: Vocabulary, top_k: int, top_genres: int) -> list[dict]:
     """Per video: the top-k classes (id, name, genre, score) and the ranked genres."""
-    probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    probabilities = spec.probabilities(logits)
     full = _full_width(probabilities, len(vocabulary.names))
     genres = genre_scores(full, vocabulary)
     results = []

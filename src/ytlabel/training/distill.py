@@ -13,6 +13,7 @@ from ytlabel.config import TrainConfig
 from ytlabel.data.examples import InputOptions
 from ytlabel.data.records import FRAME
 from ytlabel.errors import YtlabelError
+from ytlabel.models.spec import probabilities
 
 
 class Teacher:
@@ -30,8 +31,7 @@ class Teacher:
             raise YtlabelError(f"teacher {self.location}: answered {logits.shape} for labels of {labels.shape}")
         if not np.isfinite(logits).all():
             raise YtlabelError(f"teacher {self.location}: answered NaN or Inf; it cannot teach")
-        probabilities = 1.0 / (1.0 + np.exp(-logits))
-        return ((1.0 - self.weight) * labels + self.weight * probabilities).astype(np.float32)
+        return ((1.0 - self.weight) * labels + self.weight * probabilities(logits)).astype(np.float32)
 
 
 def load_teacher(config: TrainConfig, options: InputOptions) -> Teacher | None:
