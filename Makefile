@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ytlabel-installed
 DEMO_DIR ?= .demo
 
-.PHONY: setup test test-deps demo benchmark bench-deps lock clean
+.PHONY: setup test test-deps demo benchmark bench-deps lock clean images images-deps test-images
 
 setup: $(STAMP)
 
@@ -30,6 +30,23 @@ test-deps: $(BIN)/helm
 
 $(BIN)/helm: tools/fetch_helm.py | $(STAMP)
 	$(BIN)/python tools/fetch_helm.py $(BIN)
+
+# The container images (images/README.md), built here from Debian packages and a wheelhouse of the lock's
+# versions: base, trainer-torch, trainer-keras, serving, pipeline, tagged as `ytlabel platform images` prints.
+# FLAVOUR=cuda gives the trainers the CUDA builds of torch and TensorFlow (for GPU nodes; several GB).
+FLAVOUR ?= cpu
+images: setup
+	$(BIN)/python tools/images.py --flavour $(FLAVOUR)
+
+# Docker Engine (dockerd is started and stopped by the build and the tests) and mmdebstrap, from Debian.
+images-deps:
+	@{ command -v dockerd && command -v mmdebstrap; } >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io mmdebstrap >/dev/null; }
+
+# The images run as a cluster would run them (tests/containers): pods from our manifests, distributed jobs
+# across containers, the serving runtime, the chart's pods. `.ci/run` calls it after `make test`.
+test-images: setup images-deps images
+	$(BIN)/python -m pytest -q -m containers tests/containers
 
 # The whole platform on embedded defaults: the real KFP pipeline under kfp.local with the local backends
 # (real YT8M videos from samples/ for the video level, synthetic frames for the frame level -> expand ->

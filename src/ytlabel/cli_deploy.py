@@ -77,6 +77,9 @@ def add_stages(stages) -> None:
                         help="S3 endpoint for the serving Secret's annotations")
     render.add_argument("overrides", nargs="*", metavar="key=value", help="training settings passed to ytlabel train")
     render.set_defaults(run=_platform_render)
+    listed = platform_verbs.add_parser("images", help="the image references the pods, pipeline and chart name "
+                                                      "(what `make images` builds), one a line")
+    listed.set_defaults(run=_platform_images)
 
 
 def _ensemble(args) -> None:
@@ -145,9 +148,13 @@ def _serve(args) -> None:
               args.top_k, batching)
 
 
-def _platform_render(args) -> None:
-    import yaml
+def _platform_images(args) -> None:
+    from ytlabel.platform import images
 
+    print("\n".join(images.references()))
+
+
+def _platform_render(args) -> None:
     from ytlabel.platform import images, manifests
 
     if args.serve:
@@ -166,4 +173,4 @@ def _platform_render(args) -> None:
             raise ConfigError("--runtime names a Trainer v2 ClusterTrainingRuntime; add --trainer v2")
         else:
             objects = [manifests.training_job(settings)]
-    print(yaml.safe_dump_all(manifests.validated(objects), sort_keys=False), end="")
+    print(manifests.to_yaml(manifests.validated(objects)), end="")

@@ -121,6 +121,15 @@ def test_settings_are_checked():
         M.inference_service("yt8m-fc", "/mnt/models")
 
 
+def test_render_writes_no_yaml_anchors(capsys):
+    assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--workers", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "&id" not in out and "*id" not in out  # PyYAML's anchors where the replicas share the command list
+    replicas = yaml.safe_load(out)["spec"]["pytorchReplicaSpecs"]
+    master, worker = (replicas[role]["template"]["spec"]["containers"][0]["command"] for role in ("Master", "Worker"))
+    assert master == worker and master[:4] == ["ytlabel", "train", "--arch", "fc"]
+
+
 def test_render_cli_prints_validated_yaml(capsys):
     assert main(["platform", "render", "--arch", "bilstm", "--framework", "keras", "--workers", "2", "--gpus", "1",
                  "epochs=3"]) == 0

@@ -29,3 +29,11 @@ def trainer(framework: str) -> str:
 
 PIPELINE = image("ytlabel-pipeline")
 SERVING = image("ytlabel-serving")
+# The base every Dockerfile builds FROM: Debian bookworm + Debian's python3, made by `make images`
+# (tools/images.py, mmdebstrap), so no image depends on a registry.
+BASE = f"{REPOSITORY}/ytlabel-base:{ytlabel.__version__}"
+
+
+def references() -> list[str]:
+    """Every image `make images` builds, base first, as the pods, the pipeline and the chart name them."""
+    return [BASE, *(image(name) for name in DOCKERFILES)]

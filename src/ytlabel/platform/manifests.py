@@ -219,6 +219,9 @@ def cluster_serving_runtime(image: str) -> dict:
                 "args": ["serve", "--model", "/mnt/models", "--name", "{{.Name}}", "--host", "0.0.0.0",
                          "--http-port", str(SERVING_PORT)],
                 "ports": [{"containerPort": SERVING_PORT, "protocol": "TCP"}],
+                # The server is ready once every model it serves has loaded (KServe's V2 health endpoint).
+                "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": SERVING_PORT},
+                                   "periodSeconds": 5, "failureThreshold": 3},
                 "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
                 "securityContext": {**container_security(), "runAsNonRoot": True, "runAsUser": 10001},
             }],
@@ -265,6 +268,18 @@ def serving_objects(ref: str, registry: str, endpoint: str, namespace: str = "ku
         name, version = Registry(registry).resolve(ref)
     return [*s3_credentials(endpoint, namespace=namespace),
             inference_service(name, f"{registry.rstrip('/')}/{name}/{version}", namespace=namespace, gpus=gpus)]
+
+
+def to_yaml(objects: list[dict]) -> str:
+    """Multi-document YAML without anchors or aliases (`&id001`), which PyYAML writes where two replicas share
+    one list: kubectl accepts them, but every reader of the manifest has to resolve them by eye."""
+    import yaml
+
+    class Plain(yaml.SafeDumper):
+        def ignore_aliases(self, data) -> bool:
+            return True
+
+    return yaml.dump_all(objects, Dumper=Plain, sort_keys=False)
 
 
 def validated(objects: list[dict]) -> list[dict]:
