@@ -35,10 +35,10 @@ import ytlabel
 from tools.engine import INSTALL_HINT, Engine, EngineError, running_engine
 from ytlabel.platform import images
 
-# What the base holds: the interpreter the lock is made for (bookworm's 3.11) and CA certificates for S3 over
-# TLS. The essential variant has no apt, and python3-venv is left out (it ships pip and setuptools as wheels):
+# What the base holds: the interpreter the lock is made for (bookworm's 3.11), CA certificates for S3 over
+# TLS, and the C++ runtime that numpy's, torch's and TensorFlow's wheels link against. The essential variant has no apt, and python3-venv is left out (it ships pip and setuptools as wheels):
 # the build stages make pip-less venvs and run pip from its wheel in the wheelhouse, so no image holds pip.
-BASE_PACKAGES = ("python3", "ca-certificates")
+BASE_PACKAGES = ("python3", "ca-certificates", "libstdc++6")
 BASE_EXCLUDES = ("/usr/share/man/*", "/usr/share/doc/*", "/usr/share/locale/*", "/usr/share/info/*")
 # The user every image runs as (the pod specs' runAsUser), created in the base so HOME exists.
 USER_HOOK = ('echo "ytlabel:x:10001:10001::/home/ytlabel:/usr/sbin/nologin" >> "$1/etc/passwd" && '

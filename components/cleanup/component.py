@@ -5,7 +5,7 @@ from kfp import dsl
 from components import BASE_IMAGE
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def cleanup(backend: str, namespace: str, pipeline_run: str) -> int:
     """Runs whether the pipeline succeeded or failed. On kubernetes it deletes every PyTorchJob/TFJob
     labelled with this run (and every TrainJob, on Kubeflow Trainer v2) (a train step that was cancelled never reached its own delete); locally the

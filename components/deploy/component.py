@@ -6,7 +6,7 @@ from kfp.dsl import Dataset, Input, Markdown, Output
 from components import BASE_IMAGE
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def deploy(model_ref: str, registry: str, backend: str, namespace: str, dataset: Input[Dataset],
            answer: Output[Markdown]) -> str:
     """kubernetes: creates or updates the InferenceService of `model_ref` (storageUri in the registry)

@@ -6,7 +6,7 @@ from kfp.dsl import ClassificationMetrics, Dataset, Input, Markdown, Metrics, Mo
 from components import BASE_IMAGE
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def evaluate(dataset: Input[Dataset], model: Input[Model], metrics: Output[Metrics],
              top_classes: Output[ClassificationMetrics], summary: Output[Markdown]) -> str:
     """Writes metrics.json into the run, logs the headline metrics, a confusion matrix of the most

@@ -6,7 +6,7 @@ from kfp.dsl import Dataset, Input, Model, Output
 from components import BASE_IMAGE
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def expand(dataset: Input[Dataset], rgb_dim: int, audio_dim: int, epochs: int, run_root: str, pipeline_run: str,
            encoder: Output[Model]):
     """Trains the encoder on the video-level (else frame-level) training shards, L2-normalised like the

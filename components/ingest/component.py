@@ -6,7 +6,7 @@ from kfp.dsl import Dataset, Output
 from components import BASE_IMAGE
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def ingest(data_source: str, shard_fraction: float, eval_fraction: float, synthetic_videos: int, run_root: str,
            pipeline_run: str, dataset: Output[Dataset]) -> list:
     """Writes the dataset manifest (shards per level and split) and returns the levels present.

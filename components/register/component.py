@@ -5,7 +5,7 @@ from kfp import dsl
 from components import BASE_IMAGE
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def register(winner: dict, registry: str, model_name: str) -> str:
     """Pushes the run (local or s3://) as the next version of `model_name` (files first, manifest last),
     points the `champion` alias at it, and returns the reference NAME:VERSION."""

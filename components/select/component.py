@@ -6,7 +6,7 @@ from kfp.dsl import Markdown, Output
 from components import BASE_IMAGE
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def select(summaries: list, report: Output[Markdown], winner: dsl.OutputPath(dict)) -> float:
     """Builds the models x frameworks comparison (table, findings, plots beside it), writes the winner's
     {run_dir, arch, framework, expansion, gap_at_20} to `winner` and returns its GAP@20 for the threshold.

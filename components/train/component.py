@@ -7,7 +7,7 @@ from kfp.dsl import Artifact, Dataset, Input, Model, Output
 from components import BASE_IMAGE
 
 
-@dsl.component(base_image=BASE_IMAGE)
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def train(dataset: Input[Dataset], encoder: Input[Model], arch: str, framework: str, expansion: bool, epochs: int,
           workers: int, gpus_per_worker: int, settings: dict, run_root: str, backend: str, namespace: str,
           trainer_image_torch: str, trainer_image_keras: str, pipeline_run: str, trainer: str,

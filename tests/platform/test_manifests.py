@@ -141,3 +141,17 @@ def test_render_cli_prints_validated_yaml(capsys):
     assert kinds == ["ServiceAccount", "Secret", "InferenceService"]
     assert main(["platform", "render", "--serve", "yt8m-fc@champion", "--registry", "file:///tmp/x"]) == 2
     assert "--serve needs an s3:// --registry" in one_error_line(capsys)
+
+
+def test_training_pods_get_a_memory_backed_dev_shm_and_the_standard_labels():
+    job = _job(workers=2)
+    for replica in job["spec"]["pytorchReplicaSpecs"].values():
+        pod = replica["template"]
+        assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}} in pod["spec"]["volumes"]
+        assert {"name": "dshm", "mountPath": "/dev/shm"} in pod["spec"]["containers"][0]["volumeMounts"]
+        labels = pod["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "ytlabel-trainer"
+        assert labels["app.kubernetes.io/instance"] == job["metadata"]["name"] == "ytlabel-fc-torch"
+        assert labels["app.kubernetes.io/managed-by"] == "ytlabel" and labels["app.kubernetes.io/version"] == "0.1.0"
+    runtime = M.cluster_serving_runtime(IMAGE)
+    assert runtime["spec"]["containers"][0]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}

@@ -28,6 +28,7 @@ MODEL_FORMAT = "ytlabel"  # the model format our ServingRuntime declares and Inf
 SERVING_PORT = 8080
 METRICS_PORT = 9100  # the trainers' Prometheus exporter (one process per pod, so one port)
 LABELS = {"app.kubernetes.io/part-of": "ytlabel"}
+SHM_SIZE = "2Gi"  # trainers' /dev/shm (counted against the pod's memory limit as it fills)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +143,12 @@ def training_job(settings: TrainJobSettings) -> dict:
 
 def trainer_pod_metadata(settings: TrainJobSettings) -> dict:
     """Labels and Prometheus scrape annotations of every training pod (v1 replicas and v2 nodes)."""
-    return {"labels": {**LABELS, "app.kubernetes.io/component": "trainer", **(settings.labels or {})},
+    from ytlabel import __version__
+
+    labels = {**LABELS, "app.kubernetes.io/name": "ytlabel-trainer", "app.kubernetes.io/instance": settings.job_name,
+              "app.kubernetes.io/version": __version__, "app.kubernetes.io/managed-by": "ytlabel",
+              "app.kubernetes.io/component": "trainer", **(settings.labels or {})}
+    return {"labels": labels,
             "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}}
 
 
@@ -163,12 +169,22 @@ def _replica(settings: TrainJobSettings, container: str, command: list[str], cou
                     "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
                     "resources": resources(settings),
                     "securityContext": container_security(),
-                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                    "volumeMounts": trainer_mounts(),
                 }],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
+                "volumes": trainer_volumes(),
             },
         },
     }
+
+
+def trainer_volumes() -> list[dict]:
+    """A writable /tmp under the read-only root, and a memory-backed /dev/shm: the runtime's default 64 MB
+    is too small for NCCL's buffers and DataLoader workers' shared-memory batches."""
+    return [{"name": "tmp", "emptyDir": {}}, {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}}]
+
+
+def trainer_mounts() -> list[dict]:
+    return [{"name": "tmp", "mountPath": "/tmp"}, {"name": "dshm", "mountPath": "/dev/shm"}]
 
 
 def pod_security() -> dict:
@@ -223,7 +239,8 @@ def cluster_serving_runtime(image: str) -> dict:
                 "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": SERVING_PORT},
                                    "periodSeconds": 5, "failureThreshold": 3},
                 "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
-                "securityContext": {**container_security(), "runAsNonRoot": True, "runAsUser": 10001},
+                "securityContext": {**container_security(), "runAsNonRoot": True, "runAsUser": 10001,
+                                    "seccompProfile": {"type": "RuntimeDefault"}},
             }],
         },
     }

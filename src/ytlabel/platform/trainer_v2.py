@@ -26,7 +26,9 @@ from ytlabel.platform.manifests import (
     pod_security,
     resources,
     train_command,
+    trainer_mounts,
     trainer_pod_metadata,
+    trainer_volumes,
 )
 from ytlabel.training.distributed import JOBSET_ENV, NODE, NODE_INDEX_ENV, NUM_NODES_ENV, TF_PORT
 
@@ -50,9 +52,8 @@ def train_job(settings: TrainJobSettings, runtime: str | None = None) -> dict:
         "spec": {
             "serviceAccountName": settings.service_account,
             "securityContext": pod_security(),
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
-            "containers": [{"name": NODE, "securityContext": container_security(),
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
+            "volumes": trainer_volumes(),
+            "containers": [{"name": NODE, "securityContext": container_security(), "volumeMounts": trainer_mounts()}],
         },
     }
     return {
