@@ -72,6 +72,10 @@ def add_stages(stages) -> None:
     render.add_argument("--out", default="", help="run directory (default s3://ytlabel/runs/<job name>)")
     render.add_argument("--image", help="trainer image (default: ghcr.io/ytlabel/ytlabel-trainer-<framework>:<version>)")
     render.add_argument("--namespace", default="kubeflow")
+    render.add_argument("--node-selector", action="append", default=[], metavar="KEY=VALUE",
+                        help="the training pods' nodeSelector (repeatable)")
+    render.add_argument("--toleration", action="append", default=[], metavar="KEY[=VALUE]:EFFECT",
+                        help="a taint the training pods tolerate (repeatable; default with --gpus: nvidia.com/gpu:NoSchedule)")
     render.add_argument("--serve", metavar="NAME[:VERSION|@ALIAS]", help="render the InferenceService of a registry version")
     render.add_argument("--s3-endpoint", default="http://minio-service.kubeflow:9000",
                         help="S3 endpoint for the serving Secret's annotations")
@@ -148,6 +152,30 @@ def _serve(args) -> None:
               args.top_k, batching)
 
 
+def _node_selector(pairs: list[str]) -> dict | None:
+    selector = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--node-selector {pair!r}: expected KEY=VALUE")
+        selector[key] = value
+    return selector or None
+
+
+def _tolerations(specs: list[str]) -> tuple[dict, ...] | None:
+    """`key[=value]:Effect` -> a toleration (Equal with a value, Exists without)."""
+    out = []
+    for spec in specs:
+        taint, sep, effect = spec.rpartition(":")
+        if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute") or not taint:
+            raise ConfigError(f"--toleration {spec!r}: expected KEY[=VALUE]:EFFECT with EFFECT one of "
+                              "NoSchedule, PreferNoSchedule, NoExecute")
+        key, has_value, value = taint.partition("=")
+        out.append({"key": key, "operator": "Equal", "value": value, "effect": effect} if has_value else
+                   {"key": key, "operator": "Exists", "effect": effect})
+    return tuple(out) if out else None
+
+
 def _platform_images(args) -> None:
     from ytlabel.platform import images
 
@@ -164,7 +192,9 @@ def _platform_render(args) -> None:
             raise ConfigError("platform render needs --arch and --framework (or --serve NAME@ALIAS)")
         image = args.image or images.trainer(args.framework)
         settings = manifests.TrainJobSettings(args.arch, args.framework, args.data, args.out, image, workers=args.workers,
-                                              gpus=args.gpus, overrides=tuple(args.overrides), namespace=args.namespace)
+                                              gpus=args.gpus, overrides=tuple(args.overrides), namespace=args.namespace,
+                                              node_selector=_node_selector(args.node_selector),
+                                              tolerations=_tolerations(args.toleration))
         if args.trainer == "v2":
             from ytlabel.platform import trainer_v2
 

@@ -94,10 +94,24 @@ def test_trainer_v2_runtimes_are_the_ones_the_platform_renders(framework):
                                          "trainer.runtimes.enabled=false") if obj["kind"] == "ClusterTrainingRuntime"]
 
 
+def test_training_runtimes_take_node_selector_and_tolerations_from_values():
+    objects = _template("--api-versions", "trainer.kubeflow.org/v1alpha1", "--set", "trainer.nodeSelector.pool=a100",
+                        "--set", "trainer.tolerations[0].key=nvidia.com/gpu", "--set",
+                        "trainer.tolerations[0].operator=Exists", "--set", "trainer.tolerations[0].effect=NoSchedule")
+    runtimes = [obj for obj in objects if obj["kind"] == "ClusterTrainingRuntime"]
+    assert len(runtimes) == 2
+    for runtime in runtimes:
+        assert problems(runtime) == []
+        pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == {"pool": "a100"}
+        assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
 def test_values_schema_refuses_unknown_and_malformed_values():
     for setting, words in (("s3.bogus=1", "additional properties 'bogus' not allowed"),
                            ("s3.registry=ftp://x", "s3/registry"),
-                           ("serving.champion.name=Bad_Name", "serving/champion/name")):
+                           ("serving.champion.name=Bad_Name", "serving/champion/name"),
+                           ("trainer.tolerations[0].effect=Sometimes", "trainer/tolerations/0/effect")):
         done = subprocess.run([_helm(), "template", "rel", CHART, "--set", setting], capture_output=True, text=True)
         assert done.returncode != 0 and words in done.stderr, (setting, done.stderr)
 

@@ -155,3 +155,26 @@ def test_training_pods_get_a_memory_backed_dev_shm_and_the_standard_labels():
         assert labels["app.kubernetes.io/managed-by"] == "ytlabel" and labels["app.kubernetes.io/version"] == "0.1.0"
     runtime = M.cluster_serving_runtime(IMAGE)
     assert runtime["spec"]["containers"][0]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_gpu_pods_tolerate_the_gpu_taint_and_placement_is_settable(capsys):
+    [gpu] = [r["template"]["spec"] for r in _job(gpus=1)["spec"]["pytorchReplicaSpecs"].values()]
+    assert gpu["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert "nodeSelector" not in gpu
+    [cpu] = [r["template"]["spec"] for r in _job()["spec"]["pytorchReplicaSpecs"].values()]
+    assert "tolerations" not in cpu
+    assert main(["platform", "render", "--arch", "fc", "--framework", "keras", "--gpus", "1", "--node-selector",
+                 "pool=a100", "--toleration", "dedicated=ml:NoExecute", "--toleration", "spot:NoSchedule"]) == 0
+    pod = yaml.safe_load(capsys.readouterr().out)["spec"]["tfReplicaSpecs"]["Chief"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "a100"}
+    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"},
+                                  {"key": "spot", "operator": "Exists", "effect": "NoSchedule"}]
+    assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--trainer", "v2",
+                 "--node-selector", "pool=a100"]) == 0
+    patch = yaml.safe_load(capsys.readouterr().out)["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]
+    assert patch["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["nodeSelector"] == \
+        {"pool": "a100"}
+    assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--toleration", "x:Sometimes"]) == 2
+    assert "--toleration 'x:Sometimes': expected KEY[=VALUE]:EFFECT" in one_error_line(capsys)
+    assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--node-selector", "pool"]) == 2
+    assert "--node-selector 'pool': expected KEY=VALUE" in one_error_line(capsys)

@@ -28,6 +28,7 @@ MODEL_FORMAT = "ytlabel"  # the model format our ServingRuntime declares and Inf
 SERVING_PORT = 8080
 METRICS_PORT = 9100  # the trainers' Prometheus exporter (one process per pod, so one port)
 LABELS = {"app.kubernetes.io/part-of": "ytlabel"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 SHM_SIZE = "2Gi"  # trainers' /dev/shm (counted against the pod's memory limit as it fills)
 
 
@@ -50,6 +51,9 @@ class TrainJobSettings:
         service_account: pods' ServiceAccount.
         cpu, memory: requests and limits per pod.
         labels: extra labels for the job and its pods (the pipeline's cleanup step selects on them).
+        node_selector: the pods' nodeSelector (e.g. a GPU node pool's label).
+        tolerations: the pods' tolerations; with gpus > 0 and none given, the usual GPU taint
+            `nvidia.com/gpu:NoSchedule` is tolerated.
     """
 
     arch: str
@@ -67,6 +71,8 @@ class TrainJobSettings:
     cpu: str = "4"
     memory: str = "16Gi"
     labels: dict | None = None  # extra labels on the job and its pods, e.g. the pipeline run that owns it
+    node_selector: dict | None = None  # where the pods may run, e.g. {"cloud.google.com/gke-accelerator": "..."}
+    tolerations: tuple[dict, ...] | None = None  # taints the pods tolerate (None: the GPU taint when gpus > 0)
 
     def __post_init__(self):
         if self.arch not in ARCHITECTURES:
@@ -84,6 +90,12 @@ class TrainJobSettings:
         for override in self.overrides:
             if "=" not in override:
                 raise ConfigError(f"override {override!r}: expected key=value")
+
+    @property
+    def pod_tolerations(self) -> list[dict]:
+        if self.tolerations is not None:
+            return [dict(toleration) for toleration in self.tolerations]
+        return [dict(GPU_TOLERATION)] if self.gpus else []
 
     @property
     def job_name(self) -> str:
@@ -161,6 +173,7 @@ def _replica(settings: TrainJobSettings, container: str, command: list[str], cou
             "spec": {
                 "serviceAccountName": settings.service_account,
                 "securityContext": pod_security(),
+                **placement(settings),
                 "containers": [{
                     "name": container,
                     "image": settings.image,
@@ -175,6 +188,16 @@ def _replica(settings: TrainJobSettings, container: str, command: list[str], cou
             },
         },
     }
+
+
+def placement(settings: TrainJobSettings) -> dict:
+    """The pods' nodeSelector and tolerations, where there are any."""
+    out = {}
+    if settings.node_selector:
+        out["nodeSelector"] = dict(settings.node_selector)
+    if settings.pod_tolerations:
+        out["tolerations"] = settings.pod_tolerations
+    return out
 
 
 def trainer_volumes() -> list[dict]:

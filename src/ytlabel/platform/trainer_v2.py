@@ -23,6 +23,7 @@ from ytlabel.platform.manifests import (
     METRICS_PORT,
     TrainJobSettings,
     container_security,
+    placement,
     pod_security,
     resources,
     train_command,
@@ -52,6 +53,7 @@ def train_job(settings: TrainJobSettings, runtime: str | None = None) -> dict:
         "spec": {
             "serviceAccountName": settings.service_account,
             "securityContext": pod_security(),
+            **placement(settings),
             "volumes": trainer_volumes(),
             "containers": [{"name": NODE, "securityContext": container_security(), "volumeMounts": trainer_mounts()}],
         },
