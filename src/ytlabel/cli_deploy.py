@@ -77,8 +77,11 @@ def add_stages(stages) -> None:
     render.add_argument("--toleration", action="append", default=[], metavar="KEY[=VALUE]:EFFECT",
                         help="a taint the training pods tolerate (repeatable; default with --gpus: nvidia.com/gpu:NoSchedule)")
     render.add_argument("--serve", metavar="NAME[:VERSION|@ALIAS]", help="render the InferenceService of a registry version")
-    render.add_argument("--s3-endpoint", default="http://minio-service.kubeflow:9000",
-                        help="S3 endpoint for the serving Secret's annotations")
+    render.add_argument("--s3-secret-from-env", action="store_true",
+                        help="--serve: also render the S3 Secret, from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (default: "
+                             "the Secret ytlabel-s3 exists already, as the chart expects)")
+    render.add_argument("--s3-endpoint", help="with --s3-secret-from-env: the S3 endpoint for KServe's annotations, "
+                                              "e.g. https://minio.example:9000 (no default)")
     render.add_argument("overrides", nargs="*", metavar="key=value", help="training settings passed to ytlabel train")
     render.set_defaults(run=_platform_render)
     listed = platform_verbs.add_parser("images", help="the image references the pods, pipeline and chart name "
@@ -152,6 +155,19 @@ def _serve(args) -> None:
               args.top_k, batching)
 
 
+def _secret_from_env(args) -> tuple[str, str, str] | None:
+    if not args.s3_secret_from_env:
+        if args.s3_endpoint:
+            raise ConfigError("--s3-endpoint only goes into the Secret: add --s3-secret-from-env")
+        return None
+    if not args.s3_endpoint:
+        raise ConfigError("--s3-secret-from-env needs --s3-endpoint (e.g. https://minio.example:9000)")
+    missing = [key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not os.environ.get(key)]
+    if missing:
+        raise ConfigError(f"--s3-secret-from-env: {' and '.join(missing)} not set in the environment")
+    return args.s3_endpoint, os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+
+
 def _node_selector(pairs: list[str]) -> dict | None:
     selector = {}
     for pair in pairs:
@@ -186,7 +202,8 @@ def _platform_render(args) -> None:
     from ytlabel.platform import images, manifests
 
     if args.serve:
-        objects = manifests.serving_objects(args.serve, args.registry or "", args.s3_endpoint, args.namespace, args.gpus)
+        objects = manifests.serving_objects(args.serve, args.registry or "", args.namespace, args.gpus,
+                                            _secret_from_env(args))
     else:
         if not args.arch or not args.framework:
             raise ConfigError("platform render needs --arch and --framework (or --serve NAME@ALIAS)")

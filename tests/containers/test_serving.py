@@ -73,7 +73,7 @@ def test_runtime_serves_a_registry_version_from_s3(engine, network, s3_in_networ
                            "batch_size=8", "validation_fraction=0"]))
     registry = Registry("s3://ytlabel/registry")
     version = registry.push(run, NAME)["version"]
-    [*_, isvc] = manifests.serving_objects(f"{NAME}:{version}", "s3://ytlabel/registry", "http://s3:8333")
+    [*_, isvc] = manifests.serving_objects(f"{NAME}:{version}", "s3://ytlabel/registry")
     storage_uri = isvc["spec"]["predictor"]["model"]["storageUri"]
     models = tmp_path / "mnt-models"
     storage_initializer(s3_in_network, storage_uri, str(models))

@@ -66,8 +66,9 @@ def test_serving_objects_validate():
     runtime = M.cluster_serving_runtime("ghcr.io/ytlabel/ytlabel-serving:0.1.0")
     assert problems(runtime) == []
     assert runtime["spec"]["containers"][0]["args"][:3] == ["serve", "--model", "/mnt/models"]
-    account, secret = M.s3_credentials("http://minio-service.kubeflow:9000")
+    account, secret = M.s3_credentials("http://minio-service.kubeflow:9000", "AKID", "SECRET")
     assert problems(account) == [] and problems(secret) == []
+    assert secret["stringData"]["AWS_ACCESS_KEY_ID"] == "AKID" and "<" not in str(secret["stringData"])
     assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "minio-service.kubeflow:9000"
     assert secret["metadata"]["annotations"]["serving.kserve.io/s3-usehttps"] == "0"
     assert account["secrets"] == [{"name": secret["metadata"]["name"]}]
@@ -93,10 +94,10 @@ def test_the_validator_rejects_what_a_cluster_would(change, message):
 
 
 def test_core_kinds_are_strict_and_unknown_kinds_are_named():
-    account, _ = M.s3_credentials("minio:9000")
+    account, _ = M.s3_credentials("minio:9000", "AKID", "SECRET")
     account["metadata"]["bogus"] = "x"
     assert any("bogus" in problem for problem in problems(account))
-    account = M.s3_credentials("minio:9000")[0]
+    account = M.s3_credentials("minio:9000", "AKID", "SECRET")[0]
     account["automountToken"] = False  # the real field is automountServiceAccountToken
     assert any("automountToken" in problem for problem in problems(account))
     assert problems({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}) == [
@@ -138,7 +139,7 @@ def test_render_cli_prints_validated_yaml(capsys):
     assert job["spec"]["tfReplicaSpecs"]["Chief"]["template"]["spec"]["containers"][0]["command"][-1] == "epochs=3"
     assert main(["platform", "render", "--serve", "yt8m-fc:3", "--registry", "s3://models/ytlabel"]) == 0
     kinds = [obj["kind"] for obj in yaml.safe_load_all(capsys.readouterr().out)]
-    assert kinds == ["ServiceAccount", "Secret", "InferenceService"]
+    assert kinds == ["ServiceAccount", "InferenceService"]  # the Secret only when asked for
     assert main(["platform", "render", "--serve", "yt8m-fc@champion", "--registry", "file:///tmp/x"]) == 2
     assert "--serve needs an s3:// --registry" in one_error_line(capsys)
 
@@ -178,3 +179,22 @@ def test_gpu_pods_tolerate_the_gpu_taint_and_placement_is_settable(capsys):
     assert "--toleration 'x:Sometimes': expected KEY[=VALUE]:EFFECT" in one_error_line(capsys)
     assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--node-selector", "pool"]) == 2
     assert "--node-selector 'pool': expected KEY=VALUE" in one_error_line(capsys)
+
+
+def test_render_serve_writes_a_secret_only_when_asked_and_never_placeholders(capsys, monkeypatch):
+    base = ["platform", "render", "--serve", "yt8m-fc:3", "--registry", "s3://models/ytlabel"]
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    assert main([*base, "--s3-secret-from-env", "--s3-endpoint", "https://minio.example:9000"]) == 2
+    assert "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set in the environment" in one_error_line(capsys)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKID")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "SECRET")
+    assert main([*base, "--s3-secret-from-env"]) == 2
+    assert "--s3-secret-from-env needs --s3-endpoint" in one_error_line(capsys)
+    assert main([*base, "--s3-endpoint", "http://minio:9000"]) == 2
+    assert "add --s3-secret-from-env" in one_error_line(capsys)
+    assert main([*base, "--s3-secret-from-env", "--s3-endpoint", "https://minio.example:9000"]) == 0
+    account, secret, service = yaml.safe_load_all(capsys.readouterr().out)
+    assert secret["stringData"]["AWS_ACCESS_KEY_ID"] == "AKID" and secret["stringData"]["S3_USE_HTTPS"] == "1"
+    assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "minio.example:9000"
+    assert account["secrets"] == [{"name": "ytlabel-s3"}] and service["kind"] == "InferenceService"

@@ -269,33 +269,44 @@ def cluster_serving_runtime(image: str) -> dict:
     }
 
 
-def s3_credentials(endpoint: str, *, service_account: str = "ytlabel-serving", secret: str = "ytlabel-s3",
-                   namespace: str = "kubeflow", region: str = "us-east-1") -> list[dict]:
-    """The ServiceAccount and a Secret template carrying KServe's serving.kserve.io/s3-* annotations.
+def serving_account(*, service_account: str = "ytlabel-serving", secret: str = "ytlabel-s3",
+                    namespace: str = "kubeflow") -> dict:
+    """The predictors' ServiceAccount; it names the Secret whose serving.kserve.io/s3-* annotations KServe's
+    storage initializer reads (the chart's NOTES print the `kubectl annotate` that adds them)."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": service_account, "namespace": namespace, "labels": dict(LABELS)},
+            "secrets": [{"name": secret}]}
 
-    The Secret's key values are placeholders to fill (or replace with an existing Secret): credentials
-    never appear in rendered output.
+
+def s3_credentials(endpoint: str, access_key: str, secret_key: str, *, service_account: str = "ytlabel-serving",
+                   secret: str = "ytlabel-s3", namespace: str = "kubeflow", region: str = "us-east-1") -> list[dict]:
+    """The ServiceAccount and the S3 Secret, with real credentials and KServe's serving.kserve.io/s3-* annotations.
+
+    Only rendered when asked for (`render --serve ... --s3-secret-from-env`): a Secret of placeholders would
+    overwrite a real one on `kubectl apply`. The endpoint has no default, so plain HTTP is always a choice.
     """
     parsed = urllib.parse.urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
-    if not parsed.netloc:
+    if not parsed.netloc or parsed.scheme not in ("http", "https"):
         raise ConfigError(f"S3 endpoint {endpoint!r}: expected host[:port] or http(s)://host[:port]")
+    if not access_key or not secret_key:
+        raise ConfigError("the S3 Secret needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (neither may be empty)")
     https = parsed.scheme == "https"
     annotations = {"serving.kserve.io/s3-endpoint": parsed.netloc, "serving.kserve.io/s3-usehttps": "1" if https else "0",
                    "serving.kserve.io/s3-region": region, "serving.kserve.io/s3-verifyssl": "1" if https else "0"}
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": service_account, "namespace": namespace, "labels": dict(LABELS)},
-         "secrets": [{"name": secret}]},
+        serving_account(service_account=service_account, secret=secret, namespace=namespace),
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
          "metadata": {"name": secret, "namespace": namespace, "labels": dict(LABELS), "annotations": annotations},
-         "stringData": {"AWS_ACCESS_KEY_ID": "<access key>", "AWS_SECRET_ACCESS_KEY": "<secret key>",
+         "stringData": {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key,
                         "AWS_ENDPOINT_URL": f"{parsed.scheme}://{parsed.netloc}", "AWS_DEFAULT_REGION": region,
                         "S3_USE_HTTPS": "1" if https else "0", "S3_VERIFY_SSL": "1" if https else "0"}},
     ]
 
 
-def serving_objects(ref: str, registry: str, endpoint: str, namespace: str = "kubeflow", gpus: int = 0) -> list[dict]:
-    """ServiceAccount, Secret template and InferenceService for NAME[:VERSION|@ALIAS] in an s3:// registry.
+def serving_objects(ref: str, registry: str, namespace: str = "kubeflow", gpus: int = 0,
+                    credentials: tuple[str, str, str] | None = None) -> list[dict]:
+    """ServiceAccount (+ the S3 Secret when `credentials` = (endpoint, access key, secret key) are given) and
+    InferenceService for NAME[:VERSION|@ALIAS] in an s3:// registry.
 
     NAME:VERSION renders offline; NAME or NAME@ALIAS asks the registry which version that is.
     """
@@ -306,8 +317,8 @@ def serving_objects(ref: str, registry: str, endpoint: str, namespace: str = "ku
     name, version, _ = parse_ref(ref)
     if version is None:
         name, version = Registry(registry).resolve(ref)
-    return [*s3_credentials(endpoint, namespace=namespace),
-            inference_service(name, f"{registry.rstrip('/')}/{name}/{version}", namespace=namespace, gpus=gpus)]
+    access = s3_credentials(*credentials, namespace=namespace) if credentials else [serving_account(namespace=namespace)]
+    return [*access, inference_service(name, f"{registry.rstrip('/')}/{name}/{version}", namespace=namespace, gpus=gpus)]
 
 
 def to_yaml(objects: list[dict]) -> str:
