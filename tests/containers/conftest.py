@@ -109,7 +109,8 @@ def seaweed_container(engine: Engine, network: str, tmp_path):
     weed = seaweed.SeaweedServer.binary()
     name = f"s3-{network}"
     engine.run("run", "-d", "--name", name, "--network", network, "--network-alias", "s3", "--label", f"{LABEL}=1",
-               "--user", "10001:10001", "--read-only", "--tmpfs", "/data:rw,mode=1777", "--cap-drop", "ALL",
+               "--user", "10001:10001", "--read-only", "--tmpfs", "/data:rw,mode=1777", "--tmpfs", "/tmp:rw,mode=1777",
+               "--cap-drop", "ALL",
                "--volume", f"{weed}:/usr/local/bin/weed:ro", "--volume", f"{config}:/etc/s3.json:ro",
                "--publish", "127.0.0.1::8333", images.BASE,
                "weed", "server", "-dir=/data", "-ip=s3", "-ip.bind=0.0.0.0", "-s3", "-s3.config=/etc/s3.json",

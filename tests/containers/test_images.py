@@ -38,7 +38,7 @@ def _run(engine, name: str, spec: dict, timeout_s: float = 300) -> tuple[int, st
     pod = Pod(engine, name)
     try:
         code = pod.wait(timeout_s)
-        return code, pod.logs(60)
+        return code, pod.logs(400)
     finally:
         engine.run("rm", "-f", name, check=False)
 
