@@ -138,14 +138,14 @@ def _volumes(volumes: list[dict], mounts: list[dict], host_paths: dict, name: st
         if volume is None:
             raise PodSpecError(f"pod {name}: volumeMount {mount['name']!r} names no volume")
         path = mount["mountPath"]
-        if "emptyDir" in volume:
+        if volume["name"] in host_paths:  # filled by someone else first (e.g. KServe's storage initializer)
+            args += ["--volume", f"{host_paths[volume['name']]}:{path}:{'ro' if mount.get('readOnly') else 'rw'}"]
+        elif "emptyDir" in volume:
             size = volume["emptyDir"].get("sizeLimit")
             if path == "/dev/shm":
                 args += ["--shm-size", _bytes(size or "64Mi")]
             else:  # an empty directory the pod's user can write, gone with the pod
                 args += ["--tmpfs", f"{path}:rw,exec,mode=1777" + (f",size={_bytes(size)}" if size else "")]
-        elif volume["name"] in host_paths:
-            args += ["--volume", f"{host_paths[volume['name']]}:{path}:{'ro' if mount.get('readOnly') else 'rw'}"]
         else:
             raise PodSpecError(f"pod {name}: volume {volume['name']!r} ({sorted(volume)}) needs a host path")
     return args

@@ -38,9 +38,12 @@ def storage_initializer(s3, storage_uri: str, target: str) -> None:
 def runtime_pod(runtime: dict, isvc: str) -> dict:
     """The kserve-container of our ClusterServingRuntime as KServe instantiates it for one InferenceService."""
     [container] = runtime["spec"]["containers"]
+    mounts = [*container.get("volumeMounts", []),
+              {"name": "kserve-provision-location", "mountPath": "/mnt/models", "readOnly": True}]
     container = {**container, "args": [arg.replace("{{.Name}}", isvc) for arg in container["args"]],
-                 "volumeMounts": [{"name": "kserve-provision-location", "mountPath": "/mnt/models", "readOnly": True}]}
-    return {"containers": [container], "volumes": [{"name": "kserve-provision-location", "emptyDir": {}}]}
+                 "volumeMounts": mounts}
+    volumes = [*runtime["spec"].get("volumes", []), {"name": "kserve-provision-location", "emptyDir": {}}]
+    return {"containers": [container], "volumes": volumes}
 
 
 def _get(url: str) -> tuple[int, bytes]:

@@ -264,7 +264,10 @@ def cluster_serving_runtime(image: str) -> dict:
                 "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
                 "securityContext": {**container_security(), "runAsNonRoot": True, "runAsUser": 10001,
                                     "seccompProfile": {"type": "RuntimeDefault"}},
+                # The root filesystem is read-only; `ytlabel serve` keeps its scratch (and TF its caches) here.
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
             }],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
         },
     }
 
