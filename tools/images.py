@@ -85,6 +85,9 @@ def build_all(engine: Engine, flavour: str, names: list[str]) -> dict:
         write_provenance(engine, name, image_id, base_id, flavour)
     figures["total_seconds"] = round(time.monotonic() - started, 1)
     previous = json.load(open(FIGURES)) if os.path.exists(FIGURES) else {}
+    if set(names) != set(images.DOCKERFILES) and flavour in previous:  # --only: the other images' rows stay
+        figures["images"] = {**previous[flavour]["images"], **figures["images"]}
+        figures["total_seconds"] = previous[flavour].get("total_seconds")
     previous[flavour] = figures
     with open(FIGURES, "w") as handle:
         json.dump(previous, handle, indent=2, sort_keys=True)

@@ -72,6 +72,8 @@ def add_stages(stages) -> None:
     render.add_argument("--out", default="", help="run directory (default s3://ytlabel/runs/<job name>)")
     render.add_argument("--image", help="trainer image (default: ghcr.io/ytlabel/ytlabel-trainer-<framework>:<version>)")
     render.add_argument("--namespace", default="kubeflow")
+    render.add_argument("--release", default="ytlabel",
+                        help="the Helm release of the chart: the ServiceAccounts are named as it names them")
     render.add_argument("--node-selector", action="append", default=[], metavar="KEY=VALUE",
                         help="the training pods' nodeSelector (repeatable)")
     render.add_argument("--toleration", action="append", default=[], metavar="KEY[=VALUE]:EFFECT",
@@ -203,7 +205,7 @@ def _platform_render(args) -> None:
 
     if args.serve:
         objects = manifests.serving_objects(args.serve, args.registry or "", args.namespace, args.gpus,
-                                            _secret_from_env(args))
+                                            _secret_from_env(args), release=args.release)
     else:
         if not args.arch or not args.framework:
             raise ConfigError("platform render needs --arch and --framework (or --serve NAME@ALIAS)")
@@ -211,7 +213,8 @@ def _platform_render(args) -> None:
         settings = manifests.TrainJobSettings(args.arch, args.framework, args.data, args.out, image, workers=args.workers,
                                               gpus=args.gpus, overrides=tuple(args.overrides), namespace=args.namespace,
                                               node_selector=_node_selector(args.node_selector),
-                                              tolerations=_tolerations(args.toleration))
+                                              tolerations=_tolerations(args.toleration),
+                                              service_account=manifests.chart_service_account("trainer", args.release))
         if args.trainer == "v2":
             from ytlabel.platform import trainer_v2
 

@@ -107,6 +107,35 @@ def test_training_runtimes_take_node_selector_and_tolerations_from_values():
         assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
+@pytest.mark.parametrize("release", ["ytlabel", "prod", "ytlabel-staging"])
+def test_render_names_the_service_accounts_the_chart_creates(release, capsys):
+    from ytlabel.cli import main
+
+    done = subprocess.run([_helm(), "template", release, CHART], capture_output=True, text=True, check=True)
+    accounts = {obj["metadata"]["name"] for obj in yaml.safe_load_all(done.stdout) if obj and obj["kind"] == "ServiceAccount"}
+    assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--release", release]) == 0
+    job = yaml.safe_load(capsys.readouterr().out)
+    trainer = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["serviceAccountName"]
+    assert main(["platform", "render", "--serve", "yt8m:1", "--registry", "s3://r/registry", "--release", release]) == 0
+    account, service = yaml.safe_load_all(capsys.readouterr().out)
+    assert trainer in accounts and account["metadata"]["name"] in accounts
+    assert service["spec"]["predictor"]["serviceAccountName"] == account["metadata"]["name"]
+    assert trainer == ("ytlabel" if release == "ytlabel" else release if "ytlabel" in release else f"{release}-ytlabel") + "-trainer"
+
+
+def test_optional_objects_left_out_are_named_and_can_be_forced():
+    assert not [obj for obj in _template() if obj["kind"] in ("ClusterTrainingRuntime", "PodMonitor")]
+    forced = [obj["kind"] for obj in _template("--set", "apis.trainerV2=true", "--set", "apis.prometheusOperator=true")]
+    assert forced.count("ClusterTrainingRuntime") == 2 and {"PodMonitor", "ServiceMonitor", "PrometheusRule"} <= set(forced)
+    notes = subprocess.run([_helm(), "install", "rel", CHART, "--dry-run=client"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "Left out: the ClusterTrainingRuntimes ytlabel-torch and ytlabel-keras" in notes
+    assert "--set apis.trainerV2=true" in notes and "--set apis.prometheusOperator=true" in notes
+    notes = subprocess.run([_helm(), "install", "rel", CHART, "--dry-run=client", "--set", "apis.trainerV2=true"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "ClusterTrainingRuntimes" not in notes
+
+
 def test_values_schema_refuses_unknown_and_malformed_values():
     for setting, words in (("s3.bogus=1", "additional properties 'bogus' not allowed"),
                            ("s3.registry=ftp://x", "s3/registry"),

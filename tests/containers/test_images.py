@@ -20,14 +20,16 @@ ENTRY = {
     "ytlabel-trainer-keras": ["train", "--arch", "fc", "--framework", "keras", "--data", SAMPLE, "--out", "/tmp/run",
                               *TINY],
     "ytlabel-serving": ["models", "check"],  # both frameworks load, build every architecture, agree on logits
-    "ytlabel-pipeline": ["platform", "render", "--arch", "fc", "--framework", "torch"],  # kfp + schema validation
+    # no ENTRYPOINT in the pipeline image (a KFP base image): the command names ytlabel
+    "ytlabel-pipeline": ["ytlabel", "platform", "render", "--arch", "fc", "--framework", "torch"],
 }
 
 
 def _pod(image: str, args: list[str]) -> dict:
     """A PodSpec with the restricted security settings every pod we render has."""
     return {"securityContext": manifests.pod_security(),
-            "containers": [{"name": "main", "image": image, "args": args,
+            "containers": [{"name": "main", "image": image, **({"command": args} if args[:1] == ["ytlabel"] else
+                                                                 {"args": args}),
                             "securityContext": manifests.container_security(),
                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
             "volumes": [{"name": "tmp", "emptyDir": {}}]}
@@ -58,7 +60,8 @@ def test_entry_verb_works_under_a_restricted_pod(engine, name):
 @pytest.mark.parametrize("name", sorted(images.DOCKERFILES))
 def test_image_config_and_provenance(engine, name):
     config = json.loads(engine.run("image", "inspect", images.image(name)).stdout)[0]["Config"]
-    assert config["User"] == "10001" and config["Entrypoint"] == ["ytlabel"]
+    entry = (config["Entrypoint"] or []) + config["Cmd"]
+    assert config["User"] == "10001" and entry[0] == "ytlabel"
     labels = config["Labels"]
     assert labels["org.opencontainers.image.version"] == ytlabel.__version__
     assert labels["io.ytlabel.base-id"] == engine.image_id(images.BASE)

@@ -61,7 +61,13 @@ capabilities:
   drop: ["ALL"]
 {{- end }}
 
-{{/* True when the cluster serves the Prometheus operator's API (helm template: --api-versions monitoring.coreos.com/v1). */}}
+{{/* True when the cluster serves the Prometheus operator's API (helm template: --api-versions monitoring.coreos.com/v1),
+     or when apis.prometheusOperator says so (GitOps tools render with `helm template`, which sees no cluster). */}}
 {{- define "ytlabel.hasPrometheusOperator" -}}
-{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
+{{- if or .Values.apis.prometheusOperator (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end }}
+{{- end }}
+
+{{/* True when the cluster serves Kubeflow Trainer v2's API, or apis.trainerV2 says so. */}}
+{{- define "ytlabel.hasTrainerV2" -}}
+{{- if or .Values.apis.trainerV2 (.Capabilities.APIVersions.Has "trainer.kubeflow.org/v1alpha1") }}true{{ end }}
 {{- end }}

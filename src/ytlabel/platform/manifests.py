@@ -106,6 +106,14 @@ class TrainJobSettings:
         return self.out or f"s3://ytlabel/runs/{self.job_name}"
 
 
+def chart_service_account(role: str, release: str = "ytlabel") -> str:
+    """The ServiceAccount the Helm chart creates for `role` (trainer, serving, pipeline) in a release: its
+    fullname rule (the release name if it contains "ytlabel", else <release>-ytlabel, at most 63 characters)
+    plus the role, so rendered jobs name the accounts the chart installed under any release name."""
+    fullname = release if "ytlabel" in release else f"{release}-ytlabel"
+    return check_name(f"{fullname[:63].rstrip('-')}-{role}", "ServiceAccount name")
+
+
 def check_name(name: str, what: str) -> str:
     """Job and service names must be DNS-1035 labels (the operators' webhooks reject others)."""
     if len(name) > 63 or not DNS_1035.match(name):
@@ -307,7 +315,7 @@ def s3_credentials(endpoint: str, access_key: str, secret_key: str, *, service_a
 
 
 def serving_objects(ref: str, registry: str, namespace: str = "kubeflow", gpus: int = 0,
-                    credentials: tuple[str, str, str] | None = None) -> list[dict]:
+                    credentials: tuple[str, str, str] | None = None, release: str = "ytlabel") -> list[dict]:
     """ServiceAccount (+ the S3 Secret when `credentials` = (endpoint, access key, secret key) are given) and
     InferenceService for NAME[:VERSION|@ALIAS] in an s3:// registry.
 
@@ -320,8 +328,11 @@ def serving_objects(ref: str, registry: str, namespace: str = "kubeflow", gpus: 
     name, version, _ = parse_ref(ref)
     if version is None:
         name, version = Registry(registry).resolve(ref)
-    access = s3_credentials(*credentials, namespace=namespace) if credentials else [serving_account(namespace=namespace)]
-    return [*access, inference_service(name, f"{registry.rstrip('/')}/{name}/{version}", namespace=namespace, gpus=gpus)]
+    account = chart_service_account("serving", release)
+    access = s3_credentials(*credentials, namespace=namespace, service_account=account) if credentials else \
+        [serving_account(namespace=namespace, service_account=account)]
+    return [*access, inference_service(name, f"{registry.rstrip('/')}/{name}/{version}", namespace=namespace, gpus=gpus,
+                                       service_account=account)]
 
 
 def to_yaml(objects: list[dict]) -> str:
