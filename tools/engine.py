@@ -87,6 +87,9 @@ def _own_dockerd(docker: str, env: dict) -> Iterator[Engine]:
         raise EngineError("no Docker daemon answers and starting dockerd needs root (run as root, or start Docker)")
     os.makedirs(STATE, exist_ok=True)
     socket = f"{STATE}/docker.sock"
+    for stale in (socket, f"{STATE}/docker.pid"):  # left by a daemon that was killed (it did not answer above)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(stale)
     engine = Engine("docker", docker, {**env, "DOCKER_HOST": f"unix://{socket}", "DOCKER_BUILDKIT": "0"})
     with open(f"{STATE}/dockerd.log", "ab") as log:
         daemon = subprocess.Popen(["dockerd", "--host", f"unix://{socket}", "--data-root", DATA_ROOT,
