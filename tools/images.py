@@ -179,14 +179,16 @@ def _host_pip() -> str:
     return version("pip")
 
 
-def build_image(engine: Engine, name: str, context: str, base_id: str, flavour: str) -> str:
-    """Builds images/<Dockerfile of name> with no network; EngineError names the image and the failing step."""
-    reference = images.image(name)
+def build_image(engine: Engine, name: str, context: str, base_id: str, flavour: str,
+                dockerfile: str | None = None, reference: str | None = None) -> str:
+    """Builds images/<Dockerfile of name> with no network; EngineError names the image and the failing step.
+    (`dockerfile` and `reference` replace the defaults in tests.)"""
+    reference = reference or images.image(name)
     labels = {"org.opencontainers.image.title": name, "org.opencontainers.image.version": ytlabel.__version__,
               "org.opencontainers.image.revision": _revision(), "org.opencontainers.image.base.name": images.BASE,
               "io.ytlabel.base-id": base_id, "io.ytlabel.flavour": flavour}
-    dockerfile = os.path.join(ROOT, "images", images.DOCKERFILES[name])
-    print(f"{reference}: {images.DOCKERFILES[name]} (flavour {flavour})", flush=True)
+    dockerfile = dockerfile or os.path.join(ROOT, "images", images.DOCKERFILES[name])
+    print(f"{reference}: {os.path.basename(dockerfile)} (flavour {flavour})", flush=True)
     done = engine.run("build", "--network", "none", "-f", dockerfile, "-t", reference, "--build-arg", f"BASE={images.BASE}",
                       "--build-arg", f"FLAVOUR={flavour}", *(arg for key, value in labels.items()
                                                              for arg in ("--label", f"{key}={value}")),
