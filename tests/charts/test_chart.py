@@ -123,6 +123,15 @@ def test_render_names_the_service_accounts_the_chart_creates(release, capsys):
     assert trainer == ("ytlabel" if release == "ytlabel" else release if "ytlabel" in release else f"{release}-ytlabel") + "-trainer"
 
 
+def test_rendered_inference_service_is_as_restricted_as_the_charts():
+    from ytlabel.platform import manifests
+
+    [chart] = [obj for obj in _template("--set", "serving.champion.enabled=true") if obj["kind"] == "InferenceService"]
+    ours = manifests.inference_service("yt8m", "s3://ytlabel/registry/yt8m/1")
+    assert ours["spec"]["predictor"]["securityContext"] == chart["spec"]["predictor"]["securityContext"]
+    assert ours["spec"]["predictor"]["securityContext"]["runAsNonRoot"] is True and problems(ours) == []
+
+
 def test_optional_objects_left_out_are_named_and_can_be_forced():
     assert not [obj for obj in _template() if obj["kind"] in ("ClusterTrainingRuntime", "PodMonitor")]
     forced = [obj["kind"] for obj in _template("--set", "apis.trainerV2=true", "--set", "apis.prometheusOperator=true")]

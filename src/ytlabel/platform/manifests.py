@@ -219,7 +219,8 @@ def trainer_mounts() -> list[dict]:
 
 
 def pod_security() -> dict:
-    return {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
+    return {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def container_security() -> dict:
@@ -245,6 +246,7 @@ def inference_service(name: str, storage_uri: str, *, namespace: str = "kubeflow
         "spec": {"predictor": {
             "serviceAccountName": service_account,
             "minReplicas": min_replicas,
+            "securityContext": pod_security(),  # the chart's champion has the same restricted context
             "model": {"modelFormat": {"name": MODEL_FORMAT}, "runtime": MODEL_FORMAT, "storageUri": storage_uri,
                       "protocolVersion": "v2", "resources": resources},
         }},
