@@ -43,18 +43,24 @@ def _upload_shards(s3) -> None:
         s3.upload(shard, f"s3://ytlabel/data/train/{os.path.basename(shard)}")
 
 
-@pytest.mark.parametrize("framework", ["torch", "keras"])
-def test_two_pods_train_one_model_from_s3(engine, network, s3_in_network, framework):
-    _upload_shards(s3_in_network)
-    job = f"fc-{framework}"
-    run = JobRun(engine, network, v1_pods(render(framework, job)), {"ytlabel-s3": s3_in_network.secret})
+def _train_to_one_model(engine, network, s3, plans, job: str) -> JobRun:
+    """Runs the pods to the end: every pod exits 0, both ranks log the same final weights, the run is on S3."""
+    run = JobRun(engine, network, plans, {"ytlabel-s3": s3.secret})
     run.start()
     codes = run.wait(timeout_s=600)
     assert set(codes.values()) == {0}, {name: run.logs(name)[-3000:] for name in codes}
     digests = [_digests(run.logs(plan.name)) for plan in run.plans]
     assert all(len(found) == 1 for found in digests) and digests[0] == digests[1], digests
-    result = json.loads(s3_in_network.read(f"s3://ytlabel/runs/{job}/result.json"))
+    result = json.loads(s3.read(f"s3://ytlabel/runs/{job}/result.json"))
     assert result["world_size"] == 2 and result["epochs"] == 3
+    return run
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_two_pods_train_one_model_from_s3(engine, network, s3_in_network, framework):
+    _upload_shards(s3_in_network)
+    job = f"fc-{framework}"
+    run = _train_to_one_model(engine, network, s3_in_network, v1_pods(render(framework, job)), job)
     # the pod's memory-backed /dev/shm (emptyDir medium Memory, sizeLimit 2Gi) became the container's shm
     host = json.loads(engine.run("inspect", run.plans[0].name).stdout)[0]["HostConfig"]
     assert host["ShmSize"] == 2 * 2**30 and host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"]
@@ -91,12 +97,4 @@ def test_killed_worker_restarts_and_resumes_from_the_s3_checkpoint(engine, netwo
 def test_trainer_v2_trainjob_nodes_train_one_model(engine, network, s3_in_network, framework):
     _upload_shards(s3_in_network)
     job = f"fc-{framework}-v2"
-    run = JobRun(engine, network, trainer_v2_pods(render(framework, job, "--trainer", "v2")),
-                 {"ytlabel-s3": s3_in_network.secret})
-    run.start()
-    codes = run.wait(timeout_s=600)
-    assert set(codes.values()) == {0}, {name: run.logs(name)[-3000:] for name in codes}
-    digests = [_digests(run.logs(plan.name)) for plan in run.plans]
-    assert all(len(found) == 1 for found in digests) and digests[0] == digests[1], digests
-    result = json.loads(s3_in_network.read(f"s3://ytlabel/runs/{job}/result.json"))
-    assert result["world_size"] == 2 and result["epochs"] == 3
+    _train_to_one_model(engine, network, s3_in_network, trainer_v2_pods(render(framework, job, "--trainer", "v2")), job)
