@@ -15,7 +15,7 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 
 def test_a_failed_step_names_the_image_and_the_step(engine, tmp_path):
-    (tmp_path / "Dockerfile").write_text(f"ARG BASE\nFROM ${{BASE}}\nRUN echo preparing && exit 3\n")
+    (tmp_path / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nRUN echo preparing && exit 3\n")
     with pytest.raises(EngineError) as failed:
         build_image(engine, "ytlabel-serving", str(tmp_path), engine.image_id(images.BASE), "cpu",
                     dockerfile=str(tmp_path / "Dockerfile"), reference="localhost/ytlabel-broken:test")
