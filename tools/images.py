@@ -225,7 +225,9 @@ def _tree_bytes(path: str) -> int:
 
 def _revision() -> str:
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+    # what `make images` itself rewrites (provenance, figures) does not make the source dirty
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":!images/provenance", ":!docs/images.json"],
                            capture_output=True, text=True).stdout.strip()
     return (commit or "unknown") + ("-dirty" if dirty else "")
 
