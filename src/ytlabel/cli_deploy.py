@@ -204,7 +204,9 @@ def _platform_render(args) -> None:
     from ytlabel.platform import images, manifests
 
     if args.serve:
-        objects = manifests.serving_objects(args.serve, args.registry or "", args.namespace, args.gpus,
+        from ytlabel.platform.inference import serving_objects
+
+        objects = serving_objects(args.serve, args.registry or "", args.namespace, args.gpus,
                                             _secret_from_env(args), release=args.release)
     else:
         if not args.arch or not args.framework:

@@ -124,10 +124,10 @@ def test_render_names_the_service_accounts_the_chart_creates(release, capsys):
 
 
 def test_rendered_inference_service_is_as_restricted_as_the_charts():
-    from ytlabel.platform import manifests
+    from ytlabel.platform import inference
 
     [chart] = [obj for obj in _template("--set", "serving.champion.enabled=true") if obj["kind"] == "InferenceService"]
-    ours = manifests.inference_service("yt8m", "s3://ytlabel/registry/yt8m/1")
+    ours = inference.inference_service("yt8m", "s3://ytlabel/registry/yt8m/1")
     assert ours["spec"]["predictor"]["securityContext"] == chart["spec"]["predictor"]["securityContext"]
     assert ours["spec"]["predictor"]["securityContext"]["runAsNonRoot"] is True and problems(ours) == []
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from pods import run_pod
 
-from ytlabel.platform import images, manifests
+from ytlabel.platform import images, inference
 
 NAME = "yt8m-fc"
 
@@ -76,12 +76,12 @@ def test_runtime_serves_a_registry_version_from_s3(engine, network, s3_in_networ
                            "batch_size=8", "validation_fraction=0"]))
     registry = Registry("s3://ytlabel/registry")
     version = registry.push(run, NAME)["version"]
-    [*_, isvc] = manifests.serving_objects(f"{NAME}:{version}", "s3://ytlabel/registry")
+    [*_, isvc] = inference.serving_objects(f"{NAME}:{version}", "s3://ytlabel/registry")
     storage_uri = isvc["spec"]["predictor"]["model"]["storageUri"]
     models = tmp_path / "mnt-models"
     storage_initializer(s3_in_network, storage_uri, str(models))
 
-    runtime = manifests.cluster_serving_runtime(images.SERVING)
+    runtime = inference.cluster_serving_runtime(images.SERVING)
     container = runtime["spec"]["containers"][0]
     port = container["ports"][0]["containerPort"]
     probe = container["readinessProbe"]["httpGet"]

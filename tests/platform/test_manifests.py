@@ -9,6 +9,7 @@ from cli_rule import one_error_line
 from ytlabel.cli import main
 from ytlabel.errors import ConfigError
 from ytlabel.models.spec import ARCHITECTURES
+from ytlabel.platform import inference as I
 from ytlabel.platform import manifests as M
 from ytlabel.platform.validate import ManifestError, crd_schemas, problems, validate
 from ytlabel.training.distributed import keras_place, torch_place
@@ -58,15 +59,15 @@ def test_the_operator_env_contract_reaches_our_places():
 
 
 def test_serving_objects_validate():
-    service = M.inference_service("yt8m-fc", "s3://models/ytlabel/yt8m-fc/3", gpus=1)
+    service = I.inference_service("yt8m-fc", "s3://models/ytlabel/yt8m-fc/3", gpus=1)
     assert problems(service) == []
     model = service["spec"]["predictor"]["model"]
-    assert model["storageUri"] == "s3://models/ytlabel/yt8m-fc/3" and model["runtime"] == M.MODEL_FORMAT
+    assert model["storageUri"] == "s3://models/ytlabel/yt8m-fc/3" and model["runtime"] == I.MODEL_FORMAT
     assert service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
-    runtime = M.cluster_serving_runtime("ghcr.io/ytlabel/ytlabel-serving:0.1.0")
+    runtime = I.cluster_serving_runtime("ghcr.io/ytlabel/ytlabel-serving:0.1.0")
     assert problems(runtime) == []
     assert runtime["spec"]["containers"][0]["args"][:3] == ["serve", "--model", "/mnt/models"]
-    account, secret = M.s3_credentials("http://minio-service.kubeflow:9000", "AKID", "SECRET")
+    account, secret = I.s3_credentials("http://minio-service.kubeflow:9000", "AKID", "SECRET")
     assert problems(account) == [] and problems(secret) == []
     assert secret["stringData"]["AWS_ACCESS_KEY_ID"] == "AKID" and "<" not in str(secret["stringData"])
     assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "minio-service.kubeflow:9000"
@@ -94,10 +95,10 @@ def test_the_validator_rejects_what_a_cluster_would(change, message):
 
 
 def test_core_kinds_are_strict_and_unknown_kinds_are_named():
-    account, _ = M.s3_credentials("minio:9000", "AKID", "SECRET")
+    account, _ = I.s3_credentials("minio:9000", "AKID", "SECRET")
     account["metadata"]["bogus"] = "x"
     assert any("bogus" in problem for problem in problems(account))
-    account = M.s3_credentials("minio:9000", "AKID", "SECRET")[0]
+    account = I.s3_credentials("minio:9000", "AKID", "SECRET")[0]
     account["automountToken"] = False  # the real field is automountServiceAccountToken
     assert any("automountToken" in problem for problem in problems(account))
     assert problems({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}) == [
@@ -119,7 +120,7 @@ def test_settings_are_checked():
     with pytest.raises(ConfigError, match="job name 'x_y'"):
         M.TrainJobSettings("fc", "torch", "s3://d", "s3://o", IMAGE, name="x_y")
     with pytest.raises(ConfigError, match="must be s3://"):
-        M.inference_service("yt8m-fc", "/mnt/models")
+        I.inference_service("yt8m-fc", "/mnt/models")
 
 
 def test_render_writes_no_yaml_anchors(capsys):
@@ -154,7 +155,7 @@ def test_training_pods_get_a_memory_backed_dev_shm_and_the_standard_labels():
         assert labels["app.kubernetes.io/name"] == "ytlabel-trainer"
         assert labels["app.kubernetes.io/instance"] == job["metadata"]["name"] == "ytlabel-fc-torch"
         assert labels["app.kubernetes.io/managed-by"] == "ytlabel" and labels["app.kubernetes.io/version"] == "0.1.0"
-    runtime = M.cluster_serving_runtime(IMAGE)
+    runtime = I.cluster_serving_runtime(IMAGE)
     assert runtime["spec"]["containers"][0]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
 
 

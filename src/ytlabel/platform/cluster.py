@@ -168,7 +168,7 @@ def apply_inference_service(name: str, storage_uri: str, namespace: str, timeout
     """Creates the InferenceService (or replaces its spec) and waits until Ready; returns its URL."""
     from kubernetes.client.exceptions import ApiException
 
-    from ytlabel.platform.manifests import inference_service
+    from ytlabel.platform.inference import inference_service
     from ytlabel.platform.validate import validate
 
     service = inference_service(name, storage_uri, namespace=namespace)
