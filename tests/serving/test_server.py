@@ -137,8 +137,8 @@ def test_bad_requests_get_400_and_the_server_keeps_serving(fc_models):
         assert status == 200 and len(answer["predictions"][0]["labels"]) == 20
         with urllib.request.urlopen(f"{url}/metrics") as response:
             metrics = response.read().decode()
-        # Ours: the four cases above and the non-JSON body (KServe itself refused the NaN one).
-        assert 'ytlabel_rejected_requests_total{model="yt8m-fc",protocol="v1"} 5.0' in metrics
+        # The four cases above, the NaN one KServe itself refused, and the non-JSON body.
+        assert 'ytlabel_rejected_requests_total{model="yt8m-fc",protocol="v1"} 6.0' in metrics
         assert 'ytlabel_rejected_requests_total{model="yt8m-fc",protocol="v2"} 1.0' in metrics
 
 
@@ -209,3 +209,19 @@ def test_a_model_that_is_not_ready_answers_503(fc_models):
     answer = client.post("/v1/models/yt8m-fc:predict", json={"instances": [{"mean_rgb": [0.0] * 1024,
                                                                              "mean_audio": [0.0] * 128}]})
     assert answer.status_code == 503 and "yt8m-fc" in answer.json()["error"]
+
+
+def test_a_port_in_use_is_one_line(fc_models):
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "ytlabel", "serve", "--model", fc_models, "--http-port",
+                               str(port)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (f"ytlabel: error: --http-port {port}: cannot listen on "
+                                                    f"127.0.0.1:{port} (Address already in use); another server "
+                                                    f"holds it, pick another port")
+    assert "Traceback" not in done.stderr and "Errno" not in done.stderr

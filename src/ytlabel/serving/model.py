@@ -14,26 +14,21 @@ import uuid
 
 import numpy as np
 from kserve import InferOutput, InferRequest, InferResponse, Model
+from kserve.protocol.infer_type import RequestedOutput
 from kserve.errors import InferenceError, InvalidInput
-from prometheus_client import Counter, Histogram
 
 from ytlabel import runs, storage
 from ytlabel.data import schema
+from ytlabel.data.examples import VIDEO
 from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.errors import YtlabelError
 from ytlabel.models.predictor import load_predictor
 from ytlabel.registry.contents import file_digest
 from ytlabel.serving import payload as payloads
 from ytlabel.serving.batching import Batcher, BatchingOptions
+from ytlabel.serving.metrics import FORWARD_VIDEOS, FRAMES, PREDICTIONS, VIDEOS
 
 log = logging.getLogger("ytlabel.serve")
-PREDICTIONS = Counter("ytlabel_predictions", "Videos answered, by the genre ranked first", ["model", "genre"])
-FRAMES = Histogram("ytlabel_request_frames", "Frames per video in frame-level requests (as sent)", ["model"],
-                   buckets=(1, 10, 30, 60, 120, 180, 240, 300))
-VIDEOS = Histogram("ytlabel_request_videos", "Videos per request", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
-REJECTED = Counter("ytlabel_rejected_requests", "Requests refused with 400, by protocol", ["model", "protocol"])
-FORWARD_VIDEOS = Histogram("ytlabel_forward_videos", "Videos per forward pass (requests batched together)", ["model"],
-                           buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 
 
 class YT8MModel(Model):
@@ -47,6 +42,7 @@ class YT8MModel(Model):
         self.predictor = None
         self.batcher: Batcher | None = None
         self.vocabulary = None
+        self.classes: int | None = None  # the model's output width, known once loaded
 
     def load(self) -> bool:
         """Checks the manifest's sha256 for every file, then loads the model; raises YtlabelError if unusable."""
@@ -61,6 +57,7 @@ class YT8MModel(Model):
         if not np.isfinite(probe).all():  # e.g. weights that diverged to NaN: never answer null scores
             raise YtlabelError(f"{self.model_dir}: the model's scores for a probe input are not finite; "
                                f"refusing to serve it")
+        self.classes = probe.shape[1]
         shapes = self.batcher.call(self.predictor.warm_up)  # Keras frame models: compile every shape bucket
         if shapes:
             log.info("%s: compiled %d input shapes ahead of requests", self.name, shapes)
@@ -76,9 +73,9 @@ class YT8MModel(Model):
         v2 = isinstance(payload, InferRequest)
         try:
             batch = self._v2_batch(payload) if v2 else self._v1_batch(payload)
+            wanted = self._requested_outputs(payload) if v2 else None
         except payloads.PayloadError as error:
-            REJECTED.labels(self.name, "v2" if v2 else "v1").inc()
-            raise InvalidInput(str(error)) from error
+            raise InvalidInput(str(error)) from error  # answered 400 and counted by serving/protocol.py
         logits = await self.batcher(batch.inputs)
         if not np.isfinite(logits).all():
             raise InferenceError("the model produced non-finite scores for this input; no answer is given")
@@ -88,7 +85,32 @@ class YT8MModel(Model):
             FRAMES.labels(self.name).observe(count)
         for answer in answers:
             PREDICTIONS.labels(self.name, answer["genres"][0]["genre"]).inc()
-        return self._v2_response(payload, answers) if v2 else {"predictions": answers}
+        if v2:
+            return self._v2_response(payload, answers, wanted)
+        return {"predictions": answers, "model_name": self.name, "model_version": self.version}
+
+    @property
+    def version(self) -> str | None:
+        """The registry version being served (None for a directory that never went through the registry)."""
+        version = (self.manifest or {}).get("version")
+        return None if version is None else str(version)
+
+    # --- V2 model metadata (GET /v2/models/<name>) -------------------------------------------------
+    def get_input_types(self) -> list[dict]:
+        if self.predictor is None or self.predictor.options.level == VIDEO:
+            return [{"name": "mean_rgb", "datatype": "FP32", "shape": [-1, schema.RGB_DIM]},
+                    {"name": "mean_audio", "datatype": "FP32", "shape": [-1, schema.AUDIO_DIM]}]
+        # Frames may also come as UINT8 (the quantized codes of the TFRecords); metadata has one datatype each.
+        return [{"name": "rgb", "datatype": "FP32", "shape": [-1, -1, schema.RGB_DIM]},
+                {"name": "audio", "datatype": "FP32", "shape": [-1, -1, schema.AUDIO_DIM]},
+                {"name": "num_frames", "datatype": "INT64", "shape": [-1]}]
+
+    def get_output_types(self) -> list[dict]:
+        return [{"name": name, "datatype": datatype, "shape": [-1, self._width(name)]}
+                for name, datatype in OUTPUTS.items()]
+
+    def _width(self, output: str) -> int:
+        return self.top_genres if output.startswith("genre") else min(self.top_k, self.classes or self.top_k)
 
     # --- protocol plumbing -----------------------------------------------------------------------
     def _v1_batch(self, body) -> payloads.Batch:
@@ -113,21 +135,44 @@ class YT8MModel(Model):
             tensors[item.name] = (item.datatype, array)
         return payloads.from_tensors(tensors, self.predictor.options)
 
-    def _v2_response(self, request: InferRequest, answers: list[dict]) -> InferResponse:
-        n, k, g = len(answers), len(answers[0]["labels"]), len(answers[0]["genres"])
-        ids = np.array([[label["id"] for label in a["labels"]] for a in answers], dtype=np.int32)
-        scores = np.array([[label["score"] for label in a["labels"]] for a in answers], dtype=np.float32)
-        names = [label["name"] for a in answers for label in a["labels"]]
-        genres = [genre["genre"] for a in answers for genre in a["genres"]]
-        genre_scores = np.array([[genre["score"] for genre in a["genres"]] for a in answers], dtype=np.float32)
-        outputs = [
-            InferOutput("class_ids", [n, k], "INT32", ids.ravel().tolist()),
-            InferOutput("scores", [n, k], "FP32", scores.ravel().tolist()),
-            InferOutput("labels", [n, k], "BYTES", names),
-            InferOutput("genres", [n, g], "BYTES", genres),
-            InferOutput("genre_scores", [n, g], "FP32", genre_scores.ravel().tolist()),
-        ]
-        return InferResponse(request.id or str(uuid.uuid4()), self.name, outputs)
+    @staticmethod
+    def _requested_outputs(request: InferRequest) -> dict[str, bool]:
+        """Output name -> sent as raw bytes, in the order asked (all outputs when none are named).
+
+        Each output's `binary_data` parameter wins over the request's `binary_data_output`."""
+        default = bool((request.parameters or {}).get("binary_data_output", False))
+        if not request.request_outputs:
+            return {name: default for name in OUTPUTS}
+        wanted = {}
+        for output in request.request_outputs:
+            if output.name not in OUTPUTS:
+                raise payloads.PayloadError(f"requested output {output.name!r} does not exist; this model answers "
+                                            f"{', '.join(OUTPUTS)}")
+            binary = output.binary_data
+            wanted[output.name] = default if binary is None else bool(binary)
+        return wanted
+
+    def _v2_response(self, request: InferRequest, answers: list[dict], wanted: dict[str, bool]) -> InferResponse:
+        n = len(answers)
+        tensors = {
+            "class_ids": np.array([[label["id"] for label in a["labels"]] for a in answers], dtype=np.int32),
+            "scores": np.array([[label["score"] for label in a["labels"]] for a in answers], dtype=np.float32),
+            "labels": np.array([[label["name"] for label in a["labels"]] for a in answers], dtype=object),
+            "genres": np.array([[genre["genre"] for genre in a["genres"]] for a in answers], dtype=object),
+            "genre_scores": np.array([[genre["score"] for genre in a["genres"]] for a in answers], dtype=np.float32),
+        }
+        outputs = []
+        for name, datatype in OUTPUTS.items():
+            output = InferOutput(name, list(tensors[name].reshape(n, -1).shape), datatype)
+            output.set_data_from_numpy(tensors[name].reshape(n, -1), binary_data=False)
+            outputs.append(output)
+        # KServe's to_rest() writes exactly the requested outputs, each as JSON or raw bytes as asked.
+        requested = [RequestedOutput(name, {"binary_data": binary}) for name, binary in wanted.items()]
+        return InferResponse(request.id or str(uuid.uuid4()), self.name, outputs, model_version=self.version,
+                             requested_outputs=requested)
+
+
+OUTPUTS = {"class_ids": "INT32", "scores": "FP32", "labels": "BYTES", "genres": "BYTES", "genre_scores": "FP32"}
 
 
 def _probe_batch(options) -> dict:

@@ -114,8 +114,8 @@ def answers(logits: np.ndarray, vocabulary: Vocabulary, top_k: int, top_genres: 
         ranked = top_indices(genre_row, top_genres)
         results.append({
             "labels": [{"id": int(c), "name": vocabulary.name(int(c)), "genre": vocabulary.genre(int(c)),
-                        "score": round(float(row[c]), 6)} for c in classes],
-            "genres": [{"genre": vocabulary.genres[g], "score": round(float(genre_row[g]), 6)} for g in ranked],
+                        "score": float(row[c])} for c in classes],
+            "genres": [{"genre": vocabulary.genres[g], "score": float(genre_row[g])} for g in ranked],
         })
     return results
 

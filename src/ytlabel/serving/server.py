@@ -2,7 +2,8 @@
 
 In a pod the model arrives at /mnt/models through KServe's storage initializer and the server binds
 0.0.0.0 (the ServingRuntime passes `--host 0.0.0.0`); locally the default is 127.0.0.1. Only the
-REST server runs (V1 and V2 over HTTP); gRPC stays off.
+REST server runs (V1 and V2 over HTTP); gRPC stays off. Where KServe 0.21 departs from the Open
+Inference Protocol it is mended in `serving/protocol.py`, and nowhere else.
 """
 
 import contextlib
@@ -64,44 +65,31 @@ def build_model(model_dir: str, name: str | None = None, top_k: int = 20, batchi
 
 def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: int = 20, batching=None) -> None:
     """Blocks serving until SIGTERM/SIGINT. `batching`: a `serving.batching.BatchingOptions` (default: its defaults)."""
+    _check_port_free(host, http_port)  # before loading the model: a clash is found in a second, not a minute
     model = build_model(model_dir, name, top_k, batching)
     with _kserve_import():
         from kserve import ModelServer
 
-    class _Server(ModelServer):
-        def __init__(self, **settings):
-            super().__init__(**settings)
-            _refuse_malformed_binary_bodies(self.dataplane)
-
-        def setup_event_loop(self):
-            # KServe 0.21 hard-codes host 0.0.0.0 in its uvicorn config; this hook runs after the REST
-            # server is built and before it binds, so the bind address can be set here.
-            self._rest_server.config.host = host
-            super().setup_event_loop()
+    from ytlabel.serving.protocol import conform
 
     log.info("serving %s (%s/%s) on http://%s:%d", model.name, model.manifest["arch"], model.manifest["framework"],
              host, http_port)
-    _Server(http_port=http_port, enable_grpc=False, workers=1).start([model])
+    server = ModelServer(http_port=http_port, enable_grpc=False, workers=1)
+    conform(server, host)
+    server.start([model])
 
 
-def _refuse_malformed_binary_bodies(dataplane) -> None:
-    """A V2 binary-extension body whose tensors do not fit its JSON header (truncated, too short for the
-    shape) fails inside KServe 0.21's decoding with a plain error, which it answers 500. It is the client's
-    mistake: answer 400, naming it. Any other failure keeps KServe's own handling."""
-    from kserve.errors import InvalidInput
+def _check_port_free(host: str, port: int) -> None:
+    """A port already taken is one line here, not uvicorn's multi-line [Errno 98] after the model loaded."""
+    import socket
 
-    decode = dataplane.decode_inference_request
-
-    def checked(body, headers, model_name):
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no clash
         try:
-            return decode(body, headers, model_name)
-        except (ValueError, TypeError, KeyError, IndexError) as error:
-            if isinstance(error, InvalidInput) or not isinstance(body, bytes):
-                raise
-            raise InvalidInput(f"the binary request body ({len(body)} bytes) does not match its JSON header: "
-                               f"{error}") from error
-
-    dataplane.decode_inference_request = checked
+            probe.bind((host, port))
+        except OSError as error:
+            raise YtlabelError(f"--http-port {port}: cannot listen on {host}:{port} ({error.strerror}); "
+                               f"another server holds it, pick another port") from None
 
 
 @contextlib.contextmanager
