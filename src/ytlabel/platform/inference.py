@@ -32,6 +32,8 @@ def inference_service(name: str, storage_uri: str, *, namespace: str = "kubeflow
                      "annotations": {"serving.kserve.io/deploymentMode": "Standard"}},
         "spec": {"predictor": {
             "serviceAccountName": service_account,
+            # The predictor pods' labels, which the chart's NetworkPolicy selects.
+            "labels": {**LABELS, "app.kubernetes.io/component": "predictor"},
             "minReplicas": min_replicas,
             "securityContext": pod_security(),  # the chart's champion has the same restricted context
             "model": {"modelFormat": {"name": MODEL_FORMAT}, "runtime": MODEL_FORMAT, "storageUri": storage_uri,

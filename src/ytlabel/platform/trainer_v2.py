@@ -89,8 +89,10 @@ def cluster_training_runtime(framework: str, image: str) -> dict:
         policy = {"numNodes": 1, "torch": {}}
     job = {"name": NODE, "replicas": 1, "template": {
         "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
-        "spec": {"backoffLimit": 3, "template": {"spec": {"restartPolicy": "OnFailure", "securityContext": pod_security(),
-                                                          "containers": [container]}}},
+        "spec": {"backoffLimit": 3, "template": {
+            # The pods' own labels: the chart's NetworkPolicy selects training pods (and their peers) by them.
+            "metadata": {"labels": {**LABELS, "app.kubernetes.io/component": "trainer"}},
+            "spec": {"restartPolicy": "OnFailure", "securityContext": pod_security(), "containers": [container]}}},
     }}
     return {
         "apiVersion": API_VERSION,
