@@ -113,10 +113,12 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(synth_dir, tmp_path, c
     assert main(argv) == 0
     marker = tmp_path / "code-ran"
     torch.save({"model": _Payload(str(marker))}, out / "checkpoints" / "last.pt")
-    assert main([*argv[:-4], "epochs=2", *argv[-3:]]) == 2
+    os.remove(out / "result.json")  # as if killed after its last checkpoint: the rerun resumes from it
+    assert main(argv) == 2
     line = one_error_line(capsys)
     assert f"{out}/checkpoints/last.pt: not a checkpoint this run can resume from" in line
     assert not marker.exists()
+    assert (out / "checkpoints" / "state.json").exists()  # a failed resume keeps the run's progress
 
 
 def test_a_crafted_model_file_is_refused(fc_run, tmp_path):
@@ -241,7 +243,7 @@ def test_rerunning_into_a_run_of_another_model_is_refused(synth_dir, tmp_path, c
     before = sorted(os.listdir(out))
     assert main(argv(flags, width)) == 2
     line = one_error_line(capsys)
-    assert f"{out} holds a different run (" in line and difference in line
+    assert f"{out} holds another run (" in line and difference in line
     assert sorted(os.listdir(out)) == before
 
 

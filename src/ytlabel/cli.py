@@ -108,8 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--arch", required=True, help="architecture (see `ytlabel models list`)")
     train.add_argument("--framework", required=True, choices=("torch", "keras"))
     train.add_argument("--data", required=True, help="training shards: file, dir, glob or s3://bucket/prefix")
-    train.add_argument("--out", required=True, help="run directory, local or s3://; rerunning resumes")
-    train.add_argument("--config", help="YAML preset: a path or a shipped name such as 'fc'")
+    train.add_argument("--out", required=True, help="run directory, local or s3://; rerunning continues that run")
+    train.add_argument("--config", help="YAML preset: a path or a shipped name; default: the architecture's own "
+                                         "(e.g. fc), 'none' for the bare defaults")
+    train.add_argument("--force", action="store_true", help="empty --out (a run directory) and train from scratch")
     train.add_argument("--workers", type=int, default=1, help="local processes with the PyTorchJob/TFJob env contract")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="settings, e.g. epochs=2 model.hidden=128")
     train.set_defaults(run=_train)
@@ -254,13 +256,14 @@ def _models_check(args) -> int:
 
 
 def _train(args) -> None:
-    from ytlabel.config import load_config
+    from ytlabel.config import default_preset, load_config
     from ytlabel.training.run import train
 
     if args.workers < 1:
         raise ConfigError(f"--workers={args.workers}: must be >= 1")
-    config = load_config(args.arch, args.framework, args.data, args.out, args.config, args.overrides)
-    result = train(config, workers=args.workers)
+    config = load_config(args.arch, args.framework, args.data, args.out, default_preset(args.arch, args.config),
+                         args.overrides)
+    result = train(config, workers=args.workers, force=args.force)
     if result:
         metrics = result["val_metrics"]
         gap = f"{metrics['gap_at_20']:.4f}" if metrics["gap_at_20"] is not None else "n/a"

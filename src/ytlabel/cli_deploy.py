@@ -66,6 +66,8 @@ def add_stages(stages) -> None:
     render.add_argument("--trainer", choices=("v1", "v2"), default="v1",
                         help="v1: PyTorchJob/TFJob (Kubeflow training operator); v2: TrainJob (Kubeflow Trainer)")
     render.add_argument("--runtime", help="--trainer v2: the ClusterTrainingRuntime (default ytlabel-torch / ytlabel-keras)")
+    render.add_argument("--config", help="the pods' `ytlabel train --config`: a shipped preset's name or 'none' "
+                                          "(default: the architecture's own, as `ytlabel train` uses)")
     render.add_argument("--workers", type=int, default=1, help="pods, master/chief included")
     render.add_argument("--gpus", type=int, default=0, help="GPUs per pod")
     render.add_argument("--data", default="s3://ytlabel/data/train", help="training shards")
@@ -213,7 +215,8 @@ def _platform_render(args) -> None:
             raise ConfigError("platform render needs --arch and --framework (or --serve NAME@ALIAS)")
         image = args.image or images.trainer(args.framework)
         settings = manifests.TrainJobSettings(args.arch, args.framework, args.data, args.out, image, workers=args.workers,
-                                              gpus=args.gpus, overrides=tuple(args.overrides), namespace=args.namespace,
+                                              gpus=args.gpus, overrides=tuple(args.overrides), preset=args.config,
+                                              namespace=args.namespace,
                                               node_selector=_node_selector(args.node_selector),
                                               tolerations=_tolerations(args.toleration),
                                               service_account=manifests.chart_service_account("trainer", args.release))

@@ -145,6 +145,15 @@ def load_config(arch: str, framework: str, data: str, out: str, preset: str | No
     return TrainConfig(arch=arch, framework=framework, data=data, out=out, **values)
 
 
+def default_preset(arch: str, chosen: str | None) -> str | None:
+    """The preset a run uses: the one named (`none`: the bare defaults), else the architecture's own shipped one,
+    the same in `ytlabel train`, the pipeline's pods and `platform render`."""
+    if chosen is not None:
+        return None if chosen.strip().lower() == "none" else chosen
+    shipped = importlib.resources.files("ytlabel") / "presets" / f"{arch}.yaml"
+    return arch if shipped.is_file() else None
+
+
 def preset_path(name_or_path: str) -> str:
     """A YAML file path, or the name of a shipped preset (e.g. "fc" -> ytlabel/presets/fc.yaml)."""
     if os.path.exists(name_or_path):

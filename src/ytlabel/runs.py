@@ -1,8 +1,9 @@
 """The run directory: what `ytlabel train` writes and every later stage reads, local or on s3://.
 
 Layout of a run (both frameworks):
-    config.yaml        the resolved TrainConfig
+    config.yaml        the resolved TrainConfig: every setting
     spec.json          architecture and spec, enough to rebuild the model (the "run record")
+    data.json          the shards it reads: training shards with record counts and a digest, validation shards
     model/             model.pt (PyTorch state_dict) or model.keras (Keras native format)
     checkpoints/       last.pt (PyTorch) or keras/ (weights with optimizer state + epoch)
     curves.csv         one row per epoch: loss, validation metrics, learning rate, throughput
@@ -29,6 +30,7 @@ from ytlabel.errors import YtlabelError
 
 CONFIG = "config.yaml"
 SPEC = "spec.json"
+DATA = "data.json"
 RESULT = "result.json"
 METRICS = "metrics.json"
 CURVES = "curves.csv"
@@ -40,7 +42,7 @@ KERAS_CHECKPOINT_DIR = "checkpoints/keras"
 TENSORBOARD = "tensorboard/train"
 ENCODER_DIR = "encoder"  # where a registry version carries its encoder, relative to the version
 VERSION_MANIFEST = "manifest.json"  # a registry version's files and digests (written by the registry, last)
-PUBLISHED = (SPEC, CONFIG, RESULT, METRICS, CURVES)  # copied into a registry version; the first three required
+PUBLISHED = (SPEC, CONFIG, RESULT, METRICS, CURVES, DATA)  # copied into a registry version; the first three required
 HEADLINE = ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1", "genre_gap", "loss")  # shown everywhere
 
 
@@ -59,8 +61,7 @@ class RunDir:
         self.uri = uri
         self.remote = storage.is_remote(uri)
         if self.remote:
-            digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
-            self.local = os.path.join(tempfile.gettempdir(), "ytlabel-runs", digest)
+            self.local = self.staging(uri)
             storage.sync_down(uri.rstrip("/"), self.local)
         else:
             self.local = uri
@@ -70,6 +71,11 @@ class RunDir:
             probe.close()
         except OSError as error:
             raise RunError(f"cannot write the run directory {self.local} ({error.strerror})") from error
+
+    @staticmethod
+    def staging(uri: str) -> str:
+        """The local directory an s3:// run is written through."""
+        return os.path.join(tempfile.gettempdir(), "ytlabel-runs", hashlib.sha256(uri.encode()).hexdigest()[:16])
 
     def path(self, *parts: str) -> str:
         path = os.path.join(self.local, *parts)
@@ -87,6 +93,12 @@ class RunDir:
 
     def exists(self, name: str) -> bool:
         return os.path.exists(os.path.join(self.local, name))
+
+    def remove(self, name: str) -> None:
+        """Removes one file of the run, here and on S3."""
+        storage.delete(os.path.join(self.local, name))
+        if self.remote:
+            storage.delete(storage.join(self.uri.rstrip("/"), name))
 
     def sync(self) -> None:
         """Uploads the local mirror to S3 (no-op for local runs). Called by the writer only."""

@@ -199,3 +199,19 @@ def test_render_serve_writes_a_secret_only_when_asked_and_never_placeholders(cap
     assert secret["stringData"]["AWS_ACCESS_KEY_ID"] == "AKID" and secret["stringData"]["S3_USE_HTTPS"] == "1"
     assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "minio.example:9000"
     assert account["secrets"] == [{"name": "ytlabel-s3"}] and service["kind"] == "InferenceService"
+
+
+@pytest.mark.parametrize("config, expected", [([], "fc"), (["--config", "none"], "none"), (["--config", "moe"], "moe")])
+def test_render_takes_the_preset_train_uses(config, expected, capsys):
+    """Without --config the pods use the architecture's own preset, as `ytlabel train` does by default."""
+    assert main(["platform", "render", "--arch", "fc", "--framework", "torch", *config]) == 0
+    job = yaml.safe_load(capsys.readouterr().out)
+    command = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["command"]
+    assert command[command.index("--config") + 1] == expected
+
+
+def test_render_refuses_a_preset_the_pod_cannot_read(tmp_path, capsys):
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("epochs: 2\n")
+    assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--config", str(preset)]) == 2
+    assert "a pod reads only the presets the image ships" in one_error_line(capsys)

@@ -26,7 +26,7 @@ def frames_dir(tmp_path_factory) -> str:
 
 def _train(framework, data, out, *extra, workers=1):
     command = [*CLI, "--arch", "bilstm", "--framework", framework, "--data", data, "--out", out,
-               "--workers", str(workers), "epochs=3", "batch_size=4", "model.hidden=6", "model.dropout=0",
+               "--workers", str(workers), "--config", "none", "epochs=3", "batch_size=4", "model.hidden=6", "model.dropout=0",
                "max_frames=16", "validation_fraction=0", *extra]
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
@@ -69,7 +69,7 @@ def test_killed_run_resumes_to_the_same_weights(frames_dir, tmp_path, framework,
 
     out = str(tmp_path / "interrupted")
     command = [*CLI, "--arch", "bilstm", "--framework", framework, "--data", frames_dir, "--out", out,
-               "epochs=3", "batch_size=4", "model.hidden=6", "model.dropout=0", "max_frames=16",
+               "--config", "none", "epochs=3", "batch_size=4", "model.hidden=6", "model.dropout=0", "max_frames=16",
                "validation_fraction=0", *extra]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = os.path.join(out, "checkpoints", marker)

@@ -15,6 +15,7 @@ Training (the Kubeflow training operator, kubeflow.org/v1):
 import dataclasses
 import re
 
+from ytlabel.config import default_preset
 from ytlabel.errors import ConfigError
 from ytlabel.models.spec import ARCHITECTURES
 
@@ -38,6 +39,8 @@ class TrainJobSettings:
         workers: pods in total (master/chief included).
         gpus: GPUs per pod; torch pods run one process each, so at most 1 there.
         overrides: `key=value` training settings passed through to `ytlabel train`.
+        preset: `--config` of `ytlabel train`: a shipped preset's name, or `none` (default: the architecture's
+            own preset, as `ytlabel train` uses by default).
         name: job name (DNS-1035); default ytlabel-<arch>-<framework>.
         namespace: where the job runs.
         s3_secret: Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (+ endpoint variables).
@@ -57,6 +60,7 @@ class TrainJobSettings:
     workers: int = 1
     gpus: int = 0
     overrides: tuple[str, ...] = ()
+    preset: str | None = None
     name: str | None = None
     namespace: str = "kubeflow"
     s3_secret: str = "ytlabel-s3"
@@ -80,6 +84,9 @@ class TrainJobSettings:
             raise ConfigError(f"gpus={self.gpus}: PyTorchJob pods run one training process each; "
                               f"use workers={self.workers * self.gpus} with gpus=1")
         check_name(self.job_name, "job name")
+        if self.preset not in (None, "none") and default_preset(self.preset, None) != self.preset:
+            raise ConfigError(f"--config {self.preset!r}: a pod reads only the presets the image ships "
+                              f"({', '.join(sorted(ARCHITECTURES))}) or 'none'; pass other settings as key=value")
         for override in self.overrides:
             if "=" not in override:
                 raise ConfigError(f"override {override!r}: expected key=value")
@@ -118,7 +125,7 @@ def check_name(name: str, what: str) -> str:
 def train_command(settings: TrainJobSettings) -> list[str]:
     """The `ytlabel train` command every training pod runs (v1 jobs and v2 TrainJobs alike)."""
     return ["ytlabel", "train", "--arch", settings.arch, "--framework", settings.framework,
-            "--data", settings.data, "--out", settings.run_dir, "--config", settings.arch,
+            "--data", settings.data, "--out", settings.run_dir, "--config", settings.preset or settings.arch,
             f"metrics_port={METRICS_PORT}", "metrics_host=0.0.0.0", *settings.overrides]
 
 

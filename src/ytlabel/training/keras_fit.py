@@ -19,7 +19,7 @@ from ytlabel.data import stream
 from ytlabel.errors import TrainingError
 from ytlabel.models import keras as keras_models
 from ytlabel.models.keras import layers as _layers
-from ytlabel.runs import RESULT, RunDir, spec_record
+from ytlabel.runs import RESULT, RunDir
 from ytlabel.training import distill, inputs, keras_feed, record, schedule
 from ytlabel.training.distributed import Place
 from ytlabel.training.telemetry import Telemetry
@@ -150,7 +150,7 @@ class _EpochEnd(keras.callbacks.Callback):
                                       self.config.epochs, self.config.decay_rate)
 
 
-def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
+def train(config: TrainConfig, run: RunDir, place: Place, data: inputs.RunData) -> dict:
     started = time.perf_counter()
     # The strategy must exist before any other TensorFlow op runs in a multi-worker process.
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if place.distributed else tf.distribute.get_strategy()
@@ -161,14 +161,13 @@ def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
         record.log.warning("amp=true needs a GPU; training in float32 on CPU")
     telemetry = Telemetry(place.rank, config.exporter_port(place), config.metrics_host)
     try:
-        return _train(config, run, place, strategy, telemetry, started, bool(config.amp and gpus))
+        return _train(config, run, place, data, strategy, telemetry, started, bool(config.amp and gpus))
     finally:
         telemetry.close()
 
 
-def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
+def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
     # --- setup --------------------------------------------------------------------------------
-    data = inputs.resolve_data(config)
     plan = inputs.make_plan(config, data, place)
     steps = plan.steps_per_epoch
     keras.utils.set_random_seed(config.seed)
@@ -207,9 +206,6 @@ def _train(config, run, place, strategy, telemetry, started, amp) -> dict:
     history = record.History(run, place.writer, state["history"])
     callback = _EpochEnd(config, run, place, data, history, telemetry, feed, steps, plain_model, strategy)
     callback.videos, callback.train_seconds = state["videos"], state["train_seconds"]
-    if place.writer:
-        run.write_yaml(runs.CONFIG, config.to_dict())
-        run.write_json(runs.SPEC, spec_record(config))
 
     # --- train --------------------------------------------------------------------------------
     if state["epoch"] < config.epochs:

@@ -1,25 +1,45 @@
-"""`ytlabel train`: one entry point for both frameworks, locally or as one rank of a cluster job."""
+"""`ytlabel train`: one entry point for both frameworks, locally or as one rank of a cluster job.
+
+A run directory holds one run and says what it is: spec.json (the model), config.yaml (every setting) and
+data.json (the shards it reads, with their record counts and a digest). A rerun into it continues exactly
+that run, or is refused naming the first difference; a finished run is left as it is, unless the rerun asks
+for more epochs under a schedule that does not span the whole run (constant, exponential), which trains
+it on exactly as if it had been asked for them from the start. `force=True` (the
+CLI's --force) removes what the directory holds and starts over. A start that fails before its first
+checkpoint takes away whatever it wrote.
+"""
 
 import json
 import logging
 import os
+import shutil
 import sys
 
+from ytlabel import runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.errors import TrainingError, YtlabelError
-from ytlabel.runs import RESULT, SPEC, RunDir, differences, spec_record
-from ytlabel.training import distributed
+from ytlabel.runs import RESULT, RunDir, differences, spec_record
+from ytlabel.training import distributed, inputs
 
 log = logging.getLogger("ytlabel.train")
 
+# Settings that say where a run's files are and how it is watched, not what it trains: a rerun may change them
+# (a restarted pod, the same shards copied elsewhere). The data itself is compared through data.json.
+OPERATIONAL = ("out", "data", "validation_data", "metrics_port", "metrics_host", "read_ahead")
+# A checkpoint's state file is written last: with it, the run has progress that a failed rerun must keep.
+PROGRESS = (runs.TORCH_CHECKPOINT_STATE, f"{runs.KERAS_CHECKPOINT_DIR}/state.json")
 
-def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None) -> dict | None:
+
+def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, force: bool = False) -> dict | None:
     """Trains `config` and returns the result record (None on non-writer ranks).
 
     With workers > 1 (and not already inside a launched worker) this process becomes a launcher:
     it starts `workers` copies of `argv` with the PyTorchJob / TFJob environment and waits.
     """
-    if workers > 1 and os.environ.get(distributed.LAUNCHED) != "1":
+    launched = os.environ.get(distributed.LAUNCHED) == "1"
+    if workers > 1 and not launched:
+        if force:
+            start_over(config.out)
         code = distributed.launch_local(argv or [sys.executable, "-m", "ytlabel", *sys.argv[1:]], workers,
                                         config.framework)
         if code:
@@ -27,24 +47,126 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None) 
         run = RunDir(config.out)
         return run.read_json(RESULT) if run.exists(RESULT) else None
     place = distributed.torch_place() if config.framework == "torch" else distributed.keras_place()
+    if force and place.distributed and not launched:
+        raise YtlabelError("--force starts a run over by hand; a cluster job's pods restart into their run and must "
+                           "resume it: give the job a new --out instead")
+    data = inputs.resolve_data(config)  # missing or unreadable data fails here, before anything is written
+    if force and not launched:
+        start_over(config.out)
+    existing = _local_files(config.out)
     run = RunDir(config.out)
-    check_same_run(run, config)
-    if place.writer and run.exists(RESULT):
-        log.info("%s already holds a finished run (result.json); rerunning continues from its checkpoint", config.out)
+    check_same_run(run, config, data)
+    if run.exists(RESULT):
+        if run.read_json(RESULT).get("epochs", 0) >= config.epochs:
+            log.info("%s already holds this run, finished; nothing to train (pass --force to train it again, "
+                     "or a new --out)", config.out)
+            return run.read_json(RESULT) if place.writer else None
+        if place.writer:  # trained on to more epochs: until it finishes again it is not a finished run
+            log.info("%s: continuing the finished run to epochs=%d", config.out, config.epochs)
+            run.remove(RESULT)
     if config.framework == "torch":
         from ytlabel.training import torch_loop as loop
     else:
         from ytlabel.training import keras_fit as loop
-    result = loop.train(config, run, place)
+    try:
+        if place.writer:
+            run.write_yaml(runs.CONFIG, config.to_dict())
+            run.write_json(runs.SPEC, spec_record(config))
+            run.write_json(runs.DATA, data_record(data))
+        result = loop.train(config, run, place, data)
+    except BaseException:
+        if place.writer and not any(run.exists(name) for name in PROGRESS):
+            _remove_new_files(run, existing)
+        raise
     return result if place.writer else None  # only the writer's record is the run's
 
 
-def check_same_run(run: RunDir, config: TrainConfig) -> None:
-    """A run directory holds one model: rerunning into it resumes that model, so anything that would build a
-    different one (architecture, framework, widths, input preparation) is refused, naming what differs."""
-    if not run.exists(SPEC):
+def data_record(data: inputs.RunData) -> dict:
+    """data.json: the shards a run reads (names and record counts for training, names for validation)."""
+    return {"train": [{"shard": os.path.basename(shard), "videos": count}
+                      for shard, count in zip(data.train_shards, data.train_counts)],
+            "validation": [os.path.basename(shard) for shard in data.validation_shards],
+            **data.fingerprint()}
+
+
+def check_same_run(run: RunDir, config: TrainConfig, data: inputs.RunData) -> None:
+    """A run directory holds one run: rerunning into it continues that run, so a rerun that would train another
+    model, with other settings or on other data is refused, naming the first difference.
+
+    Raises:
+        TrainingError: what differs, and the two ways out (--force, a new --out).
+    """
+    stored, wanted = [], []
+    if run.exists(runs.SPEC):
+        stored.append(run.read_json(runs.SPEC))
+        wanted.append(json.loads(json.dumps(spec_record(config))))
+    if run.exists(runs.CONFIG):
+        settings = runs.read_config(run.local)
+        ignored = OPERATIONAL
+        if config.schedule != "cosine" and settings.get("epochs", config.epochs) <= config.epochs:
+            # More epochs continue the same run: with no schedule over the whole run, epoch k's batches and
+            # learning rates do not depend on how many epochs there are in all.
+            ignored = (*OPERATIONAL, "epochs")
+        stored.append({key: value for key, value in settings.items() if key not in ignored})
+        wanted.append({key: value for key, value in json.loads(json.dumps(config.to_dict())).items()
+                       if key not in ignored})
+    if run.exists(runs.DATA):
+        stored.append(_data_summary(run.read_json(runs.DATA)))
+        wanted.append(_data_summary(data_record(data)))
+    for old, new in zip(stored, wanted):
+        changed = differences(old, new)
+        if changed:
+            raise TrainingError(f"{config.out} holds another run ({changed[0]}); nothing was changed: pass --force "
+                                f"to start over in it, or a new --out")
+
+
+def _data_summary(record: dict) -> dict:
+    """What data.json compares on: the training shards and counts in one line, then the validation shards."""
+    train = record.get("train", [])
+    return {"training data": f"{len(train)} shards, {sum(item['videos'] for item in train)} videos, "
+                             f"sha256 {record.get('sha256', '?')[:12]}",
+            "validation data": f"{len(record.get('validation', []))} shards "
+                               f"{', '.join(record.get('validation', [])[:3])}".strip()}
+
+
+def start_over(out: str) -> None:
+    """Removes everything a run directory (local, or an s3:// prefix and its local staging copy) holds."""
+    remote = storage.is_remote(out)
+    held = storage.listdir(out.rstrip("/")) if remote else os.listdir(out) if os.path.isdir(out) else []
+    if held and not storage.exists(storage.join(out, runs.SPEC) if remote else os.path.join(out, runs.SPEC)):
+        raise YtlabelError(f"--force: {out} holds files but no {runs.SPEC}, so it is not a run directory; "
+                           f"refusing to empty it (pass another --out)")
+    if remote:
+        for uri in held:
+            storage.delete(uri)
+        shutil.rmtree(RunDir.staging(out), ignore_errors=True)
+    else:
+        for name in held:
+            path = os.path.join(out, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+    log.info("--force: removed what %s held; training from scratch", out)
+
+
+def _local_files(out: str) -> set[str] | None:
+    """The files a local run directory holds before this start (None: it does not exist yet)."""
+    folder = RunDir.staging(out) if storage.is_remote(out) else out
+    if not os.path.isdir(folder):
+        return None
+    return {os.path.join(current, name) for current, _, names in os.walk(folder) for name in names}
+
+
+def _remove_new_files(run: RunDir, existing: set[str] | None) -> None:
+    """Takes back what a failed start wrote: the directory if it made it, else the files it added.
+    Nothing reached S3 yet: a run is uploaded at its checkpoints only."""
+    if existing is None:
+        shutil.rmtree(run.local, ignore_errors=True)
         return
-    changed = differences(run.read_json(SPEC), json.loads(json.dumps(spec_record(config))))
-    if changed:
-        raise TrainingError(f"{config.out} holds a different run ({'; '.join(changed[:4])}); "
-                            f"pass a new --out, or remove this one to start over")
+    for current, directories, names in os.walk(run.local, topdown=False):
+        for name in names:
+            if os.path.join(current, name) not in existing:
+                os.remove(os.path.join(current, name))
+        if current != run.local and not os.listdir(current):
+            os.rmdir(current)

@@ -18,7 +18,7 @@ from ytlabel.data.readahead import ReadAhead
 from ytlabel.errors import TrainingError
 from ytlabel.models import torch as torch_models
 from ytlabel.models.torch.layers import trainable_parameters
-from ytlabel.runs import RESULT, RunDir, spec_record
+from ytlabel.runs import RESULT, RunDir
 from ytlabel.training import distill, inputs, record, schedule, torch_feed
 from ytlabel.training.distributed import Place
 from ytlabel.training.telemetry import Telemetry
@@ -28,7 +28,7 @@ CHECKPOINT = runs.TORCH_CHECKPOINT
 CHECKPOINT_STATE = runs.TORCH_CHECKPOINT_STATE
 
 
-def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
+def train(config: TrainConfig, run: RunDir, place: Place, data: inputs.RunData) -> dict:
     started = time.perf_counter()
     device = torch.device(f"cuda:{place.local_rank}" if torch.cuda.is_available() else "cpu")
     if place.distributed:
@@ -38,16 +38,15 @@ def train(config: TrainConfig, run: RunDir, place: Place) -> dict:
                                 world_size=place.world_size)
     telemetry = Telemetry(place.rank, config.exporter_port(place), config.metrics_host)
     try:
-        return _train(config, run, place, device, telemetry, started)
+        return _train(config, run, place, data, device, telemetry, started)
     finally:
         telemetry.close()
         if place.distributed:
             dist.destroy_process_group()
 
 
-def _train(config, run, place, device, telemetry, started) -> dict:
+def _train(config, run, place, data, device, telemetry, started) -> dict:
     # --- setup --------------------------------------------------------------------------------
-    data = inputs.resolve_data(config)
     plan = inputs.make_plan(config, data, place)
     steps = plan.steps_per_epoch
     torch.manual_seed(config.seed)
@@ -71,9 +70,6 @@ def _train(config, run, place, device, telemetry, started) -> dict:
     teacher = distill.load_teacher(config, data.options)
     batches = loader.dataset
     history = record.History(run, place.writer, state["history"])
-    if place.writer:
-        run.write_yaml(runs.CONFIG, config.to_dict())
-        run.write_json(runs.SPEC, spec_record(config))
 
     # --- train --------------------------------------------------------------------------------
     first_step = None
@@ -179,8 +175,9 @@ def _checkpoint(run: RunDir, place: Place, model, optimizer, scaler, state: dict
     if not place.writer:
         return
     path = run.path(CHECKPOINT)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()},
-               path + ".partial")
+    # The CPU generator's state too (dropout masks): a resumed run draws what the uninterrupted one would have.
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "rng": torch.get_rng_state()}, path + ".partial")
     os.replace(path + ".partial", path)
     run.write_json(CHECKPOINT_STATE, state)
     run.sync()
@@ -195,6 +192,8 @@ def _resume(run: RunDir, model, optimizer, scaler, device) -> dict:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scaler.load_state_dict(saved["scaler"])
+        if "rng" in saved:  # checkpoints before it was saved resume with the generator as seeded
+            torch.set_rng_state(saved["rng"].cpu())
         state = run.read_json(CHECKPOINT_STATE)
     except (pickle.UnpicklingError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
