@@ -61,7 +61,10 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
 class TrainingModel(keras.Model):
     """Wraps a built model for `fit`; the wrapped model is what gets saved and served.
 
-    Its train step is Keras's own, with the logs returned as shape (1,) instead of scalars: under
+    Its train step is Keras's own (forward, loss, loss scaling, gradients, update, metrics) with two
+    changes. It also returns `step_loss`, this step's loss: Keras's `loss` log is the running mean over
+    the epoch so far, while the PyTorch loop logs each step's own loss, and the curves of both must mean
+    the same thing. And the logs are returned as shape (1,) instead of scalars: under
     MultiWorkerMirroredStrategy Keras 3 mean-reduces every step output along axis 0, which fails for
     scalars; the cross-replica mean of (1,) values is the scalar Keras expected.
     """
@@ -75,7 +78,17 @@ class TrainingModel(keras.Model):
         return self.inner(inputs, training=training)
 
     def train_step(self, data):
-        return {name: ops.reshape(value, (1,)) for name, value in super().train_step(data).items()}
+        inputs, labels = data
+        with tf.GradientTape() as tape:
+            logits = self(inputs, training=True)
+            # Keras divides the loss by the replicas in sync, so that summed gradients are the global mean's.
+            loss = self.compute_loss(x=inputs, y=labels, y_pred=logits, training=True)
+            scaled = self.optimizer.scale_loss(loss)  # mixed precision's loss scale (1 in float32)
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, self.trainable_weights), self.trainable_weights))
+        step_loss = loss * tf.distribute.get_strategy().num_replicas_in_sync  # this replica's batch mean again
+        self._loss_tracker.update_state(step_loss, sample_weight=tf.shape(labels)[0])  # Keras's `loss` log
+        logs = {**self.compute_metrics(inputs, labels, logits), "step_loss": step_loss}
+        return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
 
 
 class _EpochEnd(keras.callbacks.Callback):
@@ -103,8 +116,8 @@ class _EpochEnd(keras.callbacks.Callback):
         videos = self.config.batch_size
         wait = self.feed.wait_seconds - self.waited_before
         self.waited_before = self.feed.wait_seconds
-        loss = float(logs["loss"]) if logs and "loss" in logs else float("nan")
-        if logs and "loss" in logs and not math.isfinite(loss):  # Keras's running mean: NaN from the bad step on
+        loss = float(logs["step_loss"])  # this step's (TrainingModel.train_step), as the PyTorch loop logs it
+        if not math.isfinite(loss):
             raise TrainingError(f"the training loss became {loss} at epoch {self.epoch_index}, step {batch}: lower "
                                 f"learning_rate (now {self.config.learning_rate}) or check the data; the last "
                                 f"checkpoint in {self.config.out} is from before it")
@@ -121,8 +134,8 @@ class _EpochEnd(keras.callbacks.Callback):
         elapsed = time.perf_counter() - self.epoch_started
         videos = self.epoch_videos * self.place.world_size
         self.videos += videos
-        # Keras reports the running mean of the epoch's loss; the last value is the epoch mean.
-        row = {"epoch": epoch, "train_loss": float(logs["loss"]) if logs else None,
+        # The mean of the epoch's step losses, as in the PyTorch loop (Keras's `loss` log is the same number).
+        row = {"epoch": epoch, "train_loss": float(np.mean(self.losses)) if self.losses else None,
                "learning_rate": self._rate(self.steps - 1), "epoch_s": round(elapsed, 3),
                "videos_per_s": round(videos / elapsed, 2)}
         if self.place.distributed:
