@@ -81,8 +81,11 @@ benchmark: setup
 	$(BIN)/python benchmarks/reader.py
 
 # The readers benchmarks/input_path.py compares against (tfrecord, NVIDIA DALI; ~450 MB), pinned.
+# The input-path peers: tfrecord (required), then DALI, skipped in one line where its wheels do not install.
 bench-deps: setup
 	$(BIN)/pip install --quiet -r requirements/bench.txt
+	@$(BIN)/pip install --quiet -r requirements/bench-dali.txt >/tmp/ytlabel-bench-dali.log 2>&1 || \
+	  echo "bench-deps: DALI skipped ($$(grep -m1 -E 'ERROR' /tmp/ytlabel-bench-dali.log)); benchmarks/input_path.py reports it not_run"
 
 # Re-pin after editing pyproject.toml's dependencies.
 lock:

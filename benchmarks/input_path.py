@@ -18,7 +18,7 @@ tf.data / DALI threads. Every run reads `--passes` passes over the shards after 
 resident memory is sampled after the first pass and at the end (flat = it does not grow with videos).
 Ratios are ours against each peer in the same run. The last stdout line is the JSON.
 
-Needs the peers: `pip install -r requirements/bench.txt` (tfrecord, nvidia-dali-cuda120).
+Needs the peers: `make bench-deps` (requirements/bench.txt: tfrecord; requirements/bench-dali.txt: DALI).
 Usage: python benchmarks/input_path.py [--video-data DIR] [--passes 3] [--work DIR]
 """
 
