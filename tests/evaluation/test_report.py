@@ -1,5 +1,9 @@
+import html
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -99,3 +103,52 @@ def test_saturating_fit_recovers_a_known_curve():
     assert fit["ceiling"] == pytest.approx(0.8, abs=0.002) and fit["alpha"] == pytest.approx(0.3, abs=0.01)
     assert fit["backtest_predicted_largest"] == pytest.approx(points[-1][1], abs=0.001)
     assert fit["at_3_9m_videos"] == pytest.approx(0.8 - 2.0 * 3_888_919**-0.3, abs=0.002)
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess:
+    browser = shutil.which("chromium")
+    assert browser, "Debian's chromium is required (`make test-deps` installs it)"
+    return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--force-device-scale-factor=1", "--virtual-time-budget=5000", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_report_page_shows_its_table_and_every_plot_in_a_browser(evaluated_runs, tmp_path):
+    """What the Kubeflow UI shows (select's HTML artifact, plots inline): Chromium lays the page out, a probe
+    reads back where the table and each image landed, and the screenshot holds each plot pixel for pixel."""
+    import numpy as np
+    from PIL import Image
+
+    out = tmp_path / "report"
+    report = build_report(evaluated_runs, str(out))
+    page = (out / "report.html").read_text()
+    assert 'src="data:image/png;base64,' in page and ".png\"" not in page  # nothing fetched from beside it
+    plots = {os.path.splitext(name)[0]: np.asarray(Image.open(out / name).convert("RGB")) for name in report["plots"]}
+
+    # A copy of the page with a probe that writes the layout into the DOM Chromium dumps.
+    probe = ("<script>addEventListener('load', () => { const box = e => e.getBoundingClientRect(); "
+             "document.body.dataset.layout = JSON.stringify({table: [box(document.querySelector('table')).height, "
+             "document.querySelectorAll('table tr').length], images: [...document.images].map(i => [i.alt, "
+             "i.complete, i.naturalWidth, i.naturalHeight, i.width, i.height, box(i).x, box(i).y + scrollY])}); "
+             "});</script></body>")
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("</body>", probe))
+    height = 800 + sum(plot.shape[0] + 40 for plot in plots.values())
+    dumped = _chromium(f"--window-size=1400,{height}", "--dump-dom", probed.as_uri())
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    layout = json.loads(html.unescape(re.search(r'data-layout="([^"]*)"', dumped.stdout).group(1)))
+    table_height, table_rows = layout["table"]
+    assert table_rows == 1 + len(evaluated_runs) and table_height > 40
+    assert [image[0] for image in layout["images"]] == list(plots)
+    for name, complete, natural_w, natural_h, width, height_px, x, y in layout["images"]:
+        assert complete and (natural_h, natural_w) == plots[name].shape[:2] == (height_px, width), name
+
+    shot = tmp_path / "shot.png"
+    done = _chromium(f"--window-size=1400,{height}", f"--screenshot={shot}", (out / "report.html").as_uri())
+    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+    screen = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    for name, _, _, _, width, height_px, x, y in layout["images"]:
+        shown = screen[round(y):round(y) + height_px, round(x):round(x) + width]
+        assert shown.shape == plots[name].shape, name
+        assert np.abs(shown - plots[name]).mean() < 1.0, name  # the plot itself, not a blank or broken image
+        assert plots[name].std() > 10, name  # and the plot is not blank either

@@ -6,6 +6,7 @@ genre Hit@1, videos/s, train wall time, CPU mean/max, peak RSS, GPU utilisation 
 comes from the run's `metrics.json` (`ytlabel evaluate`) when present, else from its validation.
 """
 
+import base64
 import html
 import json
 import os
@@ -42,6 +43,7 @@ def load_run(path: str) -> dict:
                                                          "gpu_util_mean", "gpu_mem_mb_max")},
            **{key: quality.get(key) for key in ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1")}}
     row["_curves"] = runs.read_curves(path)
+    row["_videos"] = metrics.get("videos")
     row["_genres"] = metrics.get("per_genre_ap", {})
     row["_kinds"] = metrics.get("by_kind", {})
     row["_oracle"] = metrics.get("oracle")
@@ -138,14 +140,22 @@ def _write_html(rows, findings, plots, path) -> None:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_format(row.get(key)))}</td>" for key, _ in COLUMNS) + "</tr>"
                    for row in rows)
     items = "".join(f"<li>{html.escape(finding)}</li>" for finding in findings)
-    images = "".join(f'<figure><img src="{html.escape(plot)}" alt="{html.escape(plot)}"></figure>' for plot in plots)
+    # The plots travel inside the page (data: URIs): the Kubeflow UI shows an HTML artifact as one file, and
+    # a report copied anywhere keeps its plots. Shown at their own size, pixel for pixel.
+    images = "".join(f'<figure><img src="{_data_uri(os.path.join(os.path.dirname(path), plot))}" '
+                     f'alt="{html.escape(os.path.splitext(plot)[0])}"></figure>' for plot in plots)
     with open(path, "w") as handle:
         handle.write(f"""<!doctype html><html><head><meta charset="utf-8"><title>ytlabel report</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}img{{max-width:720px}}</style></head><body>
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}figure{{margin:1em 0}}</style></head><body>
 <h1>ytlabel: models × frameworks</h1><table><tr>{head}</tr>{body}</table>
 <h2>Strengths and weaknesses</h2><ul>{items}</ul><h2>Plots</h2>{images}</body></html>
 """)
+
+
+def _data_uri(png: str) -> str:
+    with open(png, "rb") as handle:
+        return "data:image/png;base64," + base64.b64encode(handle.read()).decode("ascii")
 
 
 ARCH_COLORS = {"logistic": "tab:gray", "moe": "tab:brown", "fc": "tab:blue", "bilstm": "tab:green",
@@ -164,45 +174,70 @@ def _save(figure, out_dir: str, name: str) -> str:
     return name
 
 
+def _run_colors(rows) -> list:
+    """One distinct colour per run (tab10, then tab20), so that no two curves or bars share one."""
+    palette = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20")
+    return [palette(index % palette.N) for index in range(len(rows))]
+
+
+def _evaluated_on(rows) -> str:
+    """The evaluation data in words for plot titles, e.g. "on 853 held-out videos"."""
+    counts = sorted({row["_videos"] for row in rows if row.get("_videos")})
+    return f" on {counts[0]:,} held-out videos" if len(counts) == 1 else ""
+
+
 def _loss_curves(rows, out_dir) -> str:
-    figure, axis = plt.subplots(figsize=(9, 4))
-    for row in rows:
-        points = [(int(c["epoch"]), float(c["train_loss"])) for c in row["_curves"] if c.get("train_loss")]
-        if points:
-            axis.plot(*zip(*points), marker="o", label=_label(row), **_style(row["arch"], row["framework"]))
-    axis.set(xlabel="epoch", ylabel="train loss (BCE summed over classes)", title="Training loss")
-    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    """Train loss (solid) and, where the run validated, validation loss (dashed) per epoch, a colour per run."""
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axis = plt.subplots(figsize=(10, 4.5))
+    for row, color in zip(rows, _run_colors(rows)):
+        for column, style, suffix in (("train_loss", "-", "train"), ("val_loss", "--", "validation")):
+            points = [(int(c["epoch"]), float(c[column])) for c in row["_curves"] if c.get(column)]
+            if points:
+                axis.plot(*zip(*points), style, marker="o", color=color, label=f"{_label(row)} {suffix}")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set(xlabel="epoch", ylabel="loss (BCE summed over classes)",
+             title="Loss per epoch (mean of the epoch's steps; dashed: validation)")
+    axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save(figure, out_dir, "loss_curves.png")
 
 
 def _gap_bars(rows, out_dir) -> str:
-    figure, axis = plt.subplots(figsize=(7, 4))
-    labels = [_label(row) for row in rows]
-    axis.bar(range(len(rows)), [row["gap_at_20"] or 0.0 for row in rows],
-             color=["tab:orange" if row["framework"] == "torch" else "tab:blue" for row in rows])
-    axis.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=7)
-    axis.set(ylabel="GAP@20", title="GAP@20 by model and framework (orange: PyTorch, blue: Keras)")
+    """Horizontal bars, one per run with its value written on it, labels in full."""
+    figure, axis = plt.subplots(figsize=(8, 1.2 + 0.45 * len(rows)))
+    values = [row["gap_at_20"] or 0.0 for row in rows]
+    bars = axis.barh(range(len(rows)), values, color=_run_colors(rows))
+    axis.bar_label(bars, labels=[f"{value:.4f}" for value in values], padding=3, fontsize=9)
+    axis.set_yticks(range(len(rows)), [_label(row) for row in rows], fontsize=9)
+    axis.invert_yaxis()
+    axis.set_xlim(0, max(values + [0.01]) * 1.18)
+    axis.set(xlabel="GAP@20", title=f"GAP@20 by model and framework{_evaluated_on(rows)}")
     return _save(figure, out_dir, "gap_by_model.png")
 
 
 def _speed_vs_gap(rows, out_dir) -> str:
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for row in rows:
-        axis.scatter(row["videos_per_s"] or 0, row["gap_at_20"] or 0, marker="o" if row["framework"] == "torch" else "s")
-        axis.annotate(_label(row), (row["videos_per_s"] or 0, row["gap_at_20"] or 0), fontsize=6)
-    axis.set(xlabel="training videos/s", ylabel="GAP@20", title="Throughput vs quality")
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for row, color in zip(rows, _run_colors(rows)):
+        point = (row["videos_per_s"] or 0, row["gap_at_20"] or 0)
+        axis.scatter(*point, color=color, marker="o" if row["framework"] == "torch" else "s", label=_label(row))
+    axis.set_xlim(left=0)
+    axis.set_ylim(bottom=0, top=max([row["gap_at_20"] or 0 for row in rows] + [0.01]) * 1.15)
+    axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    axis.set(xlabel="training videos/s", ylabel="GAP@20",
+             title=f"Throughput vs GAP@20{_evaluated_on(rows)} (circle: PyTorch, square: Keras)")
     return _save(figure, out_dir, "throughput_vs_gap.png")
 
 
 def _genre_heatmap(rows, out_dir) -> str:
     genres = sorted({genre for row in rows for genre in row["_genres"]})
     matrix = np.array([[row["_genres"].get(genre, np.nan) for genre in genres] for row in rows])
-    figure, axis = plt.subplots(figsize=(10, 1 + 0.35 * len(rows)))
+    figure, axis = plt.subplots(figsize=(11, max(3.5, 2.2 + 0.4 * len(rows))))  # room for the colourbar
     image = axis.imshow(matrix, aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    axis.set_xticks(range(len(genres)), genres, rotation=60, ha="right", fontsize=6)
+    axis.set_xticks(range(len(genres)), genres, rotation=50, ha="right", fontsize=8)
     axis.set_yticks(range(len(rows)), [_label(row) for row in rows], fontsize=7)
-    axis.set_title("Per-genre AP")
-    figure.colorbar(image)
+    axis.set_title(f"Average precision per genre{_evaluated_on(rows)}")
+    figure.colorbar(image, label="AP")
     return _save(figure, out_dir, "genre_ap_heatmap.png")
 
 

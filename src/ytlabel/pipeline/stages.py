@@ -97,6 +97,24 @@ def metrics_table(label: str, metrics: dict) -> str:
             + " | ".join(f"{metrics[key]:.4f}" for key in keys) + " |\n")
 
 
+def genre_table_html(label: str, metrics: dict) -> str:
+    """A page for the Kubeflow UI: the run's headline metrics and its average precision per genre
+    (Vertical1), best first, each with a bar of its value."""
+    import html
+
+    headline = "".join(f"<tr><th>{key}</th><td>{metrics[key]:.4f}</td></tr>" for key in runs.HEADLINE
+                       if metrics.get(key) is not None)
+    genres = sorted((metrics.get("per_genre_ap") or {}).items(), key=lambda item: -item[1])
+    rows = "".join(f'<tr><td>{html.escape(name)}</td><td>{ap:.4f}</td><td><div class="bar" style="width:'
+                   f'{round(300 * ap)}px"></div></td></tr>' for name, ap in genres)
+    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(label)}</title><style>'
+            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px;margin-bottom:1em}"
+            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.bar{height:10px;background:#1f77b4}"
+            f"</style></head><body><h1>{html.escape(label)}</h1><table>{headline}</table>"
+            f"<h2>Average precision per genre ({len(genres)} genres with positives)</h2>"
+            f"<table><tr><th>genre</th><th>AP</th><th></th></tr>{rows}</table></body></html>\n")
+
+
 def pick_winner(summaries: list[dict]) -> dict:
     """The run with the highest GAP@20 (ties: the first in plan order).
 
