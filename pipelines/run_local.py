@@ -94,7 +94,8 @@ def main() -> None:
     reports = sorted(glob.glob(os.path.join(out, "kfp", "**", "comparison", "report.md"), recursive=True),
                      key=os.path.getmtime)
     print(f"\npipeline finished in {time.monotonic() - started:.0f} s")
-    print(f"comparison report: {reports[-1] if reports else '(none)'}")
+    print(f"comparison report: {reports[-1] if reports else '(none)'}"
+          + (f" (and {reports[-1][:-3]}.html, plots inline)" if reports else ""))
     print(f"registry: file://{out}/registry")
 
 

@@ -72,7 +72,8 @@ def test_models_list_json(capsys):
     assert main(["models", "list", "--json"]) == 0
     rows = {row["arch"]: row for row in json.loads(capsys.readouterr().out)}
     assert set(rows) == {"logistic", "moe", "fc", "bilstm", "stream_lstm", "fc_stream_lstm"}
-    assert rows["fc"]["params"] == 10_280_982 and rows["bilstm"]["level"] == "frame"
+    # what `ytlabel train --arch fc` trains: the fc preset's gating adds 4,200,448 to the spec's 10,280,982
+    assert rows["fc"]["params"] == 14_481_430 and rows["fc"]["preset"] == "fc" and rows["bilstm"]["level"] == "frame"
     assert rows["moe"]["frameworks"] == ["torch", "keras"]
 
 
@@ -84,3 +85,28 @@ def test_models_check_json_reports_parity(capsys):
         assert row["torch_params"] == row["keras_params"] and row["max_abs_diff"] <= 1e-4
     assert main(["models", "check", "--arch", "cnn"]) == 2
     assert "--arch 'cnn' is not an architecture" in one_error_line(capsys)
+
+
+def test_tensorflows_start_up_chatter_is_kept_off_the_terminal_unless_verbose():
+    import subprocess
+    import sys
+
+    quiet = subprocess.run([sys.executable, "-m", "ytlabel", "models", "check", "--arch", "logistic"],
+                           capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0 and quiet.stdout.startswith("logistic        torch   4,452,886  keras   4,452,886")
+    assert quiet.stderr == ""
+    loud = subprocess.run([sys.executable, "-m", "ytlabel", "--verbose", "models", "check", "--arch", "logistic"],
+                          capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0 and "oneDNN custom operations are on" in loud.stderr
+
+
+def test_the_chatter_filter_drops_only_the_start_up_lines():
+    import subprocess
+    import sys
+
+    code = ("import os, sys\nfrom ytlabel.chatter import quiet_native_stderr\nwith quiet_native_stderr():\n"
+            "    os.write(2, b'I0000 port.cc:153] oneDNN custom operations are on. You may see\\n')\n"
+            "    os.write(2, b'E0000 a native error that must be seen\\n')\n"
+            "    print('from python', file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert sorted(done.stderr.splitlines()) == ["E0000 a native error that must be seen", "from python"]

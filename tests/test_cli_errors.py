@@ -29,6 +29,9 @@ def _assert_one_line(done: subprocess.CompletedProcess, expected: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("argv, expected", [
     (["train", "--arch", "nope", "--framework", "torch", "--data", "x", "--out", "y"], "arch=.nope.: choose one of"),
+    (["train", "--arch", "fcc", "--framework", "torch", "--data", "x", "--out", "y"], "; did you mean 'fc'\\?$"),
+    (["train", "--arch", "fc", "--framework", "pytorch", "--data", "x", "--out", "y"],
+     "framework='pytorch': choose one of \\('torch', 'keras'\\); did you mean 'torch'\\?$"),
     (["train", "--arch", "fc", "--framework", "torch", "--data", "/no/such/dir", "--out", "{tmp}/run"],
      "/no/such/dir: no such file or directory"),
     (["train", "--arch", "fc", "--framework", "torch", "--data", "{video}", "--out", "{tmp}/run", "epochs=many"],

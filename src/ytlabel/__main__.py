@@ -1,5 +1,3 @@
-import sys
+from ytlabel.cli import run
 
-from ytlabel.cli import main
-
-sys.exit(main())
+run()

@@ -5,10 +5,22 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 
 from ytlabel import cli_deploy, runs, storage
 from ytlabel.errors import ConfigError, YtlabelError
+
+
+def run() -> None:
+    """The `ytlabel` command: `main` with TensorFlow's start-up chatter kept off the terminal unless --verbose."""
+    from ytlabel.chatter import quiet_native_stderr
+
+    if "--verbose" in sys.argv[1:]:
+        sys.exit(main())
+    with quiet_native_stderr():
+        code = main()
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +59,7 @@ def _fail(message: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ytlabel", description="Label YouTube-8M videos: data, models, pipeline.")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up lines too")
     stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
 
     data = stages.add_parser("data", help="generate, inspect and load YT8M TFRecords")
@@ -80,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--skip-corrupt", action="store_true", help="count corrupt records instead of failing")
     inspect.set_defaults(run=_inspect)
 
+    request = verbs.add_parser("request", help="a V1 request body ({\"instances\": [...]}) from the first videos of shards")
+    request.add_argument("paths", nargs="+", metavar="PATH", help="shards: files, dirs, globs or s3://")
+    request.add_argument("--videos", type=int, default=1, help="how many videos (the first ones read)")
+    request.set_defaults(run=_request)
     peek = verbs.add_parser("peek", help="the first training batch through the PyTorch DataLoader or the Keras tf.data feed")
     peek.add_argument("paths", nargs="+", metavar="PATH")
     peek.add_argument("--framework", choices=("torch", "keras"), default="torch")
@@ -106,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
 
     train = stages.add_parser("train", help="train one architecture in one framework (distributed when asked)")
     train.add_argument("--arch", required=True, help="architecture (see `ytlabel models list`)")
-    train.add_argument("--framework", required=True, choices=("torch", "keras"))
+    train.add_argument("--framework", required=True, help="torch or keras")
     train.add_argument("--data", required=True, help="training shards: file, dir, glob or s3://bucket/prefix")
     train.add_argument("--out", required=True, help="run directory, local or s3://; rerunning continues that run")
     train.add_argument("--config", help="YAML preset: a path or a shipped name; default: the architecture's own "
@@ -117,7 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     evaluate = stages.add_parser("evaluate", help="YT8M metrics of a trained run on a dataset (writes metrics.json)")
-    evaluate.add_argument("--model", required=True, help="run directory written by `ytlabel train`")
+    evaluate.add_argument("--model", required=True, help="run directory of `ytlabel train` (local or s3://), or a "
+                                                          "registry reference NAME[:VERSION|@ALIAS] with --registry")
+    evaluate.add_argument("--registry", default=os.environ.get("YTLABEL_REGISTRY"),
+                          help="for a registry reference: file://DIR or s3://bucket/prefix (default: $YTLABEL_REGISTRY)")
     evaluate.add_argument("--data", required=True, nargs="+", help="shards: files, dirs, globs or s3://")
     evaluate.add_argument("--out", help="where metrics.json goes (default: the run directory)")
     evaluate.add_argument("--batch-size", type=int, default=64)
@@ -177,6 +197,22 @@ def _inspect(args) -> None:
     print(json.dumps(summary) if args.json else inspect.format_summary(summary))
 
 
+def _request(args) -> None:
+    from ytlabel.data import reader, sources
+    from ytlabel.serving.payload import instance
+
+    if not 1 <= args.videos <= 1000:
+        raise ConfigError(f"--videos={args.videos}: must be in [1, 1000]")
+    instances = []
+    for shard in sources.resolve_shards(args.paths):
+        for record in reader.read_shard(shard):
+            instances.append(instance(record))
+            if len(instances) == args.videos:
+                print(json.dumps({"instances": instances}))
+                return
+    raise ConfigError(f"{' '.join(args.paths)}: {len(instances)} videos, fewer than --videos={args.videos}")
+
+
 def _peek(args) -> None:
     import numpy as np
 
@@ -222,16 +258,22 @@ def _expand(args) -> None:
 
 
 def _models_list(args) -> None:
+    from ytlabel.config import default_preset, load_config
     from ytlabel.models import spec
     from ytlabel.models.torch import build
     from ytlabel.models.torch.layers import trainable_parameters
 
-    rows = [{"arch": name, "level": entry.level, "frameworks": ["torch", "keras"],
-             "params": trainable_parameters(build(name, spec.make_spec(name))), "summary": entry.summary}
+    def preset_params(name: str) -> int:
+        """The parameters of what `ytlabel train --arch NAME` trains: the spec as its preset sets it."""
+        return trainable_parameters(build(name, load_config(name, "torch", "", "", default_preset(name, None)).spec()))
+
+    rows = [{"arch": name, "level": entry.level, "frameworks": ["torch", "keras"], "params": preset_params(name),
+             "preset": default_preset(name, None), "summary": entry.summary}
             for name, entry in spec.ARCHITECTURES.items()]
     if args.json:
         print(json.dumps(rows))
         return
+    print(f"{'ARCH':15s} {'LEVEL':6s} {'FRAMEWORKS':11s} {'PARAMETERS':>11s}  SUMMARY   (parameters as its preset trains it)")
     for row in rows:
         print(f"{row['arch']:15s} {row['level']:6s} torch+keras {row['params']:>11,d}  {row['summary']}")
 
@@ -276,10 +318,20 @@ def _evaluate(args) -> None:
 
     from ytlabel.evaluation.evaluate import evaluate_run
 
-    if not args.out and storage.exists(storage.join(args.model, runs.VERSION_MANIFEST)):
+    reference = not storage.is_remote(args.model) and not os.path.exists(args.model) and bool(args.registry)
+    if not args.out and (reference or storage.exists(storage.join(args.model, runs.VERSION_MANIFEST))):
         raise ConfigError(f"--model {args.model} is a registry version, whose manifest checksums its files: pass "
                           f"--out DIR for the metrics (nothing in the version is changed)")
-    result = evaluate_run(args.model, args.data, batch_size=args.batch_size)
+    with tempfile.TemporaryDirectory(prefix="ytlabel-evaluate-") as scratch:
+        model = args.model
+        if reference:  # NAME[:VERSION|@ALIAS]: pulled and verified, as `serve` does
+            from ytlabel.registry import Registry
+
+            model = os.path.join(scratch, "model")
+            manifest = Registry(args.registry).pull(args.model, model)
+            logging.getLogger("ytlabel.evaluate").info("evaluating %s:%s from %s", manifest["name"],
+                                                       manifest["version"], args.registry)
+        result = evaluate_run(model, args.data, batch_size=args.batch_size)
     runs.write_metrics(args.out or args.model, result)
     if args.json:
         print(json.dumps(result))

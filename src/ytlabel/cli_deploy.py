@@ -115,11 +115,13 @@ def _registry_list(args) -> None:
     if args.json:
         print(json.dumps(rows))
         return
+    width = max([len("MODEL"), *(len(row["name"]) for row in rows)])
+    print(f"{'MODEL':{width}s}  VERSION  {'ARCH':15s} {'FRAMEWORK':9s}  GAP@20  {'CREATED':25s} ALIASES")
     for row in rows:
         metrics = row["metrics"] or {}
         gap = f"{metrics['gap_at_20']:.4f}" if "gap_at_20" in metrics else "-"
-        print(f"{row['name']}:{row['version']:<4d} {row['arch']:15s} {row['framework']:6s} GAP@20 {gap:7s} "
-              f"{row['created']}  {','.join(row['aliases'])}")
+        print(f"{row['name']:{width}s}  {row['version']:>7d}  {row['arch']:15s} {row['framework']:9s}  {gap:>6s}  "
+              f"{row['created']:25s} {','.join(row['aliases']) or '-'}")
 
 
 def _registry_show(args) -> None:

@@ -63,9 +63,9 @@ class TrainConfig:
             raise ConfigError(f"{name}={getattr(self, name)!r}: {rule}")
 
         if self.arch not in ARCHITECTURES:
-            fail("arch", f"choose one of {sorted(ARCHITECTURES)}")
+            fail("arch", f"choose one of {sorted(ARCHITECTURES)}{did_you_mean(self.arch, ARCHITECTURES)}")
         if self.framework not in FRAMEWORKS:
-            fail("framework", f"choose one of {FRAMEWORKS}")
+            fail("framework", f"choose one of {FRAMEWORKS}{did_you_mean(self.framework, FRAMEWORKS)}")
         if self.optimizer not in OPTIMIZERS:
             fail("optimizer", f"choose one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES:
@@ -115,6 +115,13 @@ class TrainConfig:
 
 
 _CLI_ONLY = ("arch", "framework", "data", "out")
+_ALIASES = {"pytorch": "torch", "tf": "keras", "tensorflow": "keras"}  # what people type for our names
+
+
+def did_you_mean(value: str, known) -> str:
+    """'; did you mean X?' for a near miss (a typo, or another name for a framework), else ''."""
+    close = [_ALIASES[value.lower()]] if value.lower() in _ALIASES else difflib.get_close_matches(value, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def load_config(arch: str, framework: str, data: str, out: str, preset: str | None = None,
@@ -150,6 +157,8 @@ def default_preset(arch: str, chosen: str | None) -> str | None:
     the same in `ytlabel train`, the pipeline's pods and `platform render`."""
     if chosen is not None:
         return None if chosen.strip().lower() == "none" else chosen
+    if arch not in ARCHITECTURES:  # TrainConfig names the mistake
+        return None
     shipped = importlib.resources.files("ytlabel") / "presets" / f"{arch}.yaml"
     return arch if shipped.is_file() else None
 

@@ -45,6 +45,9 @@ def test_report_table_plots_and_findings(evaluated_runs, tmp_path):
     assert rows[1]["gap_at_20"] == metrics["gap_at_20"] and rows[1]["perr"] == metrics["perr"]
     markdown = open(tmp_path / "report" / "report.md").read()
     assert "| GAP@20 |" in markdown and "accuracy" not in markdown.lower()
+    assert "GAP@20, Hit@1, PERR and mAP measured by `ytlabel evaluate` on 24 held-out videos." in markdown
+    table_row = markdown.splitlines()[4].split(" | ")  # fc/keras: lr as given, seconds to 0.1 s
+    assert table_row[5] == "0.001" and re.fullmatch(r"\d+\.\d", table_row[15]), table_row
     gap = rows[1]["gap_at_20"] - rows[0]["gap_at_20"]
     assert f"fc: PyTorch minus Keras GAP@20 = {gap:+.4f}." in report["findings"]
     assert any(finding.startswith("Best on temporal classes: fc/") for finding in report["findings"])
@@ -152,3 +155,23 @@ def test_the_report_page_shows_its_table_and_every_plot_in_a_browser(evaluated_r
         assert shown.shape == plots[name].shape, name
         assert np.abs(shown - plots[name]).mean() < 1.0, name  # the plot itself, not a blank or broken image
         assert plots[name].std() > 10, name  # and the plot is not blank either
+
+
+def test_each_run_has_its_own_colour_in_the_plots(evaluated_runs, tmp_path):
+    """Read off the PNGs: both runs' colours (tab10's first two) are drawn in the loss curves, the bars and
+    the scatter, and the heatmap's colourbar spans viridis from end to end."""
+    import numpy as np
+    from PIL import Image
+
+    build_report(evaluated_runs, str(tmp_path))
+    colours = {(31, 119, 180), (255, 127, 14)}  # tab:blue, tab:orange
+
+    def drawn(name: str) -> set:
+        pixels = np.asarray(Image.open(tmp_path / name).convert("RGB")).reshape(-1, 3)
+        return {tuple(int(c) for c in pixel) for pixel in np.unique(pixels, axis=0)}
+
+    for name in ("loss_curves.png", "gap_by_model.png", "throughput_vs_gap.png"):
+        assert colours <= drawn(name), name
+    heatmap = np.array(sorted(drawn("genre_ap_heatmap.png")))
+    for end in ((68, 1, 84), (253, 231, 37)):  # viridis at 0 and at 1: the colourbar is drawn end to end
+        assert np.abs(heatmap - end).max(axis=1).min() <= 2, end

@@ -51,7 +51,7 @@ def test_push_writes_a_complete_manifest(fc_run, tmp_path):
     assert manifest["dataset"] == result["dataset"] and manifest["dataset"]["videos"] == 24
     assert manifest["dataset"]["shards"] == 3 and len(manifest["dataset"]["sha256"]) == 64
     assert manifest["encoder"] is None and manifest["code_version"]["ytlabel"] == "0.1.0"
-    assert sorted(manifest["files"]) == ["config.yaml", "curves.csv", "metrics.json", "model/model.pt", "result.json",
+    assert sorted(manifest["files"]) == ["config.yaml", "curves.csv", "data.json", "metrics.json", "model/model.pt", "result.json",
                                          "spec.json"]
     stored = os.path.join(tmp_path, "reg", "yt8m-fc", "1")
     for relative, entry in manifest["files"].items():
@@ -83,6 +83,11 @@ def test_versions_aliases_show_and_list(fc_run, tmp_path, capsys):
     assert [(row["name"], row["version"], row["aliases"]) for row in rows] == [
         ("other", 1, []), ("yt8m-fc", 1, []), ("yt8m-fc", 2, []), ("yt8m-fc", 3, ["candidate", "champion"])]
     assert rows[0]["metrics"]["gap_at_20"] == pytest.approx(json.load(open(os.path.join(fc_run, "metrics.json")))["gap_at_20"])
+    assert main(["registry", "list", "--registry", uri]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["MODEL", "VERSION", "ARCH", "FRAMEWORK", "GAP@20", "CREATED", "ALIASES"]
+    assert table[4].split()[:4] == ["yt8m-fc", "3", "fc", "torch"] and table[4].split()[-1] == "candidate,champion"
+    assert len(table) == 5
 
 
 def test_pull_verifies_and_the_copy_predicts_like_the_run(fc_run, tmp_path, monkeypatch):
@@ -91,8 +96,8 @@ def test_pull_verifies_and_the_copy_predicts_like_the_run(fc_run, tmp_path, monk
     assert main(["registry", "promote", "yt8m-fc", "1", "--alias", "champion"]) == 0
     assert main(["registry", "pull", "yt8m-fc@champion", "--out", str(tmp_path / "models")]) == 0
     pulled = str(tmp_path / "models")
-    assert sorted(os.listdir(pulled)) == ["config.yaml", "curves.csv", "manifest.json", "metrics.json", "model",
-                                          "result.json", "spec.json"]
+    assert sorted(os.listdir(pulled)) == ["config.yaml", "curves.csv", "data.json", "manifest.json", "metrics.json",
+                                          "model", "result.json", "spec.json"]
     batch = _batch()
     np.testing.assert_array_equal(load_predictor(pulled).predict(batch), load_predictor(fc_run).predict(batch))
     assert yaml.safe_load(open(os.path.join(pulled, "config.yaml")))["arch"] == "fc"
@@ -190,3 +195,19 @@ def test_concurrent_pushes_get_distinct_versions(fc_run, tmp_path):
     assert registry.versions("yt8m-fc") == versions
     for version in versions:
         assert registry.manifest("yt8m-fc", version)["version"] == version
+
+
+def test_evaluate_takes_a_registry_reference(fc_run, synth_dir, tmp_path, capsys):
+    uri = f"file://{tmp_path}/reg"
+    assert main(["registry", "push", fc_run, "--name", "yt8m-fc", "--registry", uri]) == 0
+    assert main(["registry", "promote", "yt8m-fc", "1", "--alias", "champion", "--registry", uri]) == 0
+    data = os.path.join(synth_dir, "video")
+    assert main(["evaluate", "--model", "yt8m-fc@champion", "--registry", uri, "--data", data, "--json",
+                 "--out", str(tmp_path / "eval")]) == 0
+    from_registry = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert main(["evaluate", "--model", fc_run, "--data", data, "--json", "--out", str(tmp_path / "eval-run")]) == 0
+    from_run = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert from_registry["gap_at_20"] == from_run["gap_at_20"] and from_registry["videos"] == 24
+    assert json.load(open(tmp_path / "eval" / "metrics.json"))["gap_at_20"] == from_run["gap_at_20"]
+    assert main(["evaluate", "--model", "yt8m-fc@champion", "--registry", uri, "--data", data]) == 2
+    assert "is a registry version, whose manifest checksums its files: pass --out DIR" in one_error_line(capsys)

@@ -115,20 +115,40 @@ def _label(row: dict) -> str:
     return f"{row['arch']}/{row['framework']}{' + expansion' if row['expansion'] else ''}"
 
 
-def _format(value) -> str:
+# Columns that are not a metric in [0, 1] get the digits their unit deserves (metrics keep 4 decimals).
+FORMATS = {"learning_rate": "{:g}", "train_loss": "{:.3f}", "videos_per_s": "{:,.0f}", "train_s": "{:,.1f}",
+           "cpu_percent_mean": "{:.0f}", "cpu_percent_max": "{:.0f}", "rss_mb_max": "{:,.0f}",
+           "gpu_util_mean": "{:.0f}", "gpu_mem_mb_max": "{:,.0f}"}
+
+
+def _format(value, key: str = "") -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+        return FORMATS.get(key, "{:.4f}" if abs(value) < 10 else "{:.1f}").format(value)
     return str(value)
+
+
+def _measured_on(rows) -> str:
+    """Which data the quality columns come from, in one sentence."""
+    counts = sorted({row["_videos"] for row in rows if row.get("_videos")})
+    unevaluated = [_label(row) for row in rows if not row.get("_videos")]
+    said = (f"GAP@20, Hit@1, PERR and mAP measured by `ytlabel evaluate` on {counts[0]:,} held-out videos"
+            if len(counts) == 1 else "GAP@20, Hit@1, PERR and mAP measured by `ytlabel evaluate` on "
+            f"{' / '.join(f'{count:,}' for count in counts)} held-out videos (not one set: compare with care)"
+            if counts else "GAP@20 and Hit@1 from each run's own validation shards")
+    if counts and unevaluated:
+        said += f"; from their own validation for {', '.join(unevaluated)}"
+    return said + "."
 
 
 def _write_markdown(rows, findings, plots, path) -> None:
     lines = ["# ytlabel: models × frameworks", "",
              "| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_format(row.get(key)) for key, _ in COLUMNS) + " |" for row in rows]
+    lines += ["| " + " | ".join(_format(row.get(key), key) for key, _ in COLUMNS) + " |" for row in rows]
+    lines += ["", _measured_on(rows)]
     lines += ["", "## Strengths and weaknesses", "", *[f"- {finding}" for finding in findings], "", "## Plots", ""]
     lines += [f"![{os.path.splitext(plot)[0]}]({plot})" for plot in plots]
     with open(path, "w") as handle:
@@ -137,7 +157,7 @@ def _write_markdown(rows, findings, plots, path) -> None:
 
 def _write_html(rows, findings, plots, path) -> None:
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_format(row.get(key)))}</td>" for key, _ in COLUMNS) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_format(row.get(key), key))}</td>" for key, _ in COLUMNS) + "</tr>"
                    for row in rows)
     items = "".join(f"<li>{html.escape(finding)}</li>" for finding in findings)
     # The plots travel inside the page (data: URIs): the Kubeflow UI shows an HTML artifact as one file, and
@@ -148,7 +168,7 @@ def _write_html(rows, findings, plots, path) -> None:
         handle.write(f"""<!doctype html><html><head><meta charset="utf-8"><title>ytlabel report</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}figure{{margin:1em 0}}</style></head><body>
-<h1>ytlabel: models × frameworks</h1><table><tr>{head}</tr>{body}</table>
+<h1>ytlabel: models × frameworks</h1><table><tr>{head}</tr>{body}</table><p>{html.escape(_measured_on(rows))}</p>
 <h2>Strengths and weaknesses</h2><ul>{items}</ul><h2>Plots</h2>{images}</body></html>
 """)
 

@@ -1,13 +1,13 @@
 """deploy: serve the champion with KServe, on a cluster (an InferenceService) or locally (a ModelServer on
 127.0.0.1 asked about three held-out videos: their true labels beside the predicted ones)."""
 
-import base64
 import json
 import urllib.request
 
 from ytlabel.data import reader
 from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.pipeline.dataset import DatasetSplit
+from ytlabel.serving import payload
 
 
 def deploy(model_ref: str, registry: str, backend: str, namespace: str, data: DatasetSplit) -> tuple[str, str]:
@@ -49,12 +49,7 @@ def held_out_videos(shards: list[str], count: int) -> list[dict]:
 
 
 def _instance(record) -> dict:
-    if hasattr(record, "num_frames"):
-        frames = {name: [{"b64": base64.b64encode(row.tobytes()).decode()} for row in codes]
-                  for name, codes in (("rgb", record.rgb), ("audio", record.audio))}
-        return {"id": record.id, "labels": record.labels.tolist(), "instance": frames}
-    return {"id": record.id, "labels": record.labels.tolist(),
-            "instance": {"mean_rgb": record.rgb.tolist(), "mean_audio": record.audio.tolist()}}
+    return {"id": record.id, "labels": record.labels.tolist(), "instance": payload.instance(record)}
 
 
 def describe(video: dict, answer: dict) -> list[str]:

@@ -84,7 +84,8 @@ class TrainJobSettings:
             raise ConfigError(f"gpus={self.gpus}: PyTorchJob pods run one training process each; "
                               f"use workers={self.workers * self.gpus} with gpus=1")
         check_name(self.job_name, "job name")
-        if self.preset not in (None, "none") and default_preset(self.preset, None) != self.preset:
+        if self.preset not in (None, "none") and (self.preset not in ARCHITECTURES
+                                                   or default_preset(self.preset, None) != self.preset):
             raise ConfigError(f"--config {self.preset!r}: a pod reads only the presets the image ships "
                               f"({', '.join(sorted(ARCHITECTURES))}) or 'none'; pass other settings as key=value")
         for override in self.overrides:

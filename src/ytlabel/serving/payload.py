@@ -9,6 +9,7 @@ was trained (stride, max_frames, L2 normalisation; see `ytlabel.data.examples`).
 Every rejection is a `PayloadError` naming the instance, the field and the expected shape.
 """
 
+import base64
 import binascii
 import dataclasses
 
@@ -58,6 +59,15 @@ def from_instances(instances, options: InputOptions) -> Batch:
     if options.level == VIDEO:
         return _video_batch(np.stack(columns["mean_rgb"]), np.stack(columns["mean_audio"]), options)
     return _frame_batch(columns["rgb"], columns["audio"], options)
+
+
+def instance(record) -> dict:
+    """The V1 instance of a TFRecord's video, as a client sends it: `mean_rgb`/`mean_audio` floats for a
+    video-level record, `rgb`/`audio` quantized frames ({"b64": ...} per frame) for a frame-level one."""
+    if hasattr(record, "num_frames"):
+        return {name: [{"b64": base64.b64encode(row.tobytes()).decode()} for row in codes]
+                for name, codes in (("rgb", record.rgb), ("audio", record.audio))}
+    return {"mean_rgb": record.rgb.tolist(), "mean_audio": record.audio.tolist()}
 
 
 # --- V2: named tensors ---------------------------------------------------------------------------
