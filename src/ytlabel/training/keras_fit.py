@@ -78,7 +78,7 @@ class TrainingModel(keras.Model):
         return self.inner(inputs, training=training)
 
     def train_step(self, data):
-        inputs, labels = data
+        inputs, labels, _ = keras.utils.unpack_x_y_sample_weight(data)  # our feeds carry no sample weights
         with tf.GradientTape() as tape:
             logits = self(inputs, training=True)
             # Keras divides the loss by the replicas in sync, so that summed gradients are the global mean's.
