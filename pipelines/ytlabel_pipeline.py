@@ -63,6 +63,7 @@ def ytlabel_pipeline(
     encoder_rgb_dim: int = 2048,
     encoder_audio_dim: int = 256,
     encoder_epochs: int = 5,
+    learning_curves: str = "",
 ):
     """Args (the run form):
         data_source: YT8M v2 shards as files, dirs, globs or s3://bucket/prefix; or the official download,
@@ -81,6 +82,8 @@ def ytlabel_pipeline(
         trainer: which Kubeflow training API runs the jobs: "v1" (PyTorchJob/TFJob, training operator),
             "v2" (TrainJob on Kubeflow Trainer, our ytlabel-torch/ytlabel-keras runtimes) or "auto"
             (what the cluster serves; the local backend then reproduces v1's env contract).
+        learning_curves: optional benchmarks/learning_curves.py JSON (a path or s3://); when given, the
+            comparison page adds GAP@20 against training videos and each model's gain per doubling.
     """
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     sweeper = cleanup(backend=backend, namespace=namespace, pipeline_run=run_id).set_caching_options(False)
@@ -99,7 +102,7 @@ def ytlabel_pipeline(
                             trainer_image_keras=trainer_image_keras, pipeline_run=run_id, trainer=trainer)
             _s3(trained).set_caching_options(False)  # launches a job: a side effect
             scored = _s3(evaluate(dataset=data.outputs["dataset"], model=trained.outputs["model"]))
-        chosen = _s3(select(summaries=dsl.Collected(scored.outputs["Output"])))
+        chosen = _s3(select(summaries=dsl.Collected(scored.outputs["Output"]), learning_curves=learning_curves))
         with dsl.If(chosen.outputs["Output"] > threshold, name="winner-beats-threshold"):
             published = register(winner=chosen.outputs["winner"], registry=registry, model_name=model_name)
             _s3(published).set_caching_options(False)

@@ -126,6 +126,10 @@ def test_pipeline_runs_under_kfp_local(tmp_path, keep_print):
     from ytlabel.registry import Registry
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"), raise_on_error=True)
+    curves = tmp_path / "learning_curves.json"  # benchmarks/learning_curves.py's shape, two sizes of fc
+    curves.write_text(json.dumps({"rows": [{"arch": "fc", "framework": "torch", "expansion": False, "videos": videos,
+                                            "gap_at_20": gap} for videos, gap in ((1000, 0.5), (2000, 0.55))],
+                                  "fits": []}))
     ytlabel_pipeline(
         data_source=f"{SAMPLE_DIR},synthetic", synthetic_videos=240, eval_fraction=0.34, architectures=["fc", "bilstm"],
         frameworks=["torch"],
@@ -133,7 +137,7 @@ def test_pipeline_runs_under_kfp_local(tmp_path, keep_print):
         train_settings={"all": ["batch_size=16"], "fc": ["model.head_hidden=64"],
                         "bilstm": ["model.hidden=8", "model.layers=1", "min_frames=0"]},
         registry=f"file://{tmp_path}/registry", model_name="yt8m", run_root=str(tmp_path / "runs"), backend="local",
-        encoder_rgb_dim=1056, encoder_audio_dim=136, encoder_epochs=1)
+        encoder_rgb_dim=1056, encoder_audio_dim=136, encoder_epochs=1, learning_curves=str(curves))
     rows = Registry(str(tmp_path / "registry")).listing()
     assert [(row["name"], row["version"], row["aliases"]) for row in rows] == [("yt8m", 1, ["champion"])]
     # bilstm was scored on generated videos, fc on real ones: the champion is chosen among the real.
@@ -143,6 +147,14 @@ def test_pipeline_runs_under_kfp_local(tmp_path, keep_print):
     [report] = glob.glob(str(tmp_path / "kfp" / "**" / "comparison" / "report.md"), recursive=True)
     text = open(report).read()
     assert "| fc-torch | fc | torch | off |" in text and "| bilstm-torch | bilstm | torch | off |" in text
+    # What the Kubeflow UI shows: the comparison page with every plot inline (learning curves included), and
+    # each evaluation's genre table.
+    [page] = glob.glob(str(tmp_path / "kfp" / "**" / "select" / "report_page"), recursive=True)
+    page = open(page).read()
+    assert page.count('src="data:image/png;base64,') == 5 and 'alt="learning_curves"' in page
+    genre_pages = glob.glob(str(tmp_path / "kfp" / "**" / "evaluate" / "genres"), recursive=True)
+    assert len(genre_pages) == 2 and all("Average precision per genre" in open(path).read() for path in genre_pages)
+    assert all(" held-out videos</h1>" in open(path).read() for path in genre_pages)
     [answer] = glob.glob(str(tmp_path / "kfp" / "**" / "deploy" / "answer"), recursive=True)
     text = open(answer).read()
     assert text.startswith("yt8m:1 (fc/torch) asked about 3 real videos (video level) it never trained on")

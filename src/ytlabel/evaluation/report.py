@@ -262,10 +262,10 @@ def _genre_heatmap(rows, out_dir) -> str:
 
 
 def _read_json(path: str) -> dict:
+    """A benchmark's JSON, from a local path or s3:// (the pipeline's select step reads it from S3)."""
     try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as error:
+        return json.loads(storage.read_bytes(path))
+    except (storage.NotFound, OSError, ValueError) as error:
         raise YtlabelError(f"{path}: cannot read a benchmark's JSON ({error})") from error
 
 

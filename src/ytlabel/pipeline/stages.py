@@ -105,12 +105,13 @@ def genre_table_html(label: str, metrics: dict) -> str:
     headline = "".join(f"<tr><th>{key}</th><td>{metrics[key]:.4f}</td></tr>" for key in runs.HEADLINE
                        if metrics.get(key) is not None)
     genres = sorted((metrics.get("per_genre_ap") or {}).items(), key=lambda item: -item[1])
+    on = f" on {metrics['videos']:,} held-out videos" if metrics.get("videos") else ""
     rows = "".join(f'<tr><td>{html.escape(name)}</td><td>{ap:.4f}</td><td><div class="bar" style="width:'
                    f'{round(300 * ap)}px"></div></td></tr>' for name, ap in genres)
     return (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(label)}</title><style>'
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px;margin-bottom:1em}"
             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.bar{height:10px;background:#1f77b4}"
-            f"</style></head><body><h1>{html.escape(label)}</h1><table>{headline}</table>"
+            f"</style></head><body><h1>{html.escape(label)}{on}</h1><table>{headline}</table>"
             f"<h2>Average precision per genre ({len(genres)} genres with positives)</h2>"
             f"<table><tr><th>genre</th><th>AP</th><th></th></tr>{rows}</table></body></html>\n")
 
@@ -127,12 +128,14 @@ def pick_winner(summaries: list[dict]) -> dict:
     return max(real or summaries, key=lambda summary: summary["gap_at_20"])
 
 
-def select(summaries: list[dict], report_dir: str) -> tuple[dict, dict]:
-    """The winner, and the comparison report (`ytlabel report`) of every run written to `report_dir`."""
+def select(summaries: list[dict], report_dir: str, learning_curves: str | None = None) -> tuple[dict, dict]:
+    """The winner, and the comparison report (`ytlabel report`) of every run written to `report_dir`, with the
+    learning curves of `learning_curves` (benchmarks/learning_curves.py's JSON, local or s3://) when given."""
     from ytlabel.evaluation.report import build_report
 
     best = pick_winner(summaries)
-    return best, build_report([summary["run_dir"] for summary in summaries], report_dir)
+    return best, build_report([summary["run_dir"] for summary in summaries], report_dir,
+                              learning_curves=learning_curves)
 
 
 def register(winner: dict, registry: str, model_name: str, alias: str = "champion") -> str:
