@@ -8,7 +8,7 @@ STAMP := $(VENV)/.ytlabel-installed
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 DEMO_DIR ?= .demo
 
-.PHONY: setup test test-deps demo benchmark bench-deps lock lock-checkov clean images images-deps test-images
+.PHONY: setup test test-fast test-deps demo benchmark bench-deps lock lock-checkov clean images images-deps test-images
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): requirements/dev.lock pyproject.toml
 test: setup test-deps
 	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml: no module imports upward
 	$(BIN)/python -m pytest -q
+
+# The edit loop: everything but the multi-process, server and container tests (marked slow / containers).
+test-fast: setup test-deps
+	$(BIN)/python -m pytest -q -m "not slow and not containers"
 
 # Servers the tests start and stop themselves: Prometheus comes from Debian (SeaweedFS from PyPI, in the lock);
 # so does Chromium, which the report-page test lays out and screenshots.

@@ -110,3 +110,20 @@ def test_the_chatter_filter_drops_only_the_start_up_lines():
             "    print('from python', file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert sorted(done.stderr.splitlines()) == ["E0000 a native error that must be seen", "from python"]
+
+
+def test_data_request_writes_a_v1_body_the_server_takes(synth_dir, sample_shards, capsys):
+    import base64
+
+    from ytlabel.data.examples import InputOptions
+    from ytlabel.serving.payload import from_instances
+
+    assert main(["data", "request", sample_shards[0], "--videos", "2"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert [len(video["mean_rgb"]) for video in body["instances"]] == [1024, 1024]
+    assert len(from_instances(body["instances"], InputOptions(level="video")).inputs["rgb"]) == 2
+    assert main(["data", "request", os.path.join(synth_dir, "frame"), "--videos", "1"]) == 0
+    [video] = json.loads(capsys.readouterr().out)["instances"]
+    assert len(base64.b64decode(video["rgb"][0]["b64"])) == 1024 and len(video["rgb"]) == len(video["audio"]) >= 10
+    assert main(["data", "request", os.path.join(synth_dir, "frame"), "--videos", "1000"]) == 2
+    assert "24 videos, fewer than --videos=1000" in capsys.readouterr().err

@@ -1,9 +1,11 @@
-"""The README's file map matches the tree: every module is named (or its folder is), and every path it
-names exists."""
+"""The README: its file map matches the tree (every module is named, or its folder is, and every path it
+names exists), and its quick start runs as written."""
 
 import glob
 import os
 import re
+
+import pytest
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -40,6 +42,7 @@ def _quick_start() -> str:
     return text[start + 7 : text.index("```", start + 7)]
 
 
+@pytest.mark.slow
 def test_the_quick_start_runs_from_shards_to_a_served_answer(tmp_path):
     """The quick start's lines, run by bash as written, on the package's two real shards (one to train on, one
     held out), with only the port chosen free; the server started in the background is stopped after."""

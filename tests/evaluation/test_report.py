@@ -116,6 +116,7 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_the_report_page_shows_its_table_and_every_plot_in_a_browser(evaluated_runs, tmp_path):
     """What the Kubeflow UI shows (select's HTML artifact, plots inline): Chromium lays the page out, a probe
     reads back where the table and each image landed, and the screenshot holds each plot pixel for pixel."""
