@@ -153,3 +153,13 @@ def test_network_policy_peers_come_from_values():
     assert s3 == {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443, "protocol": "TCP"}]}
     assert policies["test"]["spec"]["egress"] == trainer["egress"][1:]  # the test pod reaches DNS and S3 only
     assert "ingress" not in policies["test"]["spec"]  # and nothing reaches it
+
+
+def test_notes_say_whether_network_policies_are_on():
+    def notes(*args: str) -> str:
+        return subprocess.run([_helm(), "install", "rel", CHART, "--dry-run=client", *args], capture_output=True,
+                              text=True, check=True).stdout
+
+    assert "Left out: NetworkPolicies (--set networkPolicy.enabled=true" in notes()
+    assert ("predictors take traffic only from knative-serving, istio-system, kourier-system"
+            in notes("--set", "networkPolicy.enabled=true"))
