@@ -39,7 +39,8 @@ def test_helm_test_pod_lists_the_registry(engine, network, s3_in_network, fc_run
                         secrets={"ytlabel-s3": s3_in_network.secret})
     assert container.wait(timeout_s=120) == 0, container.logs()
     listing = container.logs().splitlines()
-    assert any(line.startswith("yt8m:1 ") and " fc " in line for line in listing), listing
+    assert listing[0].split()[:3] == ["MODEL", "VERSION", "ARCH"], listing  # `registry list`'s header
+    assert [line.split()[:4] for line in listing[1:]] == [["yt8m", "1", "fc", "torch"]], listing
 
 
 def test_chart_serving_runtime_container_becomes_ready(engine, network, s3_in_network, fc_run, tmp_path, monkeypatch):
