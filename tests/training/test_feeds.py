@@ -52,6 +52,27 @@ def test_the_torch_dataloader_yields_the_streams_batches_in_order(synth_dir, wor
             np.testing.assert_array_equal(ours[key].numpy(), theirs[key], err_msg=key)
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_packed_batches_from_workers_that_live_across_epochs_are_the_streams(synth_dir, workers):
+    """What the training loop consumes (packed in the workers, unpacked by `batches`) over three epochs from
+    epoch 1 on: each epoch's batches are `rank_batches`' for that epoch, in order and bit for bit."""
+    from ytlabel.training.torch_feed import batches
+
+    options = InputOptions(max_frames=5, l2_normalize=True)
+    plan = _plan(_shards(synth_dir), options, 2, readers=max(1, workers), shuffle_buffer=3)
+    loader = data_loader(plan, workers, keep_ids=True, packed=True, start_epoch=1)
+    for epoch in (1, 2, 3):
+        expected = list(stream.rank_batches(plan, epoch=epoch))
+        consumed = batches(loader, options)
+        got = [next(consumed) for _ in range(plan.steps_per_epoch)]  # the loop stops at steps_per_epoch
+        assert [batch["id"] for batch in got] == [batch["id"] for batch in expected], epoch
+        for ours, theirs in zip(got, expected):
+            for key in set(theirs) - {"id"}:
+                assert ours[key].numpy().tobytes() == theirs[key].tobytes(), (epoch, key)
+    if workers:
+        assert loader._iterator is not None and loader.persistent_workers  # the same worker processes throughout
+
+
 def test_values_follow_the_shared_rules(synth_dir):
     shard = _shards(synth_dir)[0]
     records = list(reader.read_shard(shard))
@@ -153,3 +174,24 @@ def test_batches_are_the_per_video_rules_stacked(synth_dir, options):
         np.testing.assert_array_equal(batch[key], np.stack([example[key] for example in one_by_one]), err_msg=key)
     assert batch["labels"].shape == (len(records), 3862 if options.target == "classes" else 25)
     assert batch["labels"].sum() == sum(example["labels"].sum() for example in one_by_one) > len(records) - 1
+
+
+@pytest.mark.parametrize("options", [
+    InputOptions(level="frame", max_frames=8, stride=2),
+    InputOptions(level="frame", max_frames=300, l2_normalize=True),
+    InputOptions(level="frame", max_frames=12, stride=3, l2_normalize=True, target="genres"),
+    InputOptions(level="video"),
+    InputOptions(level="video", l2_normalize=True, target="genres"),
+])
+def test_a_packed_batch_unpacks_to_the_same_bits(synth_dir, options):
+    """What crosses a process boundary (uint8 codes, label ids) becomes exactly `prepare_batch`'s arrays."""
+    records = [r for shard in _shards(synth_dir, options.level)[:2] for r in reader.read_shard(shard)]
+    packed = examples.pack_batch(records, options)
+    expected, got = examples.prepare_batch(records, options), examples.unpack_batch(packed, options)
+    assert set(got) == set(expected)
+    for key in expected:
+        assert got[key].dtype == expected[key].dtype and got[key].tobytes() == expected[key].tobytes(), key
+    labels = sum(len(record.labels) for record in records)
+    assert packed["label_ids"].shape == (labels,) and packed["label_counts"].sum() == labels
+    if options.level == "frame":  # 4x smaller frames, ~1000x smaller labels
+        assert packed["rgb_codes"].dtype == np.uint8 and packed["rgb_codes"].nbytes * 4 == expected["rgb"].nbytes

@@ -14,6 +14,10 @@ tests hold them to TensorFlow's own parse of the same shards:
 `prepare` states the rules for one record; `prepare_batch` applies them to a batch at once, writing each
 video straight into preallocated batch arrays (the training and evaluation path: one copy instead of two,
 and one multi-hot matrix per batch instead of one vector per video). Tests hold the two equal.
+
+Between processes a batch travels packed (`pack_batch`): frames as the uint8 codes the shards hold (4x
+smaller than floats) and labels as ids (a few per video instead of a 3,862-wide row). `unpack_batch` makes
+exactly `prepare_batch`'s arrays of it, bit for bit, in the process that consumes the batch.
 """
 
 import dataclasses
@@ -114,44 +118,82 @@ def kept(record: VideoRecord | FrameRecord, options: InputOptions) -> bool:
 
 
 def prepare_batch(records: list[VideoRecord | FrameRecord], options: InputOptions) -> dict[str, np.ndarray]:
-    """`prepare` of every record, stacked: the same arrays with a leading batch axis, built in place.
+    """`prepare` of every record, stacked: the same arrays with a leading batch axis, built a batch at once.
 
     The records must all be kept (see `kept`). Frame batches are padded to `max_frames` like `prepare`.
+    It is `unpack_batch(pack_batch(...))`: one path whether or not the batch crosses a process boundary.
     """
-    size = len(records)
-    batch = {"labels": batch_targets([record.labels for record in records], options.target)}
+    return unpack_batch(pack_batch(records, options), options)
+
+
+def pack_batch(records: list[VideoRecord | FrameRecord], options: InputOptions) -> dict[str, np.ndarray]:
+    """A batch as it crosses a process boundary: what the shards hold, strided, truncated and padded.
+
+    Returns:
+        "label_ids" (all videos' label ids, int64) and "label_counts" (per video, int64); video level:
+        "rgb" (videos, 1024), "audio" (videos, 128) float32 as stored; frame level: "rgb_codes"
+        (videos, max_frames, 1024) and "audio_codes" (videos, max_frames, 128) uint8, zero-padded, and
+        "num_frames" (videos,) int64. The records must all be kept (see `kept`).
+    """
+    labels = [record.labels for record in records]
+    packed = {"label_ids": np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, np.int64),
+              "label_counts": np.array([len(ids) for ids in labels], dtype=np.int64)}
     if options.level == VIDEO:
-        rgb = np.stack([record.rgb for record in records]).astype(np.float32, copy=False)
-        audio = np.stack([record.audio for record in records]).astype(np.float32, copy=False)
-        if options.l2_normalize:
-            rgb, audio = l2_normalize_pair(rgb, audio)
-        return {"rgb": rgb, "audio": audio, **batch}
-    rgb = np.zeros((size, options.max_frames, schema.RGB_DIM), dtype=np.float32)
-    audio = np.zeros((size, options.max_frames, schema.AUDIO_DIM), dtype=np.float32)
+        return {"rgb": np.stack([record.rgb for record in records]).astype(np.float32, copy=False),
+                "audio": np.stack([record.audio for record in records]).astype(np.float32, copy=False), **packed}
+    size = len(records)
+    rgb = np.zeros((size, options.max_frames, schema.RGB_DIM), dtype=np.uint8)
+    audio = np.zeros((size, options.max_frames, schema.AUDIO_DIM), dtype=np.uint8)
     counts = np.zeros(size, dtype=np.int64)
     for row, record in enumerate(records):
         rgb_codes = record.rgb[:: options.stride][: options.max_frames]
-        audio_codes = record.audio[:: options.stride][: options.max_frames]
         count = counts[row] = rgb_codes.shape[0]
-        for codes, out in ((rgb_codes, rgb[row, :count]), (audio_codes, audio[row, :count])):
-            np.multiply(codes, schema.DEQUANT_SCALE, out=out)  # float32(q) * scale + bias, as `dequantize`
-            out += schema.DEQUANT_BIAS
-    if options.l2_normalize:  # in place, all frames at once; padding rows are zero and stay zero
-        inverse = _inverse_norm(rgb, audio)
-        rgb *= inverse
-        audio *= inverse
-    return {"rgb": rgb, "audio": audio, "num_frames": counts, **batch}
+        rgb[row, :count] = rgb_codes
+        audio[row, :count] = record.audio[:: options.stride][: options.max_frames]
+    return {"rgb_codes": rgb, "audio_codes": audio, "num_frames": counts, **packed}
+
+
+def unpack_batch(packed: dict[str, np.ndarray], options: InputOptions) -> dict[str, np.ndarray]:
+    """`prepare_batch`'s arrays from a `pack_batch` batch, bit for bit: every element goes through the same
+    float32 operations, the whole batch at once."""
+    counts = packed["label_counts"]
+    rows = np.repeat(np.arange(len(counts)), counts)
+    batch = {"labels": _targets_at(rows, packed["label_ids"], len(counts), options.target)}
+    if options.level == VIDEO:
+        rgb, audio = packed["rgb"], packed["audio"]
+        if options.l2_normalize:
+            rgb, audio = l2_normalize_pair(rgb, audio)
+        return {"rgb": rgb, "audio": audio, **batch}
+    frames = packed["num_frames"]
+    padding = np.arange(options.max_frames)[None, :] >= frames[:, None]  # (videos, max_frames)
+    out = {}
+    for key in ("rgb", "audio"):
+        codes = packed[f"{key}_codes"]
+        values = np.multiply(codes, schema.DEQUANT_SCALE, dtype=np.float32)  # float32(q) * scale + bias
+        values += schema.DEQUANT_BIAS
+        values[padding] = 0.0
+        out[key] = values
+    if options.l2_normalize:
+        inverse = _inverse_norm(out["rgb"], out["audio"])
+        out["rgb"] *= inverse
+        out["audio"] *= inverse
+    return {**out, "num_frames": frames, **batch}
 
 
 def batch_targets(labels: list[np.ndarray], target: str = CLASSES) -> np.ndarray:
     """`targets` of each video's label ids, as one (videos, classes or genres) float32 matrix."""
     ids = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
     rows = np.repeat(np.arange(len(labels)), [len(video) for video in labels])
+    return _targets_at(rows, ids, len(labels), target)
+
+
+def _targets_at(rows: np.ndarray, ids: np.ndarray, videos: int, target: str) -> np.ndarray:
+    """The multi-hot matrix with a one at (row, id) for each pair (ids mapped to genres for that target)."""
     if target == CLASSES:
-        out = np.zeros((len(labels), schema.NUM_CLASSES), dtype=np.float32)
+        out = np.zeros((videos, schema.NUM_CLASSES), dtype=np.float32)
     else:
         vocabulary = load_vocabulary()
-        out = np.zeros((len(labels), len(vocabulary.genres)), dtype=np.float32)
+        out = np.zeros((videos, len(vocabulary.genres)), dtype=np.float32)
         ids = vocabulary.genre_ids[ids]
     out[rows, ids] = 1.0
     return out

@@ -108,13 +108,16 @@ def reader_records(plan: StreamPlan, reader: int, epoch: int, report: Corruption
         yield buffer.pop(int(rng.integers(len(buffer))))
 
 
-def reader_batches(plan: StreamPlan, reader: int, epoch: int) -> Iterator[dict]:
-    """Full batches from one reader: stacked numpy arrays plus "id" as a list."""
+def reader_batches(plan: StreamPlan, reader: int, epoch: int, packed: bool = False) -> Iterator[dict]:
+    """Full batches from one reader: stacked numpy arrays plus "id" as a list; with `packed`, as
+    `examples.pack_batch` packs them to cross a process boundary (`examples.unpack_batch` restores them)."""
     pending: list = []
     for record in reader_records(plan, reader, epoch):
         pending.append(record)
         if len(pending) == plan.batch_size:
-            yield batch_of(pending, plan.options)
+            ids = [record.id for record in pending]
+            yield ({**examples.pack_batch(pending, plan.options), "id": ids} if packed
+                   else batch_of(pending, plan.options))
             pending = []
 
 

@@ -3,32 +3,58 @@
 The batches are `ytlabel.data.stream`'s, the ones Keras `fit` consumes through keras_feed.py: each
 DataLoader worker is one of the stream's readers, and the DataLoader takes their batches in turn,
 exactly as `stream.rank_batches` orders them.
+
+With workers, a batch crosses from the worker as `examples.pack_batch` packs it (uint8 frame codes and label
+ids: 4x smaller frames, a few ids instead of a 3,862-wide row per video), and `batches` unpacks it in the
+training process, bit for bit the arrays a worker would have built. The workers live across epochs
+(`persistent_workers`): each counts its own passes, so the epoch it reads follows from the first one.
 """
+
+from collections.abc import Iterable, Iterator
 
 import torch
 
-from ytlabel.data import stream
+from ytlabel.data import examples, stream
+from ytlabel.data.examples import InputOptions
 
 
 class EpochBatches(torch.utils.data.IterableDataset):
-    """One reader's batches of `ytlabel.data.stream` (one reader per DataLoader worker); set `epoch`
-    before iterating. Ids are dropped unless `keep_ids` (training needs tensors only)."""
+    """One reader's batches of `ytlabel.data.stream` (one reader per DataLoader worker). `epoch` is the epoch
+    the next pass reads; each pass moves it on by one, in this process or in a worker's copy. Ids are dropped
+    unless `keep_ids` (training needs tensors only); `packed` batches are `examples.pack_batch`'s."""
 
-    def __init__(self, plan: stream.StreamPlan, keep_ids: bool = False):
+    def __init__(self, plan: stream.StreamPlan, keep_ids: bool = False, packed: bool = False):
         super().__init__()
-        self.plan, self.epoch, self.keep_ids = plan, 0, keep_ids
+        self.plan, self.epoch, self.keep_ids, self.packed = plan, 0, keep_ids, packed
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         reader = self.plan.rank * self.plan.readers + (info.id if info else 0)
-        for batch in stream.reader_batches(self.plan, reader, self.epoch):
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        for batch in stream.reader_batches(self.plan, reader, epoch, packed=self.packed):
             ids = batch.pop("id")
             tensors = {key: torch.from_numpy(value) for key, value in batch.items()}
             yield {**tensors, "id": ids} if self.keep_ids else tensors
 
 
-def data_loader(plan: stream.StreamPlan, workers: int = 0, pin_memory: bool = False, keep_ids: bool = False):
-    """A DataLoader over the plan with `workers` processes (0: read in this process); the plan's
-    `readers` must be max(1, workers), as `training.inputs.make_plan` sets it."""
-    return torch.utils.data.DataLoader(EpochBatches(plan, keep_ids), batch_size=None, num_workers=workers,
-                                       pin_memory=pin_memory)
+def data_loader(plan: stream.StreamPlan, workers: int = 0, pin_memory: bool = False, keep_ids: bool = False,
+                packed: bool = False, start_epoch: int = 0):
+    """A DataLoader over the plan with `workers` processes (0: read in this process) that live across epochs;
+    the plan's `readers` must be max(1, workers), as `training.inputs.make_plan` sets it. Iterate it once per
+    epoch, from `start_epoch` on. `packed`: batches as `examples.pack_batch` packs them (see `batches`)."""
+    dataset = EpochBatches(plan, keep_ids, packed)
+    dataset.epoch = start_epoch
+    return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory,
+                                       persistent_workers=workers > 0)
+
+
+def batches(packed: Iterable[dict], options: InputOptions, pin_memory: bool = False) -> Iterator[dict]:
+    """Unpacks a packed loader's batches into the model's tensors (`examples.unpack_batch`; the arrays a
+    worker would have built, bit for bit), pinned for a non-blocking copy to the GPU when asked."""
+    for batch in packed:
+        ids = batch.pop("id", None)
+        arrays = examples.unpack_batch({key: value.numpy() for key, value in batch.items()}, options)
+        tensors = {key: torch.from_numpy(value) for key, value in arrays.items()}
+        if pin_memory:
+            tensors = {key: value.pin_memory() for key, value in tensors.items()}
+        yield tensors if ids is None else {**tensors, "id": ids}

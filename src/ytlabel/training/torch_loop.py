@@ -66,9 +66,9 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
     # end (SyncBatchNorm would need GPUs). DDP's default would copy rank 0's over the others before
     # every forward, so the saved statistics would have seen rank 0's batches only.
     net = DistributedDataParallel(model, broadcast_buffers=False) if place.distributed else model
-    loader = torch_feed.data_loader(plan, config.loader_workers, pin_memory=device.type == "cuda")
+    # Workers live across epochs and send packed batches (uint8 frames, label ids), unpacked here (below).
+    loader = torch_feed.data_loader(plan, config.loader_workers, packed=True, start_epoch=state["epoch"])
     teacher = distill.load_teacher(config, data.options)
-    batches = loader.dataset
     history = record.History(run, place.writer, state["history"])
 
     # --- train --------------------------------------------------------------------------------
@@ -76,11 +76,11 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
     progress = record.progress_bar(place.writer)
     for epoch in range(state["epoch"], config.epochs):
         telemetry.set_epoch(epoch)
-        batches.epoch = epoch
         net.train()
         losses, epoch_videos, epoch_started = [], 0, time.perf_counter()
-        # A thread reads `read_ahead` batches ahead while the step runs (0: read synchronously).
-        iterator = ReadAhead(loader, config.read_ahead) if config.read_ahead else iter(loader)
+        # A thread reads and unpacks `read_ahead` batches ahead while the step runs (0: synchronously).
+        source = torch_feed.batches(loader, data.options, pin_memory=device.type == "cuda")
+        iterator = ReadAhead(source, config.read_ahead) if config.read_ahead else source
         waited = time.perf_counter()
         for step in range(steps):
             try:
