@@ -4,7 +4,10 @@ Shards -> records -> the batch a training step consumes: dequantized features, f
 2nd, the first 150) and zero-padded, num_frames, multi-hot labels over 3,862 classes, 256-record
 shuffle buffer. Same shards, same batch shape, for every reader:
 
-  ours      ytlabel.data.stream through the PyTorch DataLoader the trainer uses (torch tensors)
+  ours      ytlabel.data.stream through the PyTorch DataLoader the trainer uses: workers that live across
+            epochs send packed batches (uint8 frame codes, label ids), unpacked in the consumer as the
+            trainer's read-ahead thread does (torch tensors)
+  ours_float  the same with float batches crossing the process boundary (the path before packing)
   tfdata    tf.data: TFRecordDataset -> parse -> decode/sample/pad -> multi-hot -> batch -> prefetch,
             AUTOTUNE, on a private thread pool of `readers` threads (tf tensors, what Keras consumes)
   tfrecord  the PyPI `tfrecord` package (what PyTorch users pick to read TFRecords without TensorFlow):
@@ -12,14 +15,17 @@ shuffle buffer. Same shards, same batch shape, for every reader:
   dali      NVIDIA DALI's TFRecord reader on the CPU (device_id=None), multi-hot with one_hot + max.
             Its reader parses tf.train.Example only, not SequenceExample: frame level is not possible.
 
-Each (reader, level, readers) runs in its own process, so thread settings and memory do not mix:
-readers=1 is per core (one process, one thread of work); readers=2 is two DataLoader workers, two
-tf.data / DALI threads. Every run reads `--passes` passes over the shards after a one-batch warm-up;
-resident memory is sampled after the first pass and at the end (flat = it does not grow with videos).
-Ratios are ours against each peer in the same run. The last stdout line is the JSON.
+Each (reader, level, readers) runs in its own process, so thread settings and memory do not mix, and
+**is pinned to `readers` cores** (CPU affinity, inherited by its worker processes and threads): readers=1
+is one core, readers=2 two, for every reader alike. Every run reads `--passes` passes over the shards after
+a one-batch warm-up; resident memory is sampled after the first pass and at the end (flat = it does not grow
+with videos). The whole grid is repeated `--repeats` times, interleaved, and each figure is the median
+with its min and max; `spread` is (max - min) / median. A run during which other processes took more than
+10 % of the machine's CPU time is marked `busy` (from /proc/stat, less this run's own processes).
+Ratios are ours against each peer on the medians of the same run. The last stdout line is the JSON.
 
 Needs the peers: `make bench-deps` (requirements/bench.txt: tfrecord; requirements/bench-dali.txt: DALI).
-Usage: python benchmarks/input_path.py [--video-data DIR] [--passes 3] [--work DIR]
+Usage: python benchmarks/input_path.py [--video-data DIR] [--passes 3] [--repeats 3] [--work DIR]
 """
 
 import argparse
@@ -46,21 +52,25 @@ def rss_mb() -> float:
 
 
 # --- the readers: each is set up once (untimed) and returns `passes(epoch)`, an iterable of batches ------
-def ours(shards: list[str], level: str, readers: int):
+def ours(shards: list[str], level: str, readers: int, packed: bool = True):
     from ytlabel.data import stream
     from ytlabel.data.examples import InputOptions
-    from ytlabel.training.torch_feed import data_loader
+    from ytlabel.data.readahead import ReadAhead
+    from ytlabel.training.torch_feed import batches, data_loader
 
     options = InputOptions(level=level, max_frames=MAX_FRAMES, stride=STRIDE) if level == "frame" else InputOptions(level=level)
     plan = stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), options, BATCH, readers=readers,
                              shuffle_buffer=SHUFFLE)
-    loader = data_loader(plan, workers=readers if readers > 1 else 0)
+    loader = data_loader(plan, workers=readers if readers > 1 else 0, packed=packed)
 
-    def passes(epoch: int):
-        loader.dataset.epoch = epoch  # as the trainer does: workers start for each epoch
-        return loader
+    def passes(epoch: int):  # as the trainer reads: workers keep their own epoch count; unpacked read-ahead
+        return ReadAhead(batches(loader, options) if packed else loader, 4)
 
     return passes
+
+
+def ours_float(shards: list[str], level: str, readers: int):
+    return ours(shards, level, readers, packed=False)
 
 
 def _numpy_example(context: dict, frames: dict | None) -> dict:
@@ -173,25 +183,53 @@ def dali(shards: list[str], level: str, readers: int):
     return passes
 
 
-READERS = {"ours": ours, "tfdata": tfdata, "tfrecord": tfrecord_package, "dali": dali}
+READERS = {"ours": ours, "ours_float": ours_float, "tfdata": tfdata, "tfrecord": tfrecord_package, "dali": dali}
 
 
 def run_one(name: str, shards: list[str], level: str, readers: int, passes: int) -> dict:
-    """Runs in its own process: warm-up batch, then `passes` timed passes."""
+    """Runs in its own process, on `readers` cores: warm-up batch, then `passes` timed passes."""
+    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:readers]))  # workers and threads inherit it
     passes_of = READERS[name](shards, level, readers)
-    next(iter(passes_of(99)))  # imports, thread pools, page cache
+    warm = iter(passes_of(99))
+    next(warm)  # imports, thread pools, page cache
+    if hasattr(warm, "close"):
+        warm.close()
     videos, started, after_first = 0, time.perf_counter(), None
     for epoch in range(passes):
         for batch in passes_of(epoch):
             videos += len(batch["labels"])
         after_first = after_first or rss_mb()
+    first_batch = _first_batch_seconds(passes_of, passes)
     seconds = time.perf_counter() - started
     shape = tuple(batch["rgb"].shape)
     labels = np.asarray(batch["labels"])
     if labels.shape != (BATCH, CLASSES) or not (labels.max(axis=1) == 1).all():  # every video has a label
         raise SystemExit(f"{name}: the last batch's labels are not a multi-hot ({BATCH}, {CLASSES}) matrix")
     return {"reader": name, "level": level, "readers": readers, "videos": videos, "videos_per_s": round(videos / seconds, 1),
-            "batch_rgb_shape": list(shape), "rss_mb_after_pass_1": round(after_first, 1), "rss_mb_end": round(rss_mb(), 1)}
+            "batch_rgb_shape": list(shape), "rss_mb_after_pass_1": round(after_first, 1), "rss_mb_end": round(rss_mb(), 1),
+            "first_batch_s": round(first_batch, 3)}
+
+
+def _first_batch_seconds(passes_of, epoch: int) -> float:
+    """Seconds from the start of an epoch (after the first) to its first batch: worker start-up included."""
+    started = time.perf_counter()
+    source = iter(passes_of(epoch))
+    next(source)
+    seconds = time.perf_counter() - started
+    if hasattr(source, "close"):
+        source.close()
+    return seconds
+
+
+def _cpu_busy() -> tuple[float, float]:
+    """(machine busy seconds from /proc/stat, CPU seconds of finished child processes)."""
+    import resource
+
+    with open("/proc/stat") as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK"), children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -201,7 +239,8 @@ def main() -> None:
     parser.add_argument("--video-shards", default="0:16")
     parser.add_argument("--frame-videos", type=int, default=384)
     parser.add_argument("--passes", type=int, default=3)
-    parser.add_argument("--readers", default="ours,tfdata,tfrecord,dali")
+    parser.add_argument("--repeats", type=int, default=3, help="times the whole grid is measured (median, spread)")
+    parser.add_argument("--readers", default="ours,ours_float,tfdata,tfrecord,dali")
     parser.add_argument("--work", default=None)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: name,level,readers,shards-file
     args = parser.parse_args()
@@ -220,28 +259,67 @@ def main() -> None:
         synth.generate(synth.SynthConfig(videos=args.frame_videos, shards=8, seed=0, frames=300, frame_jitter=0.0), frame_dir)
     shards = {"video": sorted(glob.glob(os.path.join(args.video_data, "*.tfrecord")))[shard_slice(args.video_shards)],
               "frame": sorted(glob.glob(os.path.join(frame_dir, "frame", "*.tfrecord")))}
-    rows = []
+    listings = {}
     for level in ("video", "frame"):
-        listing = os.path.join(work, f"{level}-shards.json")
-        with open(listing, "w") as handle:
+        listings[level] = os.path.join(work, f"{level}-shards.json")
+        with open(listings[level], "w") as handle:
             json.dump(shards[level], handle)
-        for readers in (1, 2):
-            for name in args.readers.split(","):
-                done = subprocess.run([sys.executable, __file__, "--passes", str(args.passes), "--one",
-                                       f"{name},{level},{readers},{listing}"], capture_output=True, text=True)
-                if done.returncode:
-                    reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
-                    row = {"reader": name, "level": level, "readers": readers, "not_run": reason[:300]}
-                else:
-                    row = json.loads(done.stdout.strip().splitlines()[-1])
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+    names = args.readers.split(",")
+    runs: dict[tuple, list[dict]] = {}
+    for repeat in range(args.repeats):  # interleaved: a slow spell of the machine hits every reader alike
+        order = names[repeat % len(names):] + names[: repeat % len(names)]  # and none always runs first
+        for level in ("video", "frame"):
+            for readers in (1, 2):
+                for name in order:
+                    row = _measure(name, level, readers, listings[level], args.passes)
+                    runs.setdefault((name, level, readers), []).append(row)
+                    print(json.dumps({"repeat": repeat, **row}), file=sys.stderr, flush=True)
+    rows = [_summary(name, level, readers, measured) for (name, level, readers), measured in runs.items()]
     for row in rows:
         ours_row = next(r for r in rows if r["reader"] == "ours" and r["level"] == row["level"] and r["readers"] == row["readers"])
         if row["reader"] != "ours" and "videos_per_s" in row and "videos_per_s" in ours_row:
             row["ours_vs_this"] = round(ours_row["videos_per_s"] / row["videos_per_s"], 2)
+    scaling = {}
+    for level in ("video", "frame"):
+        one, two = (next((r for r in rows if r["reader"] == "ours" and r["level"] == level and r["readers"] == n), {})
+                    for n in (1, 2))
+        if "videos_per_s" in one and "videos_per_s" in two:
+            scaling[level] = round(two["videos_per_s"] / one["videos_per_s"], 2)
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "batch": BATCH, "max_frames": MAX_FRAMES,
-                      "stride": STRIDE, "shuffle_buffer": SHUFFLE, "rows": rows}))
+                      "stride": STRIDE, "shuffle_buffer": SHUFFLE, "passes": args.passes, "repeats": args.repeats,
+                      "ours_2_readers_over_1": scaling, "busy_runs": sum(r.get("busy_runs", 0) for r in rows),
+                      "rows": rows}))
+
+
+def _measure(name: str, level: str, readers: int, listing: str, passes: int) -> dict:
+    """One run of one reader in its own process, with how busy the rest of the machine was meanwhile."""
+    busy_before, ours_before = _cpu_busy()
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--passes", str(passes), "--one", f"{name},{level},{readers},{listing}"],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    busy_after, ours_after = _cpu_busy()
+    others = max(0.0, (busy_after - busy_before) - (ours_after - ours_before))
+    if done.returncode:
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        return {"reader": name, "level": level, "readers": readers, "not_run": reason[:300]}
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    row["others_cpu_share"] = round(others / (wall * os.cpu_count()), 3)
+    return row
+
+
+def _summary(name: str, level: str, readers: int, measured: list[dict]) -> dict:
+    """Median and spread over the repeats (the last repeat's other fields)."""
+    done = [row for row in measured if "videos_per_s" in row]
+    if not done:
+        return measured[-1]
+    rates = sorted(row["videos_per_s"] for row in done)
+    median = float(np.median(rates))
+    first = sorted(row["first_batch_s"] for row in done)
+    return {**done[-1], "videos_per_s": round(median, 1), "videos_per_s_min": rates[0], "videos_per_s_max": rates[-1],
+            "spread": round((rates[-1] - rates[0]) / median, 3), "runs": len(done),
+            "first_batch_s": float(np.median(first)), "busy_runs": sum(row["others_cpu_share"] > 0.10 for row in done),
+            "rss_mb_end_max": max(row["rss_mb_end"] for row in done)}
 
 
 if __name__ == "__main__":

@@ -18,6 +18,13 @@ from ytlabel.data import examples, stream
 from ytlabel.data.examples import InputOptions
 
 
+# A packed batch smaller than this crosses from a worker as numpy arrays pickled through its pipe (a video-level
+# batch: ~150 KB); a larger one as tensors in shared memory (a frame-level batch: ~5 MB of uint8 codes). Either
+# way is slower for the other size: a new shared-memory segment per tensor costs more than copying 150 KB,
+# and pickling 5 MB through a pipe more than mapping it (docs/benchmarks.md, input path).
+PIPE_BYTES = 1 << 20
+
+
 class EpochBatches(torch.utils.data.IterableDataset):
     """One reader's batches of `ytlabel.data.stream` (one reader per DataLoader worker). `epoch` is the epoch
     the next pass reads; each pass moves it on by one, in this process or in a worker's copy. Ids are dropped
@@ -33,7 +40,10 @@ class EpochBatches(torch.utils.data.IterableDataset):
         epoch, self.epoch = self.epoch, self.epoch + 1
         for batch in stream.reader_batches(self.plan, reader, epoch, packed=self.packed):
             ids = batch.pop("id")
-            tensors = {key: torch.from_numpy(value) for key, value in batch.items()}
+            if self.packed and sum(value.nbytes for value in batch.values()) < PIPE_BYTES:
+                yield {**batch, "id": ids} if self.keep_ids else batch  # numpy: pickled through the pipe
+                continue
+            tensors = {key: torch.from_numpy(value) for key, value in batch.items()}  # shared memory
             yield {**tensors, "id": ids} if self.keep_ids else tensors
 
 
@@ -45,7 +55,12 @@ def data_loader(plan: stream.StreamPlan, workers: int = 0, pin_memory: bool = Fa
     dataset = EpochBatches(plan, keep_ids, packed)
     dataset.epoch = start_epoch
     return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory,
-                                       persistent_workers=workers > 0)
+                                       persistent_workers=workers > 0, collate_fn=_as_is if packed else None)
+
+
+def _as_is(batch):
+    """Packed batches cross as `EpochBatches` yields them (numpy arrays or tensors, see PIPE_BYTES)."""
+    return batch
 
 
 def batches(packed: Iterable[dict], options: InputOptions, pin_memory: bool = False) -> Iterator[dict]:
@@ -53,7 +68,8 @@ def batches(packed: Iterable[dict], options: InputOptions, pin_memory: bool = Fa
     worker would have built, bit for bit), pinned for a non-blocking copy to the GPU when asked."""
     for batch in packed:
         ids = batch.pop("id", None)
-        arrays = examples.unpack_batch({key: value.numpy() for key, value in batch.items()}, options)
+        arrays = examples.unpack_batch({key: value.numpy() if isinstance(value, torch.Tensor) else value
+                                        for key, value in batch.items()}, options)
         tensors = {key: torch.from_numpy(value) for key, value in arrays.items()}
         if pin_memory:
             tensors = {key: value.pin_memory() for key, value in tensors.items()}
