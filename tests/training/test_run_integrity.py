@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 
 import pytest
 from cli_rule import one_error_line
@@ -34,7 +35,7 @@ def finished(synth_dir, tmp_path_factory) -> tuple[str, str]:
 
 
 def test_the_run_records_its_data_and_every_setting(finished):
-    data, out = finished
+    _, out = finished
     record = json.load(open(os.path.join(out, "data.json")))
     assert record["train"] == [{"shard": "synth-00000-of-00003.tfrecord", "videos": 8},
                                {"shard": "synth-00001-of-00003.tfrecord", "videos": 8},
@@ -80,10 +81,7 @@ def test_force_starts_over_and_the_record_says_what_trained(finished, tmp_path, 
     caplog.set_level(logging.INFO)
     data, out = finished
     copy = str(tmp_path / "run")
-    os.makedirs(copy)
-    for name, _ in _contents(out).items():
-        os.makedirs(os.path.dirname(os.path.join(copy, name)), exist_ok=True)
-        open(os.path.join(copy, name), "wb").write(open(os.path.join(out, name), "rb").read())
+    shutil.copytree(out, copy)
     assert main(_argv(data, copy, "learning_rate=0.01", extra=("--force",))) == 0
     assert "--force: removed what" in caplog.text
     assert json.load(open(os.path.join(copy, "result.json")))["learning_rate"] == 0.01

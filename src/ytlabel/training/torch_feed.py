@@ -17,7 +17,6 @@ import torch
 from ytlabel.data import examples, stream
 from ytlabel.data.examples import InputOptions
 
-
 # A packed batch smaller than this crosses from a worker as numpy arrays pickled through its pipe (a video-level
 # batch: ~150 KB); a larger one as tensors in shared memory (a frame-level batch: ~5 MB of uint8 codes). Either
 # way is slower for the other size: a new shared-memory segment per tensor costs more than copying 150 KB,
