@@ -56,11 +56,12 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, 
     existing = _local_files(config.out)
     run = RunDir(config.out)
     check_same_run(run, config, data)
-    if run.exists(RESULT):
-        if run.read_json(RESULT).get("epochs", 0) >= config.epochs:
+    finished = run.read_json(RESULT) if run.exists(RESULT) else None
+    if finished is not None:
+        if finished.get("epochs", 0) >= config.epochs:
             log.info("%s already holds this run, finished; nothing to train (pass --force to train it again, "
                      "or a new --out)", config.out)
-            return run.read_json(RESULT) if place.writer else None
+            return finished if place.writer else None
         if place.writer:  # trained on to more epochs: until it finishes again it is not a finished run
             log.info("%s: continuing the finished run to epochs=%d", config.out, config.epochs)
             run.remove(RESULT)
