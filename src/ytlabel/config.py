@@ -44,7 +44,8 @@ class TrainConfig:
     min_frames: int = 0  # frame level: drop videos shorter than this (the research kept >= 100 s)
     l2_normalize: bool = False  # unit-length [rgb, audio] per frame/video, as the starter code
     shuffle_buffer: int = 256  # records mixed across shards; 0 reads in (permuted) shard order
-    loader_workers: int = 0  # PyTorch DataLoader worker processes; Keras reproduces their batch order
+    loader_workers: int | None = None  # reader processes (PyTorch DataLoader workers, the Keras feed's readers),
+    # which also fix the batch order; None ("auto"): from the cores the trainer may use (training/cores.py)
     read_ahead: int = 4  # batches a background thread keeps ready while the step runs (0: read synchronously)
     encoder: str | None = None  # an `ytlabel expand` artifact used as the input layer
     finetune_encoder: bool = False  # train the encoder too (default: frozen)
@@ -77,7 +78,7 @@ class TrainConfig:
                 fail(name, "must be >= 1")
         for name in ("min_frames", "shuffle_buffer", "loader_workers", "read_ahead", "checkpoint_every_steps",
                      "max_steps_per_epoch", "metrics_port"):
-            if getattr(self, name) < 0:
+            if (getattr(self, name) or 0) < 0:
                 fail(name, "must be >= 0")
         if self.learning_rate <= 0:
             fail("learning_rate", "must be > 0")
@@ -115,6 +116,7 @@ class TrainConfig:
 
 
 _CLI_ONLY = ("arch", "framework", "data", "out")
+_AUTO = {"loader_workers": ("auto",)}  # settings whose None is chosen at run time, also written "auto"
 _ALIASES = {"pytorch": "torch", "tf": "keras", "tensorflow": "keras"}  # what people type for our names
 
 
@@ -217,7 +219,7 @@ def _convert(key: str, value, annotation):
     """Converts a YAML value or a command-line string to the field's declared type."""
     optional = isinstance(annotation, types.UnionType) and type(None) in typing.get_args(annotation)
     target = next((t for t in typing.get_args(annotation) if t is not type(None)), annotation) if optional else annotation
-    if isinstance(value, str) and optional and value.strip().lower() in ("none", "null", ""):
+    if isinstance(value, str) and optional and value.strip().lower() in ("none", "null", "", *_AUTO.get(key, ())):
         return None
     try:
         if target is bool:

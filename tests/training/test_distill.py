@@ -21,7 +21,7 @@ from ytlabel.training.run import train
 # One step of one batch without dropout: the run's train_loss is the loss of the untrained student on
 # the first batch, which this file recomputes.
 ONE_STEP = ["model.head_hidden=16", "model.dropout=0", "epochs=1", "batch_size=8", "max_steps_per_epoch=1",
-            "validation_fraction=0", "read_ahead=0"]
+            "validation_fraction=0", "read_ahead=0", "loader_workers=0"]
 
 
 def test_soften_mixes_the_labels_with_the_teachers_probabilities():

@@ -11,6 +11,7 @@ import torch
 
 from ytlabel.data import examples, reader, schema, stream
 from ytlabel.data.examples import InputOptions
+from ytlabel.errors import SchemaError
 from ytlabel.training.torch_feed import data_loader
 
 
@@ -70,7 +71,19 @@ def test_packed_batches_from_workers_that_live_across_epochs_are_the_streams(syn
             for key in set(theirs) - {"id"}:
                 assert ours[key].numpy().tobytes() == theirs[key].tobytes(), (epoch, key)
     if workers:
-        assert loader._iterator is not None and loader.persistent_workers  # the same worker processes throughout
+        assert loader.loader._iterator is not None and loader.loader.persistent_workers  # the same workers throughout
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_readers_error_reaches_the_trainer_as_itself(synth_dir, workers):
+    """A frame-level shard read at video level: from a worker process too, the SchemaError names the shard and
+    the record's byte offset (the DataLoader would re-raise its own text with the worker's traceback)."""
+    frame_shard = _shards(synth_dir)[0]
+    plan = _plan([frame_shard], InputOptions(level="video"), 2, shuffle_buffer=0)
+    with pytest.raises(SchemaError) as caught:
+        next(iter(data_loader(plan, workers, packed=True)))
+    assert caught.value.source == frame_shard and caught.value.offset == 0
+    assert str(caught.value).startswith(f"{frame_shard} at byte offset 0: missing feature 'mean_rgb'")
 
 
 def test_values_follow_the_shared_rules(synth_dir):

@@ -126,13 +126,13 @@ def worker_environments(workers: int, framework: str, trainer: str = "v1", job: 
     """The variables a PyTorchJob / TFJob (trainer v1) or a TrainJob on our runtimes (v2, JobSet `job`) would
     give each of `workers` processes, on 127.0.0.1.
 
-    The machine's cores are also shared out (OMP_NUM_THREADS, unless already set), as torchrun does:
-    N processes each running a full-width thread pool oversubscribe the cores, which measured 14x
-    slower for 2 LSTM ranks on 2 cores.
+    The machine's cores are also shared out, as torchrun does: OMP_NUM_THREADS (unless already set), since N
+    processes each running a full-width thread pool oversubscribe the cores (measured 14x slower for 2 LSTM
+    ranks on 2 cores), and LOCAL_WORLD_SIZE, from which each process sizes its readers (training/cores.py).
     """
     threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
     contract = _contract(workers, framework) if trainer == "v1" else _trainer_v2_contract(workers, framework, job)
-    return [{**threads, **env} for env in contract]
+    return [{**threads, "LOCAL_WORLD_SIZE": str(workers), **env} for env in contract]
 
 
 def _trainer_v2_contract(workers: int, framework: str, job: str) -> list[dict[str, str]]:

@@ -60,6 +60,8 @@ def resolve_data(config: TrainConfig) -> RunData:
 
 
 def make_plan(config: TrainConfig, data: RunData, place: Place) -> stream.StreamPlan:
+    if config.loader_workers is None:
+        raise YtlabelError("loader_workers is still auto: training.run.choose_readers settles it before the plan")
     plan = stream.StreamPlan(
         shards=tuple(data.train_shards), counts=tuple(data.train_counts), options=data.options,
         batch_size=config.batch_size, seed=config.seed, rank=place.rank, world_size=place.world_size,

@@ -9,6 +9,7 @@ CLI's --force) removes what the directory holds and starts over. A start that fa
 checkpoint takes away whatever it wrote.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from ytlabel import runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.errors import TrainingError, YtlabelError
 from ytlabel.runs import RESULT, RunDir, differences, spec_record
-from ytlabel.training import distributed, inputs
+from ytlabel.training import cores, distributed, inputs
 
 log = logging.getLogger("ytlabel.train")
 
@@ -55,6 +56,7 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, 
         start_over(config.out)
     existing = _local_files(config.out)
     run = RunDir(config.out)
+    config = choose_readers(config, run)
     check_same_run(run, config, data)
     finished = run.read_json(RESULT) if run.exists(RESULT) else None
     if finished is not None:
@@ -80,6 +82,21 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, 
             _remove_new_files(run, existing)
         raise
     return result if place.writer else None  # only the writer's record is the run's
+
+
+def choose_readers(config: TrainConfig, run: RunDir) -> TrainConfig:
+    """Settles loader_workers=auto: the count a resumed run already reads with (the batch order depends on it),
+    else one from the cores this process may use (`cores.default_readers`: a pod's CPU limit, not the node's)."""
+    if config.loader_workers is not None:
+        return config
+    recorded = runs.read_config(run.local).get("loader_workers") if run.exists(runs.CONFIG) else None
+    if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 0:
+        count, why = recorded, "as the run in progress"
+    else:
+        usable = cores.usable_cores()
+        count, why = cores.default_readers(usable), f"{usable} usable core(s)"
+    log.info("loader_workers=auto: %d reader process(es) (%s)", count, why)
+    return dataclasses.replace(config, loader_workers=count)
 
 
 def data_record(data: inputs.RunData) -> dict:

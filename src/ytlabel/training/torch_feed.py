@@ -16,12 +16,14 @@ import torch
 
 from ytlabel.data import examples, stream
 from ytlabel.data.examples import InputOptions
+from ytlabel.errors import YtlabelError
 
 # A packed batch smaller than this crosses from a worker as numpy arrays pickled through its pipe (a video-level
 # batch: ~150 KB); a larger one as tensors in shared memory (a frame-level batch: ~5 MB of uint8 codes). Either
 # way is slower for the other size: a new shared-memory segment per tensor costs more than copying 150 KB,
 # and pickling 5 MB through a pipe more than mapping it (docs/benchmarks.md, input path).
 PIPE_BYTES = 1 << 20
+FAILED = "failed"  # the key of the one item a worker sends when its reading fails
 
 
 class EpochBatches(torch.utils.data.IterableDataset):
@@ -37,6 +39,16 @@ class EpochBatches(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         reader = self.plan.rank * self.plan.readers + (info.id if info else 0)
         epoch, self.epoch = self.epoch, self.epoch + 1
+        try:
+            yield from self._batches(reader, epoch)
+        except YtlabelError as error:
+            if info is None:
+                raise
+            # In a worker: the DataLoader would re-raise it as its own text with the worker's traceback in
+            # it; sent as a value, the error arrives as itself (its file and byte offset), see `Loader`.
+            yield {FAILED: error}
+
+    def _batches(self, reader: int, epoch: int):
         for batch in stream.reader_batches(self.plan, reader, epoch, packed=self.packed):
             ids = batch.pop("id")
             if self.packed and sum(value.nbytes for value in batch.values()) < PIPE_BYTES:
@@ -53,8 +65,27 @@ def data_loader(plan: stream.StreamPlan, workers: int = 0, pin_memory: bool = Fa
     epoch, from `start_epoch` on. `packed`: batches as `examples.pack_batch` packs them (see `batches`)."""
     dataset = EpochBatches(plan, keep_ids, packed)
     dataset.epoch = start_epoch
-    return torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory,
-                                       persistent_workers=workers > 0, collate_fn=_as_is if packed else None)
+    return Loader(torch.utils.data.DataLoader(
+        dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
+        collate_fn=_as_is if packed else None, generator=torch.Generator().manual_seed(plan.seed)))
+
+
+class Loader:
+    """A DataLoader's epochs, with a worker's error raised as the error it was (`EpochBatches` sends it).
+
+    The loader has a generator of its own: it draws a seed for its workers from it on every new iterator, and
+    with persistent workers only the first epoch makes one, so from the global generator a resumed run's
+    dropout would differ from an uninterrupted one's. Our readers are seeded by the plan, not by torch.
+    """
+
+    def __init__(self, loader: torch.utils.data.DataLoader):
+        self.loader = loader
+
+    def __iter__(self):
+        for batch in self.loader:
+            if FAILED in batch:
+                raise batch[FAILED]
+            yield batch
 
 
 def _as_is(batch):
