@@ -1,3 +1,4 @@
 from ytlabel.cli import run
 
-run()
+if __name__ == "__main__":  # not when a spawned reader process (data/parallel.py) imports the main module
+    run()

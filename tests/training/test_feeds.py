@@ -194,3 +194,32 @@ def test_batches_are_the_per_video_rules_stacked_through_the_packed_form(synth_d
     assert packed["label_ids"].shape == (labels,) and packed["label_counts"].sum() == labels
     if options.level == "frame":  # 4x smaller frames than the floats they become
         assert packed["rgb_codes"].dtype == np.uint8 and packed["rgb_codes"].nbytes * 4 == batch["rgb"].nbytes
+
+
+@pytest.mark.parametrize("level", ["video", "frame"])
+@pytest.mark.parametrize("target", ["classes", "genres"])
+def test_the_gpu_side_unpack_equals_the_numpy_one(synth_dir, level, target):
+    """`torch_feed.unpack_on` (what a GPU run expands on the device), run here on the CPU: dequantization,
+    padding and labels bit for bit as `examples.unpack_batch`; with l2_normalize to float32 rounding."""
+    from ytlabel.training.torch_feed import unpack_on
+
+    records = list(reader.read_shard(_shards(synth_dir, level)[0], level))[:6]
+    for l2 in (False, True):
+        options = InputOptions(level=level, max_frames=40, stride=2, l2_normalize=l2, target=target)
+        packed = examples.pack_batch(records, options)
+        expected = examples.unpack_batch(packed, options)
+        got = unpack_on(packed, options, torch.device("cpu"))
+        assert sorted(got) == sorted(expected)
+        for key, value in expected.items():
+            assert got[key].dtype == torch.from_numpy(value).dtype, key
+            if l2 and key in ("rgb", "audio"):
+                np.testing.assert_allclose(got[key].numpy(), value, rtol=2e-6, atol=1e-7)
+            else:
+                assert got[key].numpy().tobytes() == value.tobytes(), (key, l2)
+        assert int(got["labels"].sum()) == sum(len(set(_genres(r.labels, target))) for r in records)
+
+
+def _genres(labels, target):
+    from ytlabel.data.vocabulary import load_vocabulary
+
+    return labels if target == "classes" else load_vocabulary().genre_ids[labels]

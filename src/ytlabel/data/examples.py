@@ -29,7 +29,7 @@ from ytlabel.data.records import FRAME, VIDEO, FrameRecord, VideoRecord
 from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.errors import ConfigError
 
-_EPSILON = 1e-12
+EPSILON = 1e-12
 CLASSES, GENRES = "classes", "genres"  # what a model is trained to output: the 3,862 classes or the genres
 
 
@@ -207,4 +207,4 @@ def l2_normalize_pair(rgb: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, n
 
 def _inverse_norm(rgb: np.ndarray, audio: np.ndarray) -> np.ndarray:
     squared = np.sum(np.square(rgb), axis=-1, keepdims=True) + np.sum(np.square(audio), axis=-1, keepdims=True)
-    return 1.0 / np.sqrt(np.maximum(squared, _EPSILON))
+    return 1.0 / np.sqrt(np.maximum(squared, EPSILON))

@@ -207,7 +207,7 @@ def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
         record.log.info("resuming from epoch %d", state["epoch"])
     plain_model = keras_models.build(config.arch, spec) if place.writer else None  # validation outside the strategy
     feed = keras_feed.Feed(plan, state["epoch"], read_ahead=config.read_ahead,
-                           teacher=distill.load_teacher(config, data.options))
+                           teacher=distill.load_teacher(config, data.options), workers=config.loader_workers)
 
     def dataset_fn(_context=None):
         return keras_feed.dataset(feed, spec.num_classes)

@@ -79,7 +79,9 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
         net.train()
         losses, epoch_videos, epoch_started = [], 0, time.perf_counter()
         # A thread reads and unpacks `read_ahead` batches ahead while the step runs (0: synchronously).
-        source = torch_feed.batches(loader, data.options, pin_memory=device.type == "cuda")
+        # On a GPU the batches cross as uint8 codes and label ids and are expanded there (a teacher reads
+        # the inputs on the CPU, so with one they are expanded here).
+        source = torch_feed.batches(loader, data.options, device if teacher is None else None)
         iterator = ReadAhead(source, config.read_ahead) if config.read_ahead else source
         waited = time.perf_counter()
         for step in range(steps):
