@@ -8,6 +8,9 @@ shuffle buffer. Same shards, same batch shape, for every reader:
             epochs send packed batches (uint8 frame codes, label ids), unpacked in the consumer as the
             trainer's read-ahead thread does (torch tensors)
   ours_float  the same with float batches crossing the process boundary (the path before packing)
+  ours_keras  the same stream as Keras `fit` consumes it: the Keras feed's reader processes (packed batches
+            through reused shared-memory slots), unpacked in its read-ahead thread, through
+            `tf.data.Dataset.from_generator` (tf tensors)
   tfdata    tf.data: TFRecordDataset -> parse -> decode/sample/pad -> multi-hot -> batch -> prefetch,
             AUTOTUNE, on a private thread pool of `readers` threads (tf tensors, what Keras consumes)
   tfrecord  the PyPI `tfrecord` package (what PyTorch users pick to read TFRecords without TensorFlow):
@@ -52,19 +55,39 @@ def rss_mb() -> float:
 
 
 # --- the readers: each is set up once (untimed) and returns `passes(epoch)`, an iterable of batches ------
-def ours(shards: list[str], level: str, readers: int, packed: bool = True):
+def _plan(shards: list[str], level: str, readers: int):
     from ytlabel.data import stream
     from ytlabel.data.examples import InputOptions
+
+    options = InputOptions(level=level, max_frames=MAX_FRAMES, stride=STRIDE) if level == "frame" else InputOptions(level=level)
+    return stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), options, BATCH, readers=readers,
+                             shuffle_buffer=SHUFFLE)
+
+
+def ours(shards: list[str], level: str, readers: int, packed: bool = True):
     from ytlabel.data.readahead import ReadAhead
     from ytlabel.training.torch_feed import batches, data_loader
 
-    options = InputOptions(level=level, max_frames=MAX_FRAMES, stride=STRIDE) if level == "frame" else InputOptions(level=level)
-    plan = stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), options, BATCH, readers=readers,
-                             shuffle_buffer=SHUFFLE)
+    plan = _plan(shards, level, readers)
     loader = data_loader(plan, workers=readers if readers > 1 else 0, packed=packed)
 
     def passes(epoch: int):  # as the trainer reads: workers keep their own epoch count; unpacked read-ahead
-        return ReadAhead(batches(loader, options) if packed else loader, 4)
+        return ReadAhead(batches(loader, plan.options) if packed else loader, 4)
+
+    return passes
+
+
+def ours_keras(shards: list[str], level: str, readers: int):
+    from ytlabel.training import keras_feed
+
+    plan = _plan(shards, level, readers)
+    feed = keras_feed.Feed(plan, 0, read_ahead=4, workers=readers if readers > 1 else 0)
+    batches = iter(keras_feed.dataset(feed, CLASSES))  # one stream over all epochs, as `fit` reads it
+
+    def passes(epoch: int):
+        for _ in range(plan.steps_per_epoch):
+            inputs, labels = next(batches)
+            yield {**inputs, "labels": labels}
 
     return passes
 
@@ -183,7 +206,7 @@ def dali(shards: list[str], level: str, readers: int):
     return passes
 
 
-READERS = {"ours": ours, "ours_float": ours_float, "tfdata": tfdata, "tfrecord": tfrecord_package, "dali": dali}
+READERS = {"ours": ours, "ours_float": ours_float, "ours_keras": ours_keras, "tfdata": tfdata, "tfrecord": tfrecord_package, "dali": dali}
 
 
 def run_one(name: str, shards: list[str], level: str, readers: int, passes: int) -> dict:
@@ -240,7 +263,7 @@ def main() -> None:
     parser.add_argument("--frame-videos", type=int, default=384)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3, help="times the whole grid is measured (median, spread)")
-    parser.add_argument("--readers", default="ours,ours_float,tfdata,tfrecord,dali")
+    parser.add_argument("--readers", default="ours,ours_float,ours_keras,tfdata,tfrecord,dali")
     parser.add_argument("--work", default=None)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: name,level,readers,shards-file
     args = parser.parse_args()
@@ -279,15 +302,16 @@ def main() -> None:
         ours_row = next(r for r in rows if r["reader"] == "ours" and r["level"] == row["level"] and r["readers"] == row["readers"])
         if row["reader"] != "ours" and "videos_per_s" in row and "videos_per_s" in ours_row:
             row["ours_vs_this"] = round(ours_row["videos_per_s"] / row["videos_per_s"], 2)
-    scaling = {}
-    for level in ("video", "frame"):
-        one, two = (next((r for r in rows if r["reader"] == "ours" and r["level"] == level and r["readers"] == n), {})
+    scaling: dict[str, dict] = {"ours": {}, "ours_keras": {}}
+    for name, level in ((name, level) for name in scaling for level in ("video", "frame")):
+        one, two = (next((r for r in rows if r["reader"] == name and r["level"] == level and r["readers"] == n), {})
                     for n in (1, 2))
         if "videos_per_s" in one and "videos_per_s" in two:
-            scaling[level] = round(two["videos_per_s"] / one["videos_per_s"], 2)
+            scaling[name][level] = round(two["videos_per_s"] / one["videos_per_s"], 2)
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "batch": BATCH, "max_frames": MAX_FRAMES,
                       "stride": STRIDE, "shuffle_buffer": SHUFFLE, "passes": args.passes, "repeats": args.repeats,
-                      "ours_2_readers_over_1": scaling, "busy_runs": sum(r.get("busy_runs", 0) for r in rows),
+                      "ours_2_readers_over_1": scaling["ours"],
+                      "ours_keras_2_readers_over_1": scaling["ours_keras"], "busy_runs": sum(r.get("busy_runs", 0) for r in rows),
                       "rows": rows}))
 
 

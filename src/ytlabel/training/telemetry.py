@@ -24,7 +24,7 @@ from ytlabel.errors import ConfigError
 _STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-class _Gpus:
+class Gpus:
     """NVML handles when nvidia-ml-py finds a driver; empty otherwise."""
 
     def __init__(self):
@@ -68,7 +68,7 @@ class Telemetry:
             except OSError as error:
                 raise ConfigError(f"metrics_port: cannot serve metrics on {host}:{port} ({error.strerror}); "
                                   "choose a free port, or 0 for no exporter") from error
-        self._gpus = _Gpus()
+        self._gpus = Gpus()
         self._process = psutil.Process()
         self._cpu_samples: list[float] = []
         self._rss_max = 0.0

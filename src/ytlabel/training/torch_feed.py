@@ -129,8 +129,9 @@ def unpack_on(packed: dict, options: InputOptions, device: torch.device) -> dict
         tensor = torch.as_tensor(value)
         moved[key] = (tensor.pin_memory() if cuda else tensor).to(device, non_blocking=cuda)
     counts = moved["label_counts"]
-    rows = torch.repeat_interleave(torch.arange(len(counts), device=device), counts)
     ids = moved["label_ids"]
+    # With its size given, repeat_interleave need not wait for the GPU to learn how long its output is.
+    rows = torch.repeat_interleave(torch.arange(len(counts), device=device), counts, output_size=len(ids))
     if options.target == examples.CLASSES:
         labels = torch.zeros((len(counts), schema.NUM_CLASSES), dtype=torch.float32, device=device)
     else:
