@@ -13,12 +13,16 @@ Per model and concurrency: requests/s, p50/p99 latency, errors, and from the ser
 single-client row of the same model in the same run. Frame-level requests carry 300 quantized
 frames as V1 `{"b64": ...}` (the preset keeps every 2nd). The last stdout line is the JSON.
 
+With `--replicas R`, R servers of the same model run side by side and client i talks to server i mod R, as
+a Kubernetes Service spreads connections over an InferenceService's replicas (more than one process).
+
 Usage: python benchmarks/load.py [--archs fc,bilstm] [--frameworks torch,keras] [--clients 1,8,32]
-       [--requests 600] [--seconds 20] [--work DIR]
+       [--requests 600] [--seconds 20] [--replicas 1] [--work DIR]
 """
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -60,10 +64,11 @@ class Connection:
             self.writer.close()
 
 
-async def closed_loop(port: int, way: tuple, clients: int, requests: int, seconds: float) -> dict:
-    """`clients` connections sending back to back until `requests` are answered or `seconds` pass."""
+async def closed_loop(ports: list[int], way: tuple, clients: int, requests: int, seconds: float) -> dict:
+    """`clients` connections sending back to back until `requests` are answered or `seconds` pass; with several
+    servers (replicas), client i talks to server i mod replicas, as a Service spreads connections."""
     _, path, body, headers = way
-    connections = [Connection(port, path, body, headers) for _ in range(clients)]
+    connections = [Connection(ports[index % len(ports)], path, body, headers) for index in range(clients)]
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -100,7 +105,8 @@ def _forward_stats(url: str, name: str) -> tuple[float, float]:
     return values.get("ytlabel_forward_videos_count", 0.0), values.get("ytlabel_forward_videos_sum", 0.0)
 
 
-def measure(arch: str, framework: str, work: str, data: str, levels: list[int], requests: int, seconds: float) -> list[dict]:
+def measure(arch: str, framework: str, work: str, data: str, levels: list[int], requests: int, seconds: float,
+            replicas: int = 1) -> list[dict]:
     level = "video" if arch == "fc" else "frame"
     run = os.path.join(work, "runs", f"{arch}-{framework}")
     if not os.path.exists(os.path.join(run, "result.json")):
@@ -115,17 +121,21 @@ def measure(arch: str, framework: str, work: str, data: str, levels: list[int], 
     way = _requests(level, name, np.random.default_rng(0))[0]  # V1 JSON
     rows = []
     started = time.perf_counter()
-    with running("--model", model_dir, timeout_s=600, log_path=os.path.join(work, f"{name}.log")) as url:
+    with contextlib.ExitStack() as servers:
+        urls = [servers.enter_context(running("--model", model_dir, timeout_s=600,
+                                              log_path=os.path.join(work, f"{name}-{replica}.log")))
+                for replica in range(replicas)]
         ready_s = round(time.perf_counter() - started, 1)
-        port = int(url.rsplit(":", 1)[1])
-        asyncio.run(closed_loop(port, way, 1, 10, seconds))  # warm-up
+        ports = [int(url.rsplit(":", 1)[1]) for url in urls]
+        asyncio.run(closed_loop(ports, way, len(ports), 10 * len(ports), seconds))  # warm-up, every server
         for clients in levels:
-            before = _forward_stats(url, name)
-            row = asyncio.run(closed_loop(port, way, clients, requests, seconds))
-            after = _forward_stats(url, name)
-            forwards, videos = after[0] - before[0], after[1] - before[1]
-            row = {"arch": arch, "framework": framework, "request_kb": round(len(way[2]) / 1024, 1), **row,
-                   "videos_per_forward": round(videos / forwards, 2) if forwards else None, "server_ready_s": ready_s}
+            before = [_forward_stats(url, name) for url in urls]
+            row = asyncio.run(closed_loop(ports, way, clients, requests, seconds))
+            after = [_forward_stats(url, name) for url in urls]
+            forwards = sum(a[0] - b[0] for a, b in zip(after, before))
+            videos = sum(a[1] - b[1] for a, b in zip(after, before))
+            row = {"arch": arch, "framework": framework, "replicas": replicas, "request_kb": round(len(way[2]) / 1024, 1),
+                   **row, "videos_per_forward": round(videos / forwards, 2) if forwards else None, "server_ready_s": ready_s}
             if rows:
                 row["throughput_vs_1_client"] = round(row["requests_per_s"] / rows[0]["requests_per_s"], 2)
                 row["p99_vs_1_client"] = round(row["p99_ms"] / rows[0]["p99_ms"], 2)
@@ -141,6 +151,8 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--requests", type=int, default=600, help="at most this many answers per level")
     parser.add_argument("--seconds", type=float, default=20.0, help="at most this long per level")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="server processes, each its own `ytlabel serve`, clients spread over them (a Service's view)")
     parser.add_argument("--work", default=None)
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-load-")
@@ -149,7 +161,7 @@ def main() -> None:
         synth.generate(synth.SynthConfig(videos=32, shards=2, seed=0, frames=300), data)
     levels = [int(count) for count in args.clients.split(",")]
     rows = [row for arch in args.archs.split(",") for framework in args.frameworks.split(",")
-            for row in measure(arch, framework, work, data, levels, args.requests, args.seconds)]
+            for row in measure(arch, framework, work, data, levels, args.requests, args.seconds, args.replicas)]
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "rows": rows}))
 
 

@@ -7,9 +7,10 @@ Argument parsing and calls into the library only, like cli.py.
 import argparse
 import json
 import os
+import sys
 import tempfile
 
-from ytlabel.errors import ConfigError
+from ytlabel.errors import ConfigError, YtlabelError
 
 
 def add_stages(stages) -> None:
@@ -54,6 +55,9 @@ def add_stages(stages) -> None:
                        help="videos per forward pass when concurrent requests are batched together")
     serve.add_argument("--max-wait-ms", type=float, default=0.0,
                        help="how long a forward waits for more requests to join it (0: it takes what is queued)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes sharing the port, each with its own copy of the model (default 1)")
+    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # internal: a worker of --workers N
     serve.set_defaults(run=_serve)
 
     platform = stages.add_parser("platform", help="Kubernetes manifests for training jobs and serving")
@@ -146,7 +150,7 @@ def _registry_pull(args) -> None:
 
 def _serve(args) -> None:
     from ytlabel.serving.batching import BatchingOptions
-    from ytlabel.serving.server import resolve_model_dir, serve
+    from ytlabel.serving.server import resolve_model_dir, serve, serve_processes
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k={args.top_k}: must be >= 1")
@@ -154,11 +158,21 @@ def _serve(args) -> None:
         raise ConfigError(f"--max-batch={args.max_batch}: must be >= 1")
     if not 0 <= args.max_wait_ms <= 1000:
         raise ConfigError(f"--max-wait-ms={args.max_wait_ms}: must be in [0, 1000]")
+    if not 1 <= args.workers <= 64:
+        raise ConfigError(f"--workers={args.workers}: must be in [1, 64]")
     batching = BatchingOptions(max_videos=args.max_batch, max_wait_ms=args.max_wait_ms)
     # A pulled or copied model lives in a scratch directory that goes when the server stops (SIGTERM, Ctrl-C).
     with tempfile.TemporaryDirectory(prefix="ytlabel-serve-") as scratch:
-        serve(resolve_model_dir(args.model, args.registry, cache_dir=scratch), args.name, args.http_port, args.host,
-              args.top_k, batching)
+        model_dir = resolve_model_dir(args.model, args.registry, cache_dir=scratch)
+        if args.workers > 1:
+            worker = [sys.executable, "-m", "ytlabel", "serve", "--model", model_dir, "--http-port", str(args.http_port),
+                      "--host", args.host, "--top-k", str(args.top_k), "--max-batch", str(args.max_batch),
+                      "--max-wait-ms", str(args.max_wait_ms), *(["--name", args.name] if args.name else [])]
+            code = serve_processes(worker, args.workers, args.host, args.http_port)
+            if code:
+                raise YtlabelError(f"a serving worker exited with code {code}; see its lines above")
+            return
+        serve(model_dir, args.name, args.http_port, args.host, args.top_k, batching, listen_fd=args.listen_fd)
 
 
 def _secret_from_env(args) -> tuple[str, str, str] | None:

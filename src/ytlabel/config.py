@@ -45,7 +45,7 @@ class TrainConfig:
     l2_normalize: bool = False  # unit-length [rgb, audio] per frame/video, as the starter code
     shuffle_buffer: int = 256  # records mixed across shards; 0 reads in (permuted) shard order
     loader_workers: int | None = None  # reader processes (PyTorch DataLoader workers, the Keras feed's readers),
-    # which also fix the batch order; None ("auto"): from the cores the trainer may use (training/cores.py)
+    # which also fix the batch order; None ("auto"): from the cores the trainer may use (ytlabel/cores.py)
     read_ahead: int = 4  # batches a background thread keeps ready while the step runs (0: read synchronously)
     encoder: str | None = None  # an `ytlabel expand` artifact used as the input layer
     finetune_encoder: bool = False  # train the encoder too (default: frozen)

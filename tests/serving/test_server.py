@@ -225,3 +225,54 @@ def test_a_port_in_use_is_one_line(fc_models):
                                                     f"127.0.0.1:{port} (Address already in use); another server "
                                                     f"holds it, pick another port")
     assert "Traceback" not in done.stderr and "Errno" not in done.stderr
+
+
+def _serving_workers(supervisor: int) -> list:
+    import psutil
+
+    return [child for child in psutil.Process(supervisor).children()
+            if "--listen-fd" in child.cmdline()]
+
+
+def test_several_processes_share_the_port_and_metrics_add_them_all_up(fc_models):
+    """`--workers 2`: two `ytlabel serve` processes accept on one socket; every answer is the same, and
+    /metrics counts the requests of both (one process's own registry would count only its share)."""
+    import psutil
+
+    body = {"instances": [{"mean_rgb": [0.5] * 1024, "mean_audio": [-0.5] * 128}]}
+    with running_server("--model", fc_models, "--workers", "2") as url:
+        supervisor = next(process for process in psutil.Process().children()
+                          if "serve" in process.cmdline() and "--workers" in process.cmdline())
+        workers = _serving_workers(supervisor.pid)
+        answers = [_post(f"{url}/v1/models/yt8m-fc:predict", body) for _ in range(24)]
+        with urllib.request.urlopen(f"{url}/metrics") as response:
+            metrics = response.read().decode()
+    assert len(workers) == 2 and len({worker.pid for worker in workers}) == 2
+    assert {status for status, _ in answers} == {200}
+    assert all(answer == answers[0][1] for _, answer in answers)
+    assert 'ytlabel_request_videos_count{model="yt8m-fc"} 24.0' in metrics
+    assert not any(worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE for worker in workers)
+
+
+def test_a_worker_that_dies_stops_the_server_with_an_error(fc_models):
+    import signal
+    import time
+
+    import psutil
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "ytlabel", "serve", "--model", fc_models, "--workers", "2",
+                               "--http-port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_serving_workers(server.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = _serving_workers(server.pid)
+        assert len(workers) == 2
+        os.kill(workers[0].pid, signal.SIGKILL)
+        _, stderr = server.communicate(timeout=60)
+    finally:
+        server.kill()
+    assert server.returncode == 2
+    assert stderr.strip().splitlines()[-1] == "ytlabel: error: a serving worker exited with code -9; see its lines above"
+    assert not workers[1].is_running() or workers[1].status() == psutil.STATUS_ZOMBIE

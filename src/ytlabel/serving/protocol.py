@@ -16,9 +16,12 @@
 - **`GET /v2/models/<name>`** says which registry version and framework serve the model (`versions`,
   `platform`); the tensors themselves come from `YT8MModel.get_input_types/get_output_types`.
 - every 4xx refusal counts in `ytlabel_rejected_requests_total`, KServe's own included.
+- **several processes** (`ytlabel serve --workers N`): each accepts on the listening socket it inherited
+  instead of binding, and `/metrics` sums all of them (KServe's handler would show only the one answering).
 """
 
 import logging
+import os
 
 from ytlabel.serving.metrics import REJECTED
 
@@ -27,8 +30,9 @@ HEADER_LENGTH = "inference-header-content-length"  # starlette's headers are low
 EXTENSIONS = ("binary_tensor_data",)
 
 
-def conform(server, host: str) -> None:
-    """Adjusts a `kserve.ModelServer` (not started yet) as the module docstring says."""
+def conform(server, host: str, listen_fd: int | None = None) -> None:
+    """Adjusts a `kserve.ModelServer` (not started yet) as the module docstring says; with `listen_fd` it
+    accepts on that inherited listening socket instead of binding `host` (a worker of `serve_processes`)."""
     dataplane = server.dataplane
     _decode_headerless_and_malformed_bodies(dataplane)
     _list_extensions(dataplane)
@@ -39,6 +43,7 @@ def conform(server, host: str) -> None:
         # Runs after ModelServer.start() built the REST server and before the event loop binds it.
         rest = server._rest_server
         rest.config.host = host
+        rest.config.fd = listen_fd
         add_handlers = rest._add_exception_handlers
 
         def handlers(app):
@@ -124,6 +129,19 @@ def _add_protocol_handlers(app) -> None:
 
     app.add_exception_handler(InvalidInput, invalid_input)
     app.add_exception_handler(RequestValidationError, unreadable_body)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # one of several server processes: /metrics adds them all up
+        app.router.routes[:] = [route for route in app.router.routes if getattr(route, "path", None) != "/metrics"]
+        app.add_api_route("/metrics", _all_processes_metrics, methods=["GET"])
+
+
+async def _all_processes_metrics(request):
+    from fastapi.responses import Response
+    from prometheus_client import CollectorRegistry, exposition, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    encoder, content_type = exposition.choose_encoder(request.headers.get("accept"))
+    return Response(content=encoder(registry), headers={"content-type": content_type})
 
 
 def _describe(error, protocol: str) -> str:

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 
 from ytlabel import storage
 from ytlabel.errors import YtlabelError
@@ -63,9 +64,12 @@ def build_model(model_dir: str, name: str | None = None, top_k: int = 20, batchi
     return model
 
 
-def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: int = 20, batching=None) -> None:
-    """Blocks serving until SIGTERM/SIGINT. `batching`: a `serving.batching.BatchingOptions` (default: its defaults)."""
-    _check_port_free(host, http_port)  # before loading the model: a clash is found in a second, not a minute
+def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: int = 20, batching=None,
+          listen_fd: int | None = None) -> None:
+    """Blocks serving until SIGTERM/SIGINT. `batching`: a `serving.batching.BatchingOptions` (default: its defaults).
+    `listen_fd`: accept on this inherited listening socket (one of `serve_processes`' workers) instead of binding."""
+    if listen_fd is None:
+        _check_port_free(host, http_port)  # before loading the model: a clash is found in a second, not a minute
     model = build_model(model_dir, name, top_k, batching)
     with _kserve_import():
         from kserve import ModelServer
@@ -75,8 +79,62 @@ def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: in
     log.info("serving %s (%s/%s) on http://%s:%d", model.name, model.manifest["arch"], model.manifest["framework"],
              host, http_port)
     server = ModelServer(http_port=http_port, enable_grpc=False, workers=1)
-    conform(server, host)
+    conform(server, host, listen_fd)
     server.start([model])
+
+
+def serve_processes(worker_argv: list[str], workers: int, host: str, port: int) -> int:
+    """Runs `workers` server processes that accept on one listening socket, as a pre-forking server does, until
+    SIGTERM/SIGINT or until one of them exits (then the others are stopped too); returns the exit code.
+
+    Each worker is `worker_argv --listen-fd FD`: a whole `ytlabel serve` with its own model, event loop and
+    forward thread, so requests are parsed and answered on as many cores as there are workers. KServe's
+    own `--workers` would pickle the loaded model into each process; here each loads it from the directory.
+    The cores (`cores.usable_cores`: the pod's CPU limit) are shared out as threads per worker, and
+    `/metrics` adds every worker's counts up (prometheus_client's multiprocess mode, one directory for all).
+    """
+    import shutil
+    import signal
+    import socket
+    import subprocess
+
+    from ytlabel.cores import usable_cores
+    from ytlabel.processes import stop_processes
+
+    _check_port_free(host, port)
+    listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                    backlog=2048)
+    listener.set_inheritable(True)
+    metrics_dir = tempfile.mkdtemp(prefix="ytlabel-serve-metrics-")
+    threads = str(max(1, usable_cores() // workers))
+    env = {"OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads,
+           **os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    processes: list[subprocess.Popen] = []
+    stopping = []
+
+    def stop(signum, _frame):
+        stopping.append(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for _ in range(workers):
+            processes.append(subprocess.Popen([*worker_argv, "--listen-fd", str(listener.fileno())],
+                                              pass_fds=(listener.fileno(),), env=env))
+        log.info("serving from %d processes (%s threads each) on http://%s:%d", workers, threads, host, port)
+        while not stopping:
+            exited = [process for process in processes if process.poll() is not None]
+            if exited:
+                log.error("serving worker %d exited with code %d; stopping the others", exited[0].pid,
+                          exited[0].returncode)
+                return exited[0].returncode or 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        stop_processes(processes, grace_s=30)
+        listener.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -128,7 +128,7 @@ def worker_environments(workers: int, framework: str, trainer: str = "v1", job: 
 
     The machine's cores are also shared out, as torchrun does: OMP_NUM_THREADS (unless already set), since N
     processes each running a full-width thread pool oversubscribe the cores (measured 14x slower for 2 LSTM
-    ranks on 2 cores), and LOCAL_WORLD_SIZE, from which each process sizes its readers (training/cores.py).
+    ranks on 2 cores), and LOCAL_WORLD_SIZE, from which each process sizes its readers (ytlabel/cores.py).
     """
     threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
     contract = _contract(workers, framework) if trainer == "v1" else _trainer_v2_contract(workers, framework, job)

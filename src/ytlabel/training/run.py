@@ -20,7 +20,8 @@ from ytlabel import runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.errors import TrainingError, YtlabelError
 from ytlabel.runs import RESULT, RunDir, differences, spec_record
-from ytlabel.training import cores, distributed, inputs
+from ytlabel import cores
+from ytlabel.training import distributed, inputs
 
 log = logging.getLogger("ytlabel.train")
 

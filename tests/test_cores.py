@@ -1,4 +1,5 @@
-"""The reader count a trainer starts with: from the pod's CPU limit (its cgroup quota), not the node's cores."""
+"""The cores a process may use, from the pod's CPU limit (its cgroup quota) and not the node's core count, and
+the reader count a trainer starts with."""
 
 import os
 
@@ -6,7 +7,7 @@ import pytest
 
 from ytlabel.config import load_config
 from ytlabel.runs import RunDir
-from ytlabel.training import cores
+from ytlabel import cores
 from ytlabel.training.run import choose_readers
 
 

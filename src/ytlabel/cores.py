@@ -1,4 +1,4 @@
-"""The cores this process may use, and from them how many data readers a trainer starts by default.
+"""The cores this process may use: how many data readers a trainer starts, how many threads a server process gets.
 
 `os.cpu_count()` is the node's core count. A pod is held to its CPU limit another way: the kubelet turns
 `resources.limits.cpu` into a CFS quota on the container's cgroup (cgroup v2 `cpu.max`, v1
