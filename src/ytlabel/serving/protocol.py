@@ -23,6 +23,8 @@
 import logging
 import os
 
+from starlette.requests import Request
+
 from ytlabel.serving.metrics import REJECTED
 
 log = logging.getLogger("ytlabel.serve")
@@ -130,11 +132,11 @@ def _add_protocol_handlers(app) -> None:
     app.add_exception_handler(InvalidInput, invalid_input)
     app.add_exception_handler(RequestValidationError, unreadable_body)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # one of several server processes: /metrics adds them all up
-        app.router.routes[:] = [route for route in app.router.routes if getattr(route, "path", None) != "/metrics"]
         app.add_api_route("/metrics", _all_processes_metrics, methods=["GET"])
+        app.router.routes.insert(0, app.router.routes.pop())  # first: it is matched before KServe's own
 
 
-async def _all_processes_metrics(request):
+async def _all_processes_metrics(request: Request):
     from fastapi.responses import Response
     from prometheus_client import CollectorRegistry, exposition, multiprocess
 
