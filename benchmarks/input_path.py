@@ -22,9 +22,11 @@ Each (reader, level, readers) runs in its own process, so thread settings and me
 **is pinned to `readers` cores** (CPU affinity, inherited by its worker processes and threads): readers=1
 is one core, readers=2 two, for every reader alike. Every run reads `--passes` passes over the shards after
 a one-batch warm-up; resident memory is sampled after the first pass and at the end (flat = it does not grow
-with videos). The whole grid is repeated `--repeats` times, interleaved, and each figure is the median
-with its min and max; `spread` is (max - min) / median. A run during which other processes took more than
-10 % of the machine's CPU time is marked `busy` (from /proc/stat, less this run's own processes).
+with videos). `cold_first_batch_s` is the reader's set-up to its first batch (worker processes started, the
+framework already imported); `first_batch_s` the first batch of a later epoch. The whole grid is repeated
+`--repeats` times, interleaved, and each figure is the median with its min and max; `spread` is
+(max - min) / median. A run during which other processes took more than 10 % of the machine's CPU time is
+marked `busy` (from /proc/stat, less this run's own processes).
 Ratios are ours against each peer on the medians of the same run. The last stdout line is the JSON.
 
 Needs the peers: `make bench-deps` (requirements/bench.txt: tfrecord; requirements/bench-dali.txt: DALI).
@@ -212,9 +214,12 @@ READERS = {"ours": ours, "ours_float": ours_float, "ours_keras": ours_keras, "tf
 def run_one(name: str, shards: list[str], level: str, readers: int, passes: int) -> dict:
     """Runs in its own process, on `readers` cores: warm-up batch, then `passes` timed passes."""
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:readers]))  # workers and threads inherit it
+    __import__("tensorflow" if name in ("tfdata", "ours_keras") else "torch")  # imports are not start-up
+    cold = time.perf_counter()
     passes_of = READERS[name](shards, level, readers)
     warm = iter(passes_of(99))
-    next(warm)  # imports, thread pools, page cache
+    next(warm)  # thread pools, worker processes, page cache
+    cold = time.perf_counter() - cold
     if hasattr(warm, "close"):
         warm.close()
     videos, started, after_first = 0, time.perf_counter(), None
@@ -230,7 +235,7 @@ def run_one(name: str, shards: list[str], level: str, readers: int, passes: int)
         raise SystemExit(f"{name}: the last batch's labels are not a multi-hot ({BATCH}, {CLASSES}) matrix")
     return {"reader": name, "level": level, "readers": readers, "videos": videos, "videos_per_s": round(videos / seconds, 1),
             "batch_rgb_shape": list(shape), "rss_mb_after_pass_1": round(after_first, 1), "rss_mb_end": round(rss_mb(), 1),
-            "first_batch_s": round(first_batch, 3)}
+            "first_batch_s": round(first_batch, 3), "cold_first_batch_s": round(cold, 3)}
 
 
 def _first_batch_seconds(passes_of, epoch: int) -> float:
@@ -348,9 +353,10 @@ def _summary(name: str, level: str, readers: int, measured: list[dict]) -> dict:
     rates = sorted(row["videos_per_s"] for row in done)
     median = float(np.median(rates))
     first = sorted(row["first_batch_s"] for row in done)
+    cold = sorted(row["cold_first_batch_s"] for row in done)
     return {**done[-1], "videos_per_s": round(median, 1), "videos_per_s_min": rates[0], "videos_per_s_max": rates[-1],
             "spread": round((rates[-1] - rates[0]) / median, 3), "runs": len(done),
-            "first_batch_s": float(np.median(first)), "busy_runs": sum(row["others_cpu_share"] > 0.10 for row in done),
+            "first_batch_s": float(np.median(first)), "cold_first_batch_s": float(np.median(cold)), "busy_runs": sum(row["others_cpu_share"] > 0.10 for row in done),
             "rss_mb_end_max": max(row["rss_mb_end"] for row in done)}
 
 

@@ -76,6 +76,8 @@ class Telemetry:
         self._gpu_mem_max = 0.0
         self._data_wait = 0.0
         self._step_time = 0.0
+        self._first_wait: float | None = None
+        self._first_step = 0.0
         self._stop = threading.Event()
         self._interval = interval_s
         self._last_cpu = self._start_cpu = self._cpu_seconds()
@@ -89,6 +91,9 @@ class Telemetry:
         self.videos_total.labels(self.rank).inc(videos)
         self.videos_per_second.labels(self.rank).set(videos / step_s if step_s > 0 else 0.0)
         self.loss.labels(self.rank).set(loss)
+        if self._first_wait is None:  # starts the readers: counted apart, as videos_per_s leaves it out
+            self._first_wait, self._first_step = data_wait_s, step_s
+            return
         self._data_wait += data_wait_s
         self._step_time += step_s
 
@@ -107,8 +112,15 @@ class Telemetry:
             "rss_mb_max": round(self._rss_max / 2**20, 1),
             "gpu_util_mean": round(sum(self._gpu_util) / len(self._gpu_util), 1) if self._gpu_util else None,
             "gpu_mem_mb_max": round(self._gpu_mem_max / 2**20, 1) if self._gpus.handles else None,
-            "data_wait_share": round(self._data_wait / self._step_time, 4) if self._step_time else None,
+            "data_wait_share": self._wait_share(),
+            "first_batch_wait_s": round(self._first_wait, 3) if self._first_wait is not None else None,
         }
+
+    def _wait_share(self) -> float | None:
+        """Data wait over step time after the first step (a one-step run: that step's)."""
+        if self._step_time:
+            return round(self._data_wait / self._step_time, 4)
+        return round(self._first_wait / self._first_step, 4) if self._first_step else None
 
     def close(self) -> None:
         self._stop.set()
