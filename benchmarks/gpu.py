@@ -17,6 +17,7 @@ are no-ops, AMP rows say why they were skipped, and the figures are only a check
 """
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -129,20 +130,7 @@ def steps(device: torch.device, args, sampler: "NvmlSampler") -> list[dict]:
             model = torch_models.build(arch, config.spec()).to(device)
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
             scaler = torch.amp.GradScaler("cuda", enabled=amp)
-
-            def run_steps():
-                for _ in range(args.steps):
-                    inputs = {key: value for key, value in batch.items() if key != "labels"}
-                    with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                        logits = model(inputs)
-                    loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                        logits.float(), batch["labels"], reduction="none").sum(dim=1).mean()
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                return loss
-
+            run_steps = functools.partial(train_steps, model, optimizer, scaler, batch, amp, device, args.steps)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             sampler.mark(f"{arch}_amp_{amp}")
@@ -158,6 +146,21 @@ def steps(device: torch.device, args, sampler: "NvmlSampler") -> list[dict]:
         if "videos_per_s" in on:
             on["amp_vs_float32"] = round(on["videos_per_s"] / off["videos_per_s"], 2)
     return rows
+
+
+def train_steps(model, optimizer, scaler, batch: dict, amp: bool, device: torch.device, steps: int):
+    """`steps` training steps as the trainer takes them (BCE summed over classes, Adam, the AMP scaler)."""
+    inputs = {key: value for key, value in batch.items() if key != "labels"}
+    for _ in range(steps):
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            logits = model(inputs)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits.float(), batch["labels"], reduction="none").sum(dim=1).mean()
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return loss
 
 
 def training_batch(options: InputOptions, videos: int, device: torch.device) -> dict:

@@ -14,10 +14,11 @@ single-client row of the same model in the same run. Frame-level requests carry 
 frames as V1 `{"b64": ...}` (the preset keeps every 2nd). The last stdout line is the JSON.
 
 With `--replicas R`, R servers of the same model run side by side and client i talks to server i mod R, as
-a Kubernetes Service spreads connections over an InferenceService's replicas (more than one process).
+a Kubernetes Service spreads connections over an InferenceService's replicas; with `--workers N` each server
+is `ytlabel serve --workers N` (N processes on one port). Both put more than one process behind the port.
 
 Usage: python benchmarks/load.py [--archs fc,bilstm] [--frameworks torch,keras] [--clients 1,8,32]
-       [--requests 600] [--seconds 20] [--replicas 1] [--work DIR]
+       [--requests 600] [--seconds 20] [--replicas 1] [--workers 1] [--work DIR]
 """
 
 import argparse
@@ -106,7 +107,7 @@ def _forward_stats(url: str, name: str) -> tuple[float, float]:
 
 
 def measure(arch: str, framework: str, work: str, data: str, levels: list[int], requests: int, seconds: float,
-            replicas: int = 1) -> list[dict]:
+            replicas: int = 1, workers: int = 1) -> list[dict]:
     level = "video" if arch == "fc" else "frame"
     run = os.path.join(work, "runs", f"{arch}-{framework}")
     if not os.path.exists(os.path.join(run, "result.json")):
@@ -122,7 +123,7 @@ def measure(arch: str, framework: str, work: str, data: str, levels: list[int], 
     rows = []
     started = time.perf_counter()
     with contextlib.ExitStack() as servers:
-        urls = [servers.enter_context(running("--model", model_dir, timeout_s=600,
+        urls = [servers.enter_context(running("--model", model_dir, "--workers", str(workers), timeout_s=600,
                                               log_path=os.path.join(work, f"{name}-{replica}.log")))
                 for replica in range(replicas)]
         ready_s = round(time.perf_counter() - started, 1)
@@ -134,8 +135,9 @@ def measure(arch: str, framework: str, work: str, data: str, levels: list[int], 
             after = [_forward_stats(url, name) for url in urls]
             forwards = sum(a[0] - b[0] for a, b in zip(after, before))
             videos = sum(a[1] - b[1] for a, b in zip(after, before))
-            row = {"arch": arch, "framework": framework, "replicas": replicas, "request_kb": round(len(way[2]) / 1024, 1),
-                   **row, "videos_per_forward": round(videos / forwards, 2) if forwards else None, "server_ready_s": ready_s}
+            row = {"arch": arch, "framework": framework, "replicas": replicas, "workers": workers,
+                   "request_kb": round(len(way[2]) / 1024, 1), **row,
+                   "videos_per_forward": round(videos / forwards, 2) if forwards else None, "server_ready_s": ready_s}
             if rows:
                 row["throughput_vs_1_client"] = round(row["requests_per_s"] / rows[0]["requests_per_s"], 2)
                 row["p99_vs_1_client"] = round(row["p99_ms"] / rows[0]["p99_ms"], 2)
@@ -153,6 +155,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="at most this long per level")
     parser.add_argument("--replicas", type=int, default=1,
                         help="server processes, each its own `ytlabel serve`, clients spread over them (a Service's view)")
+    parser.add_argument("--workers", type=int, default=1, help="`ytlabel serve --workers`: processes per server")
     parser.add_argument("--work", default=None)
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-load-")
@@ -161,7 +164,8 @@ def main() -> None:
         synth.generate(synth.SynthConfig(videos=32, shards=2, seed=0, frames=300), data)
     levels = [int(count) for count in args.clients.split(",")]
     rows = [row for arch in args.archs.split(",") for framework in args.frameworks.split(",")
-            for row in measure(arch, framework, work, data, levels, args.requests, args.seconds, args.replicas)]
+            for row in measure(arch, framework, work, data, levels, args.requests, args.seconds, args.replicas,
+                               args.workers)]
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "rows": rows}))
 
 

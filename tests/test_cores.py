@@ -5,9 +5,9 @@ import os
 
 import pytest
 
+from ytlabel import cores
 from ytlabel.config import load_config
 from ytlabel.runs import RunDir
-from ytlabel import cores
 from ytlabel.training.run import choose_readers
 
 

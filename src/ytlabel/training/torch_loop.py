@@ -124,11 +124,13 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
             epoch_videos += len(labels)
             history.step(global_step, value, rate)
             progress.update(epoch, step + 1, steps, value)
-            waited = done
             if config.checkpoint_every_steps and (step + 1) % config.checkpoint_every_steps == 0 and step + 1 < steps:
                 _checkpoint(run, place, model, optimizer, scaler,
                             {**state, "epoch": epoch, "step": step + 1, "history": history.rows,
                              "videos": state["videos"] + epoch_videos * place.world_size})
+            # The step's bookkeeping (telemetry, curves, progress, checkpoints) is training time, not data wait.
+            waited = time.perf_counter()
+            state["train_seconds"] += waited - done
         if isinstance(iterator, ReadAhead):
             iterator.close()  # the loader may hold batches past `steps`; stop reading them
         del iterator
