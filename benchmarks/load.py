@@ -36,7 +36,7 @@ from serving import _requests
 
 from ytlabel.data import synth
 from ytlabel.registry import Registry
-from ytlabel.serving.server import running
+from ytlabel.serving.server import THREAD_SETTINGS, running
 
 
 class Connection:
@@ -122,7 +122,14 @@ def measure(arch: str, framework: str, work: str, data: str, levels: list[int], 
     way = _requests(level, name, np.random.default_rng(0))[0]  # V1 JSON
     rows = []
     started = time.perf_counter()
+    # Each replica as a pod with its share of the cores would be: threads = cores / replicas (ytlabel serve sizes
+    # its thread pools from what it may use; on one machine without CPU limits each would take every core).
+    threads = str(max(1, (os.cpu_count() or 1) // replicas))
+    saved = {name: os.environ.get(name) for name in THREAD_SETTINGS}
+    if replicas > 1:
+        os.environ.update({name: threads for name in THREAD_SETTINGS})
     with contextlib.ExitStack() as servers:
+        servers.callback(_restore, saved)
         urls = [servers.enter_context(running("--model", model_dir, "--workers", str(workers), timeout_s=600,
                                               log_path=os.path.join(work, f"{name}-{replica}.log")))
                 for replica in range(replicas)]
@@ -144,6 +151,14 @@ def measure(arch: str, framework: str, work: str, data: str, levels: list[int], 
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
+
+
+def _restore(saved: dict) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def main() -> None:
