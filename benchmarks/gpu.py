@@ -135,7 +135,7 @@ def steps(device: torch.device, args, sampler: "NvmlSampler") -> list[dict]:
                 torch.cuda.reset_peak_memory_stats(device)
             sampler.mark(f"{arch}_amp_{amp}")
             timing = timed(run_steps, device, args.repeats)
-            loss = float(run_steps())
+            loss = run_steps().item()
             row.update(ms_per_step=round(timing["ms"] / args.steps, 3), spread=timing["spread"],
                        videos_per_s=round(args.batch * args.steps / (timing["ms"] / 1000), 1), final_loss=round(loss, 4),
                        peak_memory_mb=round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
