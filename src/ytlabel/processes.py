@@ -9,6 +9,8 @@ import random
 import signal
 import socket
 import subprocess
+import threading
+import time
 
 from ytlabel.errors import YtlabelError
 
@@ -79,3 +81,18 @@ def stop_processes(processes, grace_s: float = 20.0, group: bool = False) -> Non
         except subprocess.TimeoutExpired:
             send(process, signal.SIGKILL)
             process.wait()
+
+
+def exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """Ends this reader process when `parent`, the trainer that started it, is gone (killed, so it could not
+    stop its readers): a thread checks every `poll_s` whether the process has been handed to another parent.
+    Without it an orphaned reader waits forever for a slot or a request. Used by data readers
+    (data/parallel.py, the DataLoader's workers) and `ytlabel serve --workers`' servers.
+    The pid comes from the trainer: a reader that starts after the trainer died sees a parent of 1 already."""
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ytlabel-exit-with-parent", daemon=True).start()

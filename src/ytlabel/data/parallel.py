@@ -15,14 +15,13 @@ import itertools
 import multiprocessing
 import os
 import queue
-import threading
-import time
 from collections.abc import Iterator
 
 import numpy as np
 
 from ytlabel.data import examples, schema, stream
 from ytlabel.errors import DataError, YtlabelError
+from ytlabel.processes import exit_with_parent
 
 _BATCH, _END, _FAILED = "batch", "end", "failed"
 _LARGE = ("rgb", "audio", "rgb_codes", "audio_codes")  # the arrays that go through the slots
@@ -132,20 +131,6 @@ class _Reader:
                  for key, value in batch.items()}
         self.free.put(slot)
         return {**batch, "id": ids}
-
-
-def exit_with_parent(parent: int, poll_s: float = _POLL_S) -> None:
-    """Ends this reader process when `parent`, the trainer that started it, is gone (killed, so it could not
-    stop its readers): a thread checks every `poll_s` whether the process has been handed to another parent.
-    Without it an orphaned reader waits forever for a slot or a request. Also for the DataLoader's workers.
-    The pid comes from the trainer: a reader that starts after the trainer died sees a parent of 1 already."""
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(poll_s)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="ytlabel-exit-with-parent", daemon=True).start()
 
 
 def _read(plan, reader: int, start_epoch: int, buffers, free, out, skip_to, parent: int) -> None:

@@ -71,7 +71,7 @@ def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: in
     if listen_fd is None:
         _check_port_free(host, http_port)  # before loading the model: a clash is found in a second, not a minute
     else:  # a worker of `serve_processes`: it goes with its supervisor, even one killed before it could stop it
-        from ytlabel.data.parallel import exit_with_parent
+        from ytlabel.processes import exit_with_parent
 
         exit_with_parent(os.getppid())
     share_cores(1)

@@ -16,11 +16,12 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from ytlabel.data import examples, parallel, schema, stream
+from ytlabel.data import examples, schema, stream
 from ytlabel.data.examples import InputOptions
 from ytlabel.data.records import VIDEO
 from ytlabel.data.vocabulary import load_vocabulary
 from ytlabel.errors import YtlabelError
+from ytlabel.processes import exit_with_parent
 
 # A packed batch smaller than this crosses from a worker as numpy arrays pickled through its pipe (a video-level
 # batch: ~150 KB); a larger one as tensors in shared memory (a frame-level batch: ~5 MB of uint8 codes). Either
@@ -95,7 +96,7 @@ class Loader:
 
 def _worker_started(trainer: int, _worker_id: int) -> None:
     # A worker of a killed trainer can wait forever on its pipes (it holds both ends): it ends with its parent.
-    parallel.exit_with_parent(trainer)
+    exit_with_parent(trainer)
 
 
 def _as_is(batch):
