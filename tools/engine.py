@@ -31,6 +31,7 @@ class Engine:
     kind: str  # "docker" or "podman"
     cli: str  # path of the command-line client
     env: dict  # the environment the client runs with (DOCKER_HOST for our own daemon)
+    own: bool = False  # the daemon under DATA_ROOT: everything in it is this project's
 
     def run(self, *args: str, check: bool = True, timeout: float | None = 600, capture: bool = True,
             input: str | None = None) -> subprocess.CompletedProcess:
@@ -59,7 +60,8 @@ def running_engine() -> Iterator[Engine]:
         env = dict(os.environ)
         for host in ([env["DOCKER_HOST"]] if env.get("DOCKER_HOST") else ["unix:///var/run/docker.sock",
                                                                           f"unix://{STATE}/docker.sock"]):
-            engine = Engine("docker", docker, {**env, "DOCKER_HOST": host, "DOCKER_BUILDKIT": "0"})
+            engine = Engine("docker", docker, {**env, "DOCKER_HOST": host, "DOCKER_BUILDKIT": "0"},
+                            own=host == f"unix://{STATE}/docker.sock")
             if _answers(engine):
                 yield engine
                 return
@@ -90,7 +92,7 @@ def _own_dockerd(docker: str, env: dict) -> Iterator[Engine]:
     for stale in (socket, f"{STATE}/docker.pid"):  # left by a daemon that was killed (it did not answer above)
         with contextlib.suppress(FileNotFoundError):
             os.remove(stale)
-    engine = Engine("docker", docker, {**env, "DOCKER_HOST": f"unix://{socket}", "DOCKER_BUILDKIT": "0"})
+    engine = Engine("docker", docker, {**env, "DOCKER_HOST": f"unix://{socket}", "DOCKER_BUILDKIT": "0"}, own=True)
     with open(f"{STATE}/dockerd.log", "ab") as log:
         daemon = subprocess.Popen(["dockerd", "--host", f"unix://{socket}", "--data-root", DATA_ROOT,
                                    "--exec-root", f"{STATE}/exec", "--pidfile", f"{STATE}/docker.pid"],

@@ -72,6 +72,7 @@ def build_all(engine: Engine, flavour: str, names: list[str]) -> dict:
     figures = {"date": datetime.date.today().isoformat(), "engine": engine.kind, "flavour": flavour,
                "cores": os.cpu_count(), "images": {}}
     started = time.monotonic()
+    remove_dangling(engine)  # before building too: the space a failed run left behind is needed now
     base_id, seconds = build_base(engine)
     figures["images"]["ytlabel-base"] = {"seconds": seconds, "bytes": _size(engine, images.BASE), "id": base_id}
     started_wheels = time.monotonic()
@@ -84,6 +85,7 @@ def build_all(engine: Engine, flavour: str, names: list[str]) -> dict:
                                    "bytes": _size(engine, images.image(name)), "id": image_id}
         write_provenance(engine, name, image_id, base_id, flavour)
     figures["total_seconds"] = round(time.monotonic() - started, 1)
+    remove_dangling(engine)
     previous = json.load(open(FIGURES)) if os.path.exists(FIGURES) else {}
     if set(names) != set(images.DOCKERFILES) and flavour in previous:  # --only: the other images' rows stay
         figures["images"] = {**previous[flavour]["images"], **figures["images"]}
@@ -189,9 +191,11 @@ def build_image(engine: Engine, name: str, context: str, base_id: str, flavour: 
               "io.ytlabel.base-id": base_id, "io.ytlabel.flavour": flavour}
     dockerfile = dockerfile or os.path.join(ROOT, "images", images.DOCKERFILES[name])
     print(f"{reference}: {os.path.basename(dockerfile)} (flavour {flavour})", flush=True)
-    done = engine.run("build", "--network", "none", "-f", dockerfile, "-t", reference, "--build-arg", f"BASE={images.BASE}",
-                      "--build-arg", f"FLAVOUR={flavour}", *(arg for key, value in labels.items()
-                                                             for arg in ("--label", f"{key}={value}")),
+    previous = engine.image_id(reference)
+    # --force-rm: a failed step's container goes too, or it would keep that step's image from being pruned
+    done = engine.run("build", "--network", "none", "--force-rm", "-f", dockerfile, "-t", reference,
+                      "--build-arg", f"BASE={images.BASE}", "--build-arg", f"FLAVOUR={flavour}",
+                      *(arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")),
                       context, check=False, timeout=1800)
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip().splitlines()
@@ -199,7 +203,26 @@ def build_image(engine: Engine, name: str, context: str, base_id: str, flavour: 
         where = steps[-1] if steps else "its first step"
         tail = "\n".join(output[-12:])
         raise EngineError(f"building {name} failed at {where}:\n{tail}")
-    return engine.image_id(reference)
+    built = engine.image_id(reference)
+    if previous and previous != built:
+        remove_replaced(engine, previous)
+    return built
+
+
+def remove_replaced(engine: Engine, image_id: str) -> None:
+    """Deletes the image a rebuild untagged, with its intermediate layers, so that rebuilding on every commit
+    does not fill the disk (the legacy builder keeps each step as an image). One a container still uses stays."""
+    done = engine.run("rmi", image_id, check=False)
+    if done.returncode != 0:
+        print(f"  kept the replaced image {image_id[:19]}: {(done.stdout + done.stderr).strip()[:200]}")
+
+
+def remove_dangling(engine: Engine) -> None:
+    """Deletes untagged images left by earlier builds of ours (they carry our flavour label), and, on the
+    daemon this project starts for itself, every untagged image: a failed build leaves its steps behind."""
+    engine.run("image", "prune", "--force", "--filter", "label=io.ytlabel.flavour", check=False, timeout=900)
+    if engine.own:
+        engine.run("image", "prune", "--force", check=False, timeout=900)
 
 
 def write_provenance(engine: Engine, name: str, image_id: str, base_id: str, flavour: str) -> None:
