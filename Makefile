@@ -8,7 +8,7 @@ STAMP := $(VENV)/.ytlabel-installed
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 DEMO_DIR ?= .demo
 
-.PHONY: setup test test-fast test-deps demo benchmark bench-deps lock lock-checkov clean images images-deps test-images
+.PHONY: setup lint test test-fast test-deps demo benchmark bench-deps lock lock-checkov clean images images-deps test-images
 
 setup: $(STAMP)
 
@@ -18,13 +18,19 @@ $(STAMP): requirements/dev.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-test: setup test-deps
-	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml: no module imports upward
+test: setup test-deps lint
 	$(BIN)/python -m pytest -q
 
 # The edit loop: everything but the multi-process, server and container tests (marked slow / containers).
-test-fast: setup test-deps
+test-fast: setup test-deps lint
 	$(BIN)/python -m pytest -q -m "not slow and not containers"
+
+# What .pre-commit-config.yaml runs too: lint, formatting, types (the modules [tool.mypy] lists), layers.
+lint: setup
+	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml: no module imports upward
 
 # Servers the tests start and stop themselves: Prometheus comes from Debian (SeaweedFS from PyPI, in the lock);
 # so does Chromium, which the report-page test lays out and screenshots.

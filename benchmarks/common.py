@@ -14,7 +14,7 @@ def run_ytlabel(*args: str) -> None:
 
 
 def shard_slice(text: str) -> slice:
-    """"64:80" -> slice(64, 80): a Python slice over the sorted shard list, as the CLI flags write it."""
+    """ "64:80" -> slice(64, 80): a Python slice over the sorted shard list, as the CLI flags write it."""
     start, _, stop = text.partition(":")
     return slice(int(start) if start else None, int(stop) if stop else None)
 

@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data"))
 
-from fuzz_cases import operations, run_case, seed_payloads  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from fuzz_cases import operations, run_case, seed_payloads
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def main() -> None:
@@ -40,32 +40,45 @@ def main() -> None:
     for mode, reframe in (("hostile_framing", False), ("hostile_payload", True)):
         outcomes, slowest = {"read": 0, "data-error": 0}, 0.0
 
-        @settings(max_examples=args.cases, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=args.cases,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(choice=st.integers(0, 100), ops=operations, skip_corrupt=st.booleans())
         def case(choice, ops, skip_corrupt):
             nonlocal slowest
             begun = time.perf_counter()
-            outcomes[run_case(os.path.join(folder, "case.tfrecord"), seeds, choice, ops, reframe, skip_corrupt)] += 1
+            outcomes[run_case(os.path.join(folder, "case.tfrecord"), seeds, choice, ops, reframe, skip_corrupt)] += 1  # noqa: B023 - called within this iteration only
             slowest = max(slowest, time.perf_counter() - begun)
 
         mode_started = time.perf_counter()
         case()  # any exception other than DataError propagates and fails the run
-        figures[mode] = {**outcomes, "crashes": 0, "slowest_case_ms": round(slowest * 1000, 2),
-                         "cases_per_s": round(sum(outcomes.values()) / (time.perf_counter() - mode_started), 1),
-                         "peak_rss_mb_after": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        figures[mode] = {
+            **outcomes,
+            "crashes": 0,
+            "slowest_case_ms": round(slowest * 1000, 2),
+            "cases_per_s": round(sum(outcomes.values()) / (time.perf_counter() - mode_started), 1),
+            "peak_rss_mb_after": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
     # Memory of parsing alone: the same mutations drawn by a seeded numpy generator, no hypothesis bookkeeping.
     rng = np.random.default_rng(0)
     kinds = ("flip", "truncate", "insert", "overwrite", "varint", "wiretype", "length")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     plain = {"read": 0, "data-error": 0}
     for index in range(args.cases):
-        ops = [(kinds[rng.integers(len(kinds))], int(rng.integers(1 << 20)), int(rng.integers(1 << 62)))
-               for _ in range(int(rng.integers(1, 5)))]
+        ops = [
+            (kinds[rng.integers(len(kinds))], int(rng.integers(1 << 20)), int(rng.integers(1 << 62)))
+            for _ in range(int(rng.integers(1, 5)))
+        ]
         plain[run_case(os.path.join(folder, "case.tfrecord"), seeds, index, ops, bool(index % 2), bool(index % 3))] += 1
-    figures["plain_loop"] = {**plain, "crashes": 0,
-                             "peak_rss_growth_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                                                          - rss_before) / 1024, 1)}
+    figures["plain_loop"] = {
+        **plain,
+        "crashes": 0,
+        "peak_rss_growth_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024, 1),
+    }
     figures["seconds"] = round(time.perf_counter() - started, 1)
     figures["peak_rss_mb_before"] = round(rss_start / 1024, 1)
     print(json.dumps(figures))

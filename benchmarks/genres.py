@@ -29,13 +29,16 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--train-shards", default="0:64,80:180")
     parser.add_argument("--eval-shards", default="64:80")
-    parser.add_argument("--class-runs", nargs="*", default=[], help="FRAMEWORK=RUN_DIR of finished, evaluated class runs")
+    parser.add_argument(
+        "--class-runs", nargs="*", default=[], help="FRAMEWORK=RUN_DIR of finished, evaluated class runs"
+    )
     parser.add_argument("--work", default=None)
     args = parser.parse_args()
     shards = sorted(glob.glob(os.path.join(args.data, "*.tfrecord")))
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-genres-")
-    train_dir = link_shards([s for part in args.train_shards.split(",") for s in shards[shard_slice(part)]],
-                            os.path.join(work, "train"))
+    train_dir = link_shards(
+        [s for part in args.train_shards.split(",") for s in shards[shard_slice(part)]], os.path.join(work, "train")
+    )
     eval_dir = link_shards(shards[shard_slice(args.eval_shards)], os.path.join(work, "eval"))
     class_runs = dict(item.split("=", 1) for item in args.class_runs)
     rows, per_genre = [], {}
@@ -46,14 +49,34 @@ def main() -> None:
             if out is None:
                 out = os.path.join(work, f"fc-{framework}-{target}")
                 shutil.rmtree(out, ignore_errors=True)
-                run_ytlabel("train", "--arch", "fc", "--framework", framework, "--data", train_dir, "--out", out,
-                            "--config", "fc", "validation_fraction=0", f"target={target}")
+                run_ytlabel(
+                    "train",
+                    "--arch",
+                    "fc",
+                    "--framework",
+                    framework,
+                    "--data",
+                    train_dir,
+                    "--out",
+                    out,
+                    "--config",
+                    "fc",
+                    "validation_fraction=0",
+                    f"target={target}",
+                )
                 run_ytlabel("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
             metrics = run_metrics(out)
             label = f"{framework}/{'trained on genres' if target == 'genres' else 'derived from classes'}"
-            rows.append({"framework": framework, "genres_from": target, "genre_gap": round(metrics["genre_gap"], 4),
-                         "genre_hit_at_1": round(metrics["genre_hit_at_1"], 4), "videos": metrics["videos"],
-                         "wall_s": round(time.perf_counter() - started, 1)})
+            rows.append(
+                {
+                    "framework": framework,
+                    "genres_from": target,
+                    "genre_gap": round(metrics["genre_gap"], 4),
+                    "genre_hit_at_1": round(metrics["genre_hit_at_1"], 4),
+                    "videos": metrics["videos"],
+                    "wall_s": round(time.perf_counter() - started, 1),
+                }
+            )
             per_genre[label] = {genre: round(ap, 4) for genre, ap in metrics["per_genre_ap"].items()}
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print(json.dumps({"rows": rows, "per_genre": per_genre}))

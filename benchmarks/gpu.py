@@ -42,7 +42,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--frames", type=int, default=300, help="frames per video in the transfer batch")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median, min, max)")
     parser.add_argument("--steps", type=int, default=20, help="training steps per timed run")
-    parser.add_argument("--small", action="store_true", help="tiny models and batches: checks the script, not the device")
+    parser.add_argument(
+        "--small", action="store_true", help="tiny models and batches: checks the script, not the device"
+    )
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -50,7 +52,9 @@ def main(argv=None) -> dict:
     sampler = NvmlSampler()
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "torch": torch.__version__, "cuda": torch.version.cuda, "date": time.strftime("%Y-%m-%d"),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "date": time.strftime("%Y-%m-%d"),
         "settings": vars(args),
         "transfer": transfer(device, args.batch, args.frames, args.repeats),
         "steps": steps(device, args, sampler),
@@ -76,8 +80,13 @@ def packed_frames(videos: int, frames: int, seed: int = 0) -> tuple[dict, InputO
     rgb[padding], audio[padding] = 0, 0
     label_counts = rng.integers(1, 6, videos)
     label_ids = rng.integers(0, schema.NUM_CLASSES, int(label_counts.sum()))
-    return {"rgb_codes": rgb, "audio_codes": audio, "num_frames": counts.astype(np.int64),
-            "label_ids": label_ids.astype(np.int64), "label_counts": label_counts.astype(np.int64)}, options
+    return {
+        "rgb_codes": rgb,
+        "audio_codes": audio,
+        "num_frames": counts.astype(np.int64),
+        "label_ids": label_ids.astype(np.int64),
+        "label_counts": label_counts.astype(np.int64),
+    }, options
 
 
 def transfer(device: torch.device, videos: int, frames: int, repeats: int) -> dict:
@@ -99,24 +108,40 @@ def transfer(device: torch.device, videos: int, frames: int, repeats: int) -> di
         arrays = examples.unpack_batch(packed, options)
         return {key: torch.from_numpy(value).to(device, non_blocking=cuda) for key, value in arrays.items()}
 
-    rows = {name: timed(function, device, repeats) for name, function in (
-        ("float32_pageable", pageable), ("float32_pinned", pinned_copy),
-        ("cpu_unpack_then_copy", cpu_unpack_then_copy), ("packed_unpack_on_device", on_device))}
+    rows = {
+        name: timed(function, device, repeats)
+        for name, function in (
+            ("float32_pageable", pageable),
+            ("float32_pinned", pinned_copy),
+            ("cpu_unpack_then_copy", cpu_unpack_then_copy),
+            ("packed_unpack_on_device", on_device),
+        )
+    }
     for row in rows.values():
         row["videos_per_s"] = round(videos / (row["ms"] / 1000), 1)
     got = on_device()
     difference = max(float((got[key].cpu() - unpacked[key]).abs().max()) for key in unpacked)
-    return {"videos": videos, "frames": frames,
-            "bytes": {"float32": sum(value.nbytes for value in unpacked.values()),
-                      "packed": sum(value.nbytes for value in packed.values())},
-            "rows": rows, "max_abs_difference": difference,
-            "packed_vs_cpu_unpack_then_copy": round(rows["cpu_unpack_then_copy"]["ms"] / rows["packed_unpack_on_device"]["ms"], 2)}
+    return {
+        "videos": videos,
+        "frames": frames,
+        "bytes": {
+            "float32": sum(value.nbytes for value in unpacked.values()),
+            "packed": sum(value.nbytes for value in packed.values()),
+        },
+        "rows": rows,
+        "max_abs_difference": difference,
+        "packed_vs_cpu_unpack_then_copy": round(
+            rows["cpu_unpack_then_copy"]["ms"] / rows["packed_unpack_on_device"]["ms"], 2
+        ),
+    }
 
 
 def steps(device: torch.device, args, sampler: "NvmlSampler") -> list[dict]:
     rows = []
-    small = {"fc": ["model.rgb_hidden=16", "model.audio_hidden=8", "model.head_hidden=16"],
-             "bilstm": ["model.hidden=8", "max_frames=10"]}
+    small = {
+        "fc": ["model.rgb_hidden=16", "model.audio_hidden=8", "model.head_hidden=16"],
+        "bilstm": ["model.hidden=8", "max_frames=10"],
+    }
     for arch in ("fc", "bilstm"):
         config = load_config(arch, "torch", "-", "-", default_preset(arch, None), small[arch] if args.small else ())
         options = InputOptions(level=config.level, max_frames=config.max_frames)
@@ -124,7 +149,9 @@ def steps(device: torch.device, args, sampler: "NvmlSampler") -> list[dict]:
         for amp in (False, True):
             row = {"arch": arch, "amp": amp}
             if amp and device.type != "cuda":
-                rows.append({**row, "skipped": "AMP trains in float16 on CUDA only (the trainer warns and uses float32)"})
+                rows.append(
+                    {**row, "skipped": "AMP trains in float16 on CUDA only (the trainer warns and uses float32)"}
+                )
                 continue
             torch.manual_seed(0)
             model = torch_models.build(arch, config.spec()).to(device)
@@ -136,10 +163,15 @@ def steps(device: torch.device, args, sampler: "NvmlSampler") -> list[dict]:
             sampler.mark(f"{arch}_amp_{amp}")
             timing = timed(run_steps, device, args.repeats)
             loss = run_steps().item()
-            row.update(ms_per_step=round(timing["ms"] / args.steps, 3), spread=timing["spread"],
-                       videos_per_s=round(args.batch * args.steps / (timing["ms"] / 1000), 1), final_loss=round(loss, 4),
-                       peak_memory_mb=round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-                       if device.type == "cuda" else None)
+            row.update(
+                ms_per_step=round(timing["ms"] / args.steps, 3),
+                spread=timing["spread"],
+                videos_per_s=round(args.batch * args.steps / (timing["ms"] / 1000), 1),
+                final_loss=round(loss, 4),
+                peak_memory_mb=round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+                if device.type == "cuda"
+                else None,
+            )
             rows.append(row)
     for arch in ("fc", "bilstm"):
         off, on = (next(row for row in rows if row["arch"] == arch and row["amp"] is amp) for amp in (False, True))
@@ -154,8 +186,11 @@ def train_steps(model, optimizer, scaler, batch: dict, amp: bool, device: torch.
     for _ in range(steps):
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
             logits = model(inputs)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits.float(), batch["labels"], reduction="none").sum(dim=1).mean()
+        loss = (
+            torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), batch["labels"], reduction="none")
+            .sum(dim=1)
+            .mean()
+        )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -169,10 +204,12 @@ def training_batch(options: InputOptions, videos: int, device: torch.device) -> 
     else:
         rng = np.random.default_rng(1)
         label_counts = rng.integers(1, 6, videos)
-        packed = {"rgb": rng.normal(size=(videos, schema.RGB_DIM)).astype(np.float32),
-                  "audio": rng.normal(size=(videos, schema.AUDIO_DIM)).astype(np.float32),
-                  "label_ids": rng.integers(0, schema.NUM_CLASSES, int(label_counts.sum())),
-                  "label_counts": label_counts}
+        packed = {
+            "rgb": rng.normal(size=(videos, schema.RGB_DIM)).astype(np.float32),
+            "audio": rng.normal(size=(videos, schema.AUDIO_DIM)).astype(np.float32),
+            "label_ids": rng.integers(0, schema.NUM_CLASSES, int(label_counts.sum())),
+            "label_counts": label_counts,
+        }
     return unpack_on(packed, options, device)
 
 
@@ -187,8 +224,12 @@ def timed(function, device: torch.device, repeats: int) -> dict:
         synchronize(device)
         times.append((time.perf_counter() - began) * 1000)
     median = statistics.median(times)
-    return {"ms": round(median, 3), "min_ms": round(min(times), 3), "max_ms": round(max(times), 3),
-            "spread": round((max(times) - min(times)) / median, 3)}
+    return {
+        "ms": round(median, 3),
+        "min_ms": round(min(times), 3),
+        "max_ms": round(max(times), 3),
+        "spread": round((max(times) - min(times)) / median, 3),
+    }
 
 
 def synchronize(device: torch.device) -> None:
@@ -220,9 +261,17 @@ class NvmlSampler:
         if not self.gpus.handles:
             return {"available": False}
         self._thread.join()
-        return {"available": True, **{section: {"busy_percent_mean": round(statistics.mean(u for u, _ in values), 1),
-                                                "memory_mb_max": round(max(m for _, m in values) / 2**20, 1)}
-                                      for section, values in self.samples.items() if values}}
+        return {
+            "available": True,
+            **{
+                section: {
+                    "busy_percent_mean": round(statistics.mean(u for u, _ in values), 1),
+                    "memory_mb_max": round(max(m for _, m in values) / 2**20, 1),
+                }
+                for section, values in self.samples.items()
+                if values
+            },
+        }
 
 
 if __name__ == "__main__":

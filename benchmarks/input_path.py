@@ -61,9 +61,14 @@ def _plan(shards: list[str], level: str, readers: int):
     from ytlabel.data import stream
     from ytlabel.data.examples import InputOptions
 
-    options = InputOptions(level=level, max_frames=MAX_FRAMES, stride=STRIDE) if level == "frame" else InputOptions(level=level)
-    return stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), options, BATCH, readers=readers,
-                             shuffle_buffer=SHUFFLE)
+    options = (
+        InputOptions(level=level, max_frames=MAX_FRAMES, stride=STRIDE)
+        if level == "frame"
+        else InputOptions(level=level)
+    )
+    return stream.StreamPlan(
+        tuple(shards), tuple(stream.count_records(shards)), options, BATCH, readers=readers, shuffle_buffer=SHUFFLE
+    )
 
 
 def ours(shards: list[str], level: str, readers: int, packed: bool = True):
@@ -124,7 +129,9 @@ def tfrecord_package(shards: list[str], level: str, readers: int):
             rng, buffer = np.random.default_rng(), []
             for shard in mine:
                 if level == "video":
-                    records = ((example, None) for example in example_loader(shard, None, ["labels", "mean_rgb", "mean_audio"]))
+                    records = (
+                        (example, None) for example in example_loader(shard, None, ["labels", "mean_rgb", "mean_audio"])
+                    )
                 else:
                     records = sequence_loader(shard, None, ["labels"], ["rgb", "audio"])
                 for context, frames in records:
@@ -134,7 +141,9 @@ def tfrecord_package(shards: list[str], level: str, readers: int):
             while buffer:
                 yield buffer.pop(int(rng.integers(len(buffer))))
 
-    loader = torch.utils.data.DataLoader(Shards(), batch_size=BATCH, drop_last=True, num_workers=readers if readers > 1 else 0)
+    loader = torch.utils.data.DataLoader(
+        Shards(), batch_size=BATCH, drop_last=True, num_workers=readers if readers > 1 else 0
+    )
     return lambda epoch: loader
 
 
@@ -147,19 +156,29 @@ def tfdata(shards: list[str], level: str, readers: int):
 
     def parse(serialized):
         if level == "video":
-            example = tf.io.parse_single_example(serialized, {
-                "labels": tf.io.VarLenFeature(tf.int64), "mean_rgb": tf.io.FixedLenFeature([RGB], tf.float32),
-                "mean_audio": tf.io.FixedLenFeature([AUDIO], tf.float32)})
+            example = tf.io.parse_single_example(
+                serialized,
+                {
+                    "labels": tf.io.VarLenFeature(tf.int64),
+                    "mean_rgb": tf.io.FixedLenFeature([RGB], tf.float32),
+                    "mean_audio": tf.io.FixedLenFeature([AUDIO], tf.float32),
+                },
+            )
             labels, out = example["labels"].values, {"rgb": example["mean_rgb"], "audio": example["mean_audio"]}
         else:
             context, lists = tf.io.parse_single_sequence_example(
-                serialized, context_features={"labels": tf.io.VarLenFeature(tf.int64)},
-                sequence_features={key: tf.io.FixedLenSequenceFeature([], tf.string) for key in ("rgb", "audio")})
+                serialized,
+                context_features={"labels": tf.io.VarLenFeature(tf.int64)},
+                sequence_features={key: tf.io.FixedLenSequenceFeature([], tf.string) for key in ("rgb", "audio")},
+            )
             rgb, audio = dequantize(lists["rgb"], RGB), dequantize(lists["audio"], AUDIO)
             labels = context["labels"].values
             count = tf.shape(rgb)[0]
-            out = {"rgb": tf.pad(rgb, [[0, MAX_FRAMES - count], [0, 0]]),
-                   "audio": tf.pad(audio, [[0, MAX_FRAMES - count], [0, 0]]), "num_frames": tf.cast(count, tf.int64)}
+            out = {
+                "rgb": tf.pad(rgb, [[0, MAX_FRAMES - count], [0, 0]]),
+                "audio": tf.pad(audio, [[0, MAX_FRAMES - count], [0, 0]]),
+                "num_frames": tf.cast(count, tf.int64),
+            }
         out["labels"] = tf.reduce_max(tf.one_hot(labels, CLASSES), axis=0)
         return out
 
@@ -174,31 +193,44 @@ def tfdata(shards: list[str], level: str, readers: int):
 
 def dali(shards: list[str], level: str, readers: int):
     if level != "video":
-        raise NotImplementedError("DALI's TFRecord reader parses tf.train.Example only; frame-level shards are "
-                                  "tf.train.SequenceExample")
-    import nvidia.dali.fn as fn
+        raise NotImplementedError(
+            "DALI's TFRecord reader parses tf.train.Example only; frame-level shards are tf.train.SequenceExample"
+        )
     import nvidia.dali.tfrecord as tfrec
-    from nvidia.dali import pipeline_def, types
+    from nvidia.dali import fn, pipeline_def, types
 
     index_dir = tempfile.mkdtemp(prefix="dali-index-")
     indexes = []
     for shard in shards:
         indexes.append(os.path.join(index_dir, os.path.basename(shard) + ".idx"))
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), "tfrecord2idx"), shard, indexes[-1]], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), "tfrecord2idx"), shard, indexes[-1]],
+            check=True,
+            capture_output=True,
+        )
 
     @pipeline_def(batch_size=BATCH, num_threads=readers, device_id=None, seed=0, prefetch_queue_depth=2)
     def pipeline():
-        example = fn.readers.tfrecord(path=shards, index_path=indexes, random_shuffle=True, initial_fill=SHUFFLE,
-                                      features={"labels": tfrec.VarLenFeature(tfrec.int64, -1),
-                                                "mean_rgb": tfrec.FixedLenFeature([RGB], tfrec.float32, 0.0),
-                                                "mean_audio": tfrec.FixedLenFeature([AUDIO], tfrec.float32, 0.0)})
+        example = fn.readers.tfrecord(
+            path=shards,
+            index_path=indexes,
+            random_shuffle=True,
+            initial_fill=SHUFFLE,
+            features={
+                "labels": tfrec.VarLenFeature(tfrec.int64, -1),
+                "mean_rgb": tfrec.FixedLenFeature([RGB], tfrec.float32, 0.0),
+                "mean_audio": tfrec.FixedLenFeature([AUDIO], tfrec.float32, 0.0),
+            },
+        )
         hot = fn.reductions.max(fn.one_hot(example["labels"], num_classes=CLASSES, dtype=types.FLOAT), axes=[0])
         return example["mean_rgb"], example["mean_audio"], hot
 
     built = pipeline()
     built.build()
-    videos = sum(1 for shard in shards for _ in open(indexes[shards.index(shard)]))
+    videos = 0
+    for shard in shards:
+        with open(indexes[shards.index(shard)]) as index:
+            videos += sum(1 for _ in index)
 
     def passes(epoch: int):  # the reader wraps around by itself: one pass is videos // BATCH batches
         for _ in range(videos // BATCH):
@@ -208,7 +240,14 @@ def dali(shards: list[str], level: str, readers: int):
     return passes
 
 
-READERS = {"ours": ours, "ours_float": ours_float, "ours_keras": ours_keras, "tfdata": tfdata, "tfrecord": tfrecord_package, "dali": dali}
+READERS = {
+    "ours": ours,
+    "ours_float": ours_float,
+    "ours_keras": ours_keras,
+    "tfdata": tfdata,
+    "tfrecord": tfrecord_package,
+    "dali": dali,
+}
 
 
 def run_one(name: str, shards: list[str], level: str, readers: int, passes: int) -> dict:
@@ -233,9 +272,18 @@ def run_one(name: str, shards: list[str], level: str, readers: int, passes: int)
     labels = np.asarray(batch["labels"])
     if labels.shape != (BATCH, CLASSES) or not (labels.max(axis=1) == 1).all():  # every video has a label
         raise SystemExit(f"{name}: the last batch's labels are not a multi-hot ({BATCH}, {CLASSES}) matrix")
-    return {"reader": name, "level": level, "readers": readers, "videos": videos, "videos_per_s": round(videos / seconds, 1),
-            "batch_rgb_shape": list(shape), "rss_mb_after_pass_1": round(after_first, 1), "rss_mb_end": round(rss_mb(), 1),
-            "first_batch_s": round(first_batch, 3), "cold_first_batch_s": round(cold, 3)}
+    return {
+        "reader": name,
+        "level": level,
+        "readers": readers,
+        "videos": videos,
+        "videos_per_s": round(videos / seconds, 1),
+        "batch_rgb_shape": list(shape),
+        "rss_mb_after_pass_1": round(after_first, 1),
+        "rss_mb_end": round(rss_mb(), 1),
+        "first_batch_s": round(first_batch, 3),
+        "cold_first_batch_s": round(cold, 3),
+    }
 
 
 def _first_batch_seconds(passes_of, epoch: int) -> float:
@@ -262,8 +310,10 @@ def _cpu_busy() -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--video-data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                                                             "yt8m-v2-video-validate"))
+    parser.add_argument(
+        "--video-data",
+        default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "yt8m-v2-video-validate"),
+    )
     parser.add_argument("--video-shards", default="0:16")
     parser.add_argument("--frame-videos", type=int, default=384)
     parser.add_argument("--passes", type=int, default=3)
@@ -292,9 +342,13 @@ def main() -> None:
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-input-path-")
     frame_dir = os.path.join(work, "synth")
     if not os.path.exists(os.path.join(frame_dir, "synth.json")):  # 300-frame videos, as YT8M's longest
-        synth.generate(synth.SynthConfig(videos=args.frame_videos, shards=8, seed=0, frames=300, frame_jitter=0.0), frame_dir)
-    shards = {"video": sorted(glob.glob(os.path.join(args.video_data, "*.tfrecord")))[shard_slice(args.video_shards)],
-              "frame": sorted(glob.glob(os.path.join(frame_dir, "frame", "*.tfrecord")))}
+        synth.generate(
+            synth.SynthConfig(videos=args.frame_videos, shards=8, seed=0, frames=300, frame_jitter=0.0), frame_dir
+        )
+    shards = {
+        "video": sorted(glob.glob(os.path.join(args.video_data, "*.tfrecord")))[shard_slice(args.video_shards)],
+        "frame": sorted(glob.glob(os.path.join(frame_dir, "frame", "*.tfrecord"))),
+    }
     listings = {}
     for level in ("video", "frame"):
         listings[level] = os.path.join(work, f"{level}-shards.json")
@@ -303,7 +357,7 @@ def main() -> None:
     names = args.readers.split(",")
     runs: dict[tuple, list[dict]] = {}
     for repeat in range(args.repeats):  # interleaved: a slow spell of the machine hits every reader alike
-        order = names[repeat % len(names):] + names[: repeat % len(names)]  # and none always runs first
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]  # and none always runs first
         for level in ("video", "frame"):
             for readers in (1, 2):
                 for name in order:
@@ -312,28 +366,48 @@ def main() -> None:
                     print(json.dumps({"repeat": repeat, **row}), file=sys.stderr, flush=True)
     rows = [_summary(name, level, readers, measured) for (name, level, readers), measured in runs.items()]
     for row in rows:
-        ours_row = next(r for r in rows if r["reader"] == "ours" and r["level"] == row["level"] and r["readers"] == row["readers"])
+        ours_row = next(
+            r for r in rows if r["reader"] == "ours" and r["level"] == row["level"] and r["readers"] == row["readers"]
+        )
         if row["reader"] != "ours" and "videos_per_s" in row and "videos_per_s" in ours_row:
             row["ours_vs_this"] = round(ours_row["videos_per_s"] / row["videos_per_s"], 2)
     scaling: dict[str, dict] = {"ours": {}, "ours_keras": {}}
     for name, level in ((name, level) for name in scaling for level in ("video", "frame")):
-        one, two = (next((r for r in rows if r["reader"] == name and r["level"] == level and r["readers"] == n), {})
-                    for n in (1, 2))
+        one, two = (
+            next((r for r in rows if r["reader"] == name and r["level"] == level and r["readers"] == n), {})
+            for n in (1, 2)
+        )
         if "videos_per_s" in one and "videos_per_s" in two:
             scaling[name][level] = round(two["videos_per_s"] / one["videos_per_s"], 2)
-    print(json.dumps({"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "batch": BATCH, "max_frames": MAX_FRAMES,
-                      "stride": STRIDE, "shuffle_buffer": SHUFFLE, "passes": args.passes, "repeats": args.repeats,
-                      "ours_2_readers_over_1": scaling["ours"],
-                      "ours_keras_2_readers_over_1": scaling["ours_keras"], "busy_runs": sum(r.get("busy_runs", 0) for r in rows),
-                      "rows": rows}))
+    print(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d"),
+                "cores": os.cpu_count(),
+                "batch": BATCH,
+                "max_frames": MAX_FRAMES,
+                "stride": STRIDE,
+                "shuffle_buffer": SHUFFLE,
+                "passes": args.passes,
+                "repeats": args.repeats,
+                "ours_2_readers_over_1": scaling["ours"],
+                "ours_keras_2_readers_over_1": scaling["ours_keras"],
+                "busy_runs": sum(r.get("busy_runs", 0) for r in rows),
+                "rows": rows,
+            }
+        )
+    )
 
 
 def _measure(name: str, level: str, readers: int, listing: str, passes: int) -> dict:
     """One run of one reader in its own process, with how busy the rest of the machine was meanwhile."""
     busy_before, ours_before = _cpu_busy()
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--passes", str(passes), "--one", f"{name},{level},{readers},{listing}"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--passes", str(passes), "--one", f"{name},{level},{readers},{listing}"],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - started
     busy_after, ours_after = _cpu_busy()
     others = max(0.0, (busy_after - busy_before) - (ours_after - ours_before))
@@ -354,10 +428,18 @@ def _summary(name: str, level: str, readers: int, measured: list[dict]) -> dict:
     median = float(np.median(rates))
     first = sorted(row["first_batch_s"] for row in done)
     cold = sorted(row["cold_first_batch_s"] for row in done)
-    return {**done[-1], "videos_per_s": round(median, 1), "videos_per_s_min": rates[0], "videos_per_s_max": rates[-1],
-            "spread": round((rates[-1] - rates[0]) / median, 3), "runs": len(done),
-            "first_batch_s": float(np.median(first)), "cold_first_batch_s": float(np.median(cold)), "busy_runs": sum(row["others_cpu_share"] > 0.10 for row in done),
-            "rss_mb_end_max": max(row["rss_mb_end"] for row in done)}
+    return {
+        **done[-1],
+        "videos_per_s": round(median, 1),
+        "videos_per_s_min": rates[0],
+        "videos_per_s_max": rates[-1],
+        "spread": round((rates[-1] - rates[0]) / median, 3),
+        "runs": len(done),
+        "first_batch_s": float(np.median(first)),
+        "cold_first_batch_s": float(np.median(cold)),
+        "busy_runs": sum(row["others_cpu_share"] > 0.10 for row in done),
+        "rss_mb_end_max": max(row["rss_mb_end"] for row in done),
+    }
 
 
 if __name__ == "__main__":

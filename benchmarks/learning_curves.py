@@ -53,6 +53,7 @@ def fit_saturating(points: list[tuple[int, float]]) -> dict:
     same fit on every size but the largest, and its error in predicting the largest. That error is what
     an extrapolation over one doubling can be trusted to; 3.9M is 6.3 doublings past 47.7k.
     """
+
     def fit(pairs: list[tuple[int, float]]) -> tuple[float, float, float]:
         best = None
         top = max(gap for _, gap in pairs)
@@ -71,10 +72,13 @@ def fit_saturating(points: list[tuple[int, float]]) -> dict:
     ceiling, scale, slope = fit(points)
     held_ceiling, held_scale, held_slope = fit(points[:-1])
     largest, measured = points[-1]
-    return {"ceiling": round(ceiling, 4), "alpha": round(-slope, 4),
-            "at_3_9m_videos": round(ceiling - scale * FULL_TRAIN_VIDEOS**slope, 4),
-            "backtest_predicted_largest": round(held_ceiling - held_scale * largest**held_slope, 4),
-            "backtest_measured_largest": measured}
+    return {
+        "ceiling": round(ceiling, 4),
+        "alpha": round(-slope, 4),
+        "at_3_9m_videos": round(ceiling - scale * FULL_TRAIN_VIDEOS**slope, 4),
+        "backtest_predicted_largest": round(held_ceiling - held_scale * largest**held_slope, 4),
+        "backtest_measured_largest": measured,
+    }
 
 
 def count_videos(shards: list[str]) -> int:
@@ -101,8 +105,9 @@ def _write(path: str | None, result: dict) -> None:
         os.replace(path + ".partial", path)
 
 
-def _train_and_evaluate(arch: str, framework: str, expansion: bool, shards: list[str], work: str, eval_dir: str,
-                        args: argparse.Namespace) -> dict:
+def _train_and_evaluate(
+    arch: str, framework: str, expansion: bool, shards: list[str], work: str, eval_dir: str, args: argparse.Namespace
+) -> dict:
     size = len(shards)
     train_dir = link_shards(shards, os.path.join(work, f"train-{size}"))
     videos = count_videos(shards)
@@ -113,17 +118,40 @@ def _train_and_evaluate(arch: str, framework: str, expansion: bool, shards: list
     out = os.path.join(work, "runs", f"{arch}-{framework}-{'expanded' if expansion else 'raw'}-{size}")
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
-                "--config", arch, "validation_fraction=0", f"seed={args.seed}", f"epochs={epochs}",
-                *([f"encoder={encoder}"] if expansion else []))
+    run_ytlabel(
+        "train",
+        "--arch",
+        arch,
+        "--framework",
+        framework,
+        "--data",
+        train_dir,
+        "--out",
+        out,
+        "--config",
+        arch,
+        "validation_fraction=0",
+        f"seed={args.seed}",
+        f"epochs={epochs}",
+        *([f"encoder={encoder}"] if expansion else []),
+    )
     wall = time.perf_counter() - started
     run_ytlabel("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
     metrics = run_metrics(out)
-    return {"arch": arch, "framework": framework, "expansion": expansion, "shards": size, "videos": videos,
-            "epochs": epochs, "steps": epochs * math.ceil(videos / BATCH),
-            **{key: round(metrics[key], 4) for key in ("gap_at_20", "hit_at_1", "perr", "map", "genre_gap",
-                                                       "genre_hit_at_1")},
-            "train_s": round(wall, 1)}
+    return {
+        "arch": arch,
+        "framework": framework,
+        "expansion": expansion,
+        "shards": size,
+        "videos": videos,
+        "epochs": epochs,
+        "steps": epochs * math.ceil(videos / BATCH),
+        **{
+            key: round(metrics[key], 4)
+            for key in ("gap_at_20", "hit_at_1", "perr", "map", "genre_gap", "genre_hit_at_1")
+        },
+        "train_s": round(wall, 1),
+    }
 
 
 def main() -> None:
@@ -149,9 +177,12 @@ def main() -> None:
     random.Random(args.seed).shuffle(train)
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-curves-")
     eval_dir = link_shards(evaluation, os.path.join(work, "eval"))
-    runs = [(arch, framework, expansion) for arch in args.archs.split(",")
-            for expansion in ((False, True) if args.expansion and arch == "fc" else (False,))
-            for framework in args.frameworks.split(",")]
+    runs = [
+        (arch, framework, expansion)
+        for arch in args.archs.split(",")
+        for expansion in ((False, True) if args.expansion and arch == "fc" else (False,))
+        for framework in args.frameworks.split(",")
+    ]
     rows = _done(args.out)  # a rerun with the same --out resumes: finished rows are kept, not trained again
     for arch, framework, expansion in runs:  # whole curves first: an interrupted run leaves complete models
         for size in sizes:
@@ -162,15 +193,33 @@ def main() -> None:
             _write(args.out, {"rows": rows})
     fits = []
     for arch, framework, expansion in runs:
-        points = [(row["videos"], row["gap_at_20"]) for row in rows
-                  if (row["arch"], row["framework"], row["expansion"]) == (arch, framework, expansion)]
+        points = [
+            (row["videos"], row["gap_at_20"])
+            for row in rows
+            if (row["arch"], row["framework"], row["expansion"]) == (arch, framework, expansion)
+        ]
         if len(points) >= 2:
-            fits.append({"arch": arch, "framework": framework, "expansion": expansion, **fit_per_doubling(points),
-                         **(fit_saturating(sorted(points)) if len(points) >= 4 else {})})
-    result = {"rows": rows, "fits": fits,
-              "settings": {"train_shards": args.train_shards, "eval_shards": args.eval_shards, "seed": args.seed,
-                           "min_steps": args.min_steps, "eval_videos": count_videos(evaluation),
-                           "date": time.strftime("%Y-%m-%d")}}
+            fits.append(
+                {
+                    "arch": arch,
+                    "framework": framework,
+                    "expansion": expansion,
+                    **fit_per_doubling(points),
+                    **(fit_saturating(sorted(points)) if len(points) >= 4 else {}),
+                }
+            )
+    result = {
+        "rows": rows,
+        "fits": fits,
+        "settings": {
+            "train_shards": args.train_shards,
+            "eval_shards": args.eval_shards,
+            "seed": args.seed,
+            "min_steps": args.min_steps,
+            "eval_videos": count_videos(evaluation),
+            "date": time.strftime("%Y-%m-%d"),
+        },
+    }
     _write(args.out, result)
     print(json.dumps(result))
 

@@ -43,8 +43,12 @@ class Connection:
     """One keep-alive HTTP/1.1 connection that POSTs a fixed body and reads the whole answer."""
 
     def __init__(self, port: int, path: str, body: bytes, headers: dict):
-        lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}",
-                 *(f"{key}: {value}" for key, value in headers.items())]
+        lines = [
+            f"POST {path} HTTP/1.1",
+            "Host: 127.0.0.1",
+            f"Content-Length: {len(body)}",
+            *(f"{key}: {value}" for key, value in headers.items()),
+        ]
         self.request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
         self.port = port
         self.reader = self.writer = None
@@ -55,8 +59,9 @@ class Connection:
         self.writer.write(self.request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
+        length = next(
+            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
         await self.reader.readexactly(length)
         return status
 
@@ -89,10 +94,15 @@ async def closed_loop(ports: list[int], way: tuple, clients: int, requests: int,
     elapsed = time.perf_counter() - started
     for connection in connections:
         connection.close()
-    return {"clients": clients, "requests": len(latencies), "errors": errors, "seconds": round(elapsed, 2),
-            "requests_per_s": round(len(latencies) / elapsed, 1),
-            "p50_ms": round(float(np.percentile(latencies, 50)), 2),
-            "p99_ms": round(float(np.percentile(latencies, 99)), 2)}
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": round(elapsed, 2),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 2),
+    }
 
 
 def _forward_stats(url: str, name: str) -> tuple[float, float]:
@@ -101,18 +111,45 @@ def _forward_stats(url: str, name: str) -> tuple[float, float]:
 
     with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
         text = response.read().decode()
-    values = {line.split("{")[0]: float(line.split()[-1]) for line in text.splitlines()
-              if line.startswith("ytlabel_forward_videos_") and f'model="{name}"' in line and "_bucket" not in line}
+    values = {
+        line.split("{")[0]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("ytlabel_forward_videos_") and f'model="{name}"' in line and "_bucket" not in line
+    }
     return values.get("ytlabel_forward_videos_count", 0.0), values.get("ytlabel_forward_videos_sum", 0.0)
 
 
-def measure(arch: str, framework: str, work: str, data: str, levels: list[int], requests: int, seconds: float,
-            replicas: int = 1, workers: int = 1) -> list[dict]:
+def measure(
+    arch: str,
+    framework: str,
+    work: str,
+    data: str,
+    levels: list[int],
+    requests: int,
+    seconds: float,
+    replicas: int = 1,
+    workers: int = 1,
+) -> list[dict]:
     level = "video" if arch == "fc" else "frame"
     run = os.path.join(work, "runs", f"{arch}-{framework}")
     if not os.path.exists(os.path.join(run, "result.json")):
-        run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", os.path.join(data, level), "--out", run,
-                    "--config", arch, "epochs=1", "max_steps_per_epoch=1", "batch_size=8", "validation_fraction=0")
+        run_ytlabel(
+            "train",
+            "--arch",
+            arch,
+            "--framework",
+            framework,
+            "--data",
+            os.path.join(data, level),
+            "--out",
+            run,
+            "--config",
+            arch,
+            "epochs=1",
+            "max_steps_per_epoch=1",
+            "batch_size=8",
+            "validation_fraction=0",
+        )
     name = f"load-{arch}-{framework}"
     model_dir = os.path.join(work, "mnt", name)
     if not os.path.exists(model_dir):
@@ -130,9 +167,19 @@ def measure(arch: str, framework: str, work: str, data: str, levels: list[int], 
         os.environ.update({name: threads for name in THREAD_SETTINGS})
     with contextlib.ExitStack() as servers:
         servers.callback(_restore, saved)
-        urls = [servers.enter_context(running("--model", model_dir, "--workers", str(workers), timeout_s=600,
-                                              log_path=os.path.join(work, f"{name}-{replica}.log")))
-                for replica in range(replicas)]
+        urls = [
+            servers.enter_context(
+                running(
+                    "--model",
+                    model_dir,
+                    "--workers",
+                    str(workers),
+                    timeout_s=600,
+                    log_path=os.path.join(work, f"{name}-{replica}.log"),
+                )
+            )
+            for replica in range(replicas)
+        ]
         ready_s = round(time.perf_counter() - started, 1)
         ports = [int(url.rsplit(":", 1)[1]) for url in urls]
         asyncio.run(closed_loop(ports, way, len(ports), 10 * len(ports), seconds))  # warm-up, every server
@@ -142,9 +189,16 @@ def measure(arch: str, framework: str, work: str, data: str, levels: list[int], 
             after = [_forward_stats(url, name) for url in urls]
             forwards = sum(a[0] - b[0] for a, b in zip(after, before))
             videos = sum(a[1] - b[1] for a, b in zip(after, before))
-            row = {"arch": arch, "framework": framework, "replicas": replicas, "workers": workers,
-                   "request_kb": round(len(way[2]) / 1024, 1), **row,
-                   "videos_per_forward": round(videos / forwards, 2) if forwards else None, "server_ready_s": ready_s}
+            row = {
+                "arch": arch,
+                "framework": framework,
+                "replicas": replicas,
+                "workers": workers,
+                "request_kb": round(len(way[2]) / 1024, 1),
+                **row,
+                "videos_per_forward": round(videos / forwards, 2) if forwards else None,
+                "server_ready_s": ready_s,
+            }
             if rows:
                 row["throughput_vs_1_client"] = round(row["requests_per_s"] / rows[0]["requests_per_s"], 2)
                 row["p99_vs_1_client"] = round(row["p99_ms"] / rows[0]["p99_ms"], 2)
@@ -168,8 +222,12 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32")
     parser.add_argument("--requests", type=int, default=600, help="at most this many answers per level")
     parser.add_argument("--seconds", type=float, default=20.0, help="at most this long per level")
-    parser.add_argument("--replicas", type=int, default=1,
-                        help="server processes, each its own `ytlabel serve`, clients spread over them (a Service's view)")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="server processes, each its own `ytlabel serve`, clients spread over them (a Service's view)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="`ytlabel serve --workers`: processes per server")
     parser.add_argument("--work", default=None)
     args = parser.parse_args()
@@ -178,9 +236,14 @@ def main() -> None:
     if not os.path.exists(os.path.join(data, "synth.json")):
         synth.generate(synth.SynthConfig(videos=32, shards=2, seed=0, frames=300), data)
     levels = [int(count) for count in args.clients.split(",")]
-    rows = [row for arch in args.archs.split(",") for framework in args.frameworks.split(",")
-            for row in measure(arch, framework, work, data, levels, args.requests, args.seconds, args.replicas,
-                               args.workers)]
+    rows = [
+        row
+        for arch in args.archs.split(",")
+        for framework in args.frameworks.split(",")
+        for row in measure(
+            arch, framework, work, data, levels, args.requests, args.seconds, args.replicas, args.workers
+        )
+    ]
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "rows": rows}))
 
 

@@ -48,8 +48,10 @@ def tfdata_dataset(shards: list[str], parallel: bool):
         _, lists = tf.io.parse_single_sequence_example(
             serialized,
             context_features={"id": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.VarLenFeature(tf.int64)},
-            sequence_features={"rgb": tf.io.FixedLenSequenceFeature([], tf.string),
-                               "audio": tf.io.FixedLenSequenceFeature([], tf.string)},
+            sequence_features={
+                "rgb": tf.io.FixedLenSequenceFeature([], tf.string),
+                "audio": tf.io.FixedLenSequenceFeature([], tf.string),
+            },
         )
         rgb = tf.reshape(tf.io.decode_raw(lists["rgb"], tf.uint8), [-1, schema.RGB_DIM])
         audio = tf.reshape(tf.io.decode_raw(lists["audio"], tf.uint8), [-1, schema.AUDIO_DIM])
@@ -87,7 +89,9 @@ def main() -> None:
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-bench-")
     frame_dir = os.path.join(work, "frame")
     if not glob.glob(os.path.join(frame_dir, "*.tfrecord")):
-        synth.generate(synth.SynthConfig(videos=args.videos, shards=args.shards, seed=0, frames=300, frame_jitter=0.0), work)
+        synth.generate(
+            synth.SynthConfig(videos=args.videos, shards=args.shards, seed=0, frames=300, frame_jitter=0.0), work
+        )
     shards = sorted(glob.glob(os.path.join(frame_dir, "*.tfrecord")))
     megabytes = sum(os.path.getsize(s) for s in shards) / 2**20
 
@@ -101,21 +105,25 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(2)
     sequential, _ = best_rate(lambda: read_tfdata(tfdata_dataset(shards, parallel=False)), args.repeats)
     parallel, _ = best_rate(lambda: read_tfdata(tfdata_dataset(shards, parallel=True)), args.repeats)
-    print(json.dumps({
-        "videos_per_s": round(ours, 1),
-        "tfdata_videos_per_s": round(sequential, 1),
-        "ratio_vs_tfdata": round(ours / sequential, 3),
-        "tfdata_autotune_videos_per_s": round(parallel, 1),
-        "ratio_vs_tfdata_autotune": round(ours / parallel, 3),
-        "videos": videos,
-        "frames_per_video": 300,
-        "dataset_mb": round(megabytes, 1),
-        "ours_mb_per_s": round(ours * megabytes / videos, 1),
-        "ours_rss_mb_first_sample": round(samples[0], 1),
-        "ours_rss_mb_last_sample": round(samples[-1], 1),
-        "ours_rss_mb_peak_before_tf_import": round(peak_ours, 1),
-        "cores": os.cpu_count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "videos_per_s": round(ours, 1),
+                "tfdata_videos_per_s": round(sequential, 1),
+                "ratio_vs_tfdata": round(ours / sequential, 3),
+                "tfdata_autotune_videos_per_s": round(parallel, 1),
+                "ratio_vs_tfdata_autotune": round(ours / parallel, 3),
+                "videos": videos,
+                "frames_per_video": 300,
+                "dataset_mb": round(megabytes, 1),
+                "ours_mb_per_s": round(ours * megabytes / videos, 1),
+                "ours_rss_mb_first_sample": round(samples[0], 1),
+                "ours_rss_mb_last_sample": round(samples[-1], 1),
+                "ours_rss_mb_peak_before_tf_import": round(peak_ours, 1),
+                "cores": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -30,12 +30,14 @@ from common import link_shards, run_metrics, run_ytlabel, shard_slice
 SETTINGS = {"logistic": ["epochs=4"], "moe": [], "fc": []}  # moe: the preset (5 epochs); fc: the preset (8)
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of *.tfrecord video-level shards")
-    parser.add_argument("--train-shards", default="0:64",
-                        help="Python slices over the sorted shards, comma-separated (0:64,80:180: the 164-shard split)")
+    parser.add_argument(
+        "--train-shards",
+        default="0:64",
+        help="Python slices over the sorted shards, comma-separated (0:64,80:180: the 164-shard split)",
+    )
     parser.add_argument("--eval-shards", default="64:80", help="Python slice over the sorted shards")
     parser.add_argument("--work", default=None)
     parser.add_argument("--archs", default="logistic,moe,fc")
@@ -50,7 +52,10 @@ def main() -> None:
     if not train_shards or not eval_shards or set(train_shards) & set(eval_shards):
         raise SystemExit("need non-empty, disjoint --train-shards and --eval-shards")
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-real-")
-    train_dir, eval_dir = link_shards(train_shards, os.path.join(work, "train")), link_shards(eval_shards, os.path.join(work, "eval"))
+    train_dir, eval_dir = (
+        link_shards(train_shards, os.path.join(work, "train")),
+        link_shards(eval_shards, os.path.join(work, "eval")),
+    )
     expansions = {"both": (False, True), "off": (False,), "on": (True,)}[args.expansion]
     encoder = os.path.join(work, "encoder")
     if True in expansions and not os.path.exists(os.path.join(encoder, "encoder.json")):
@@ -67,14 +72,37 @@ def main() -> None:
                     out = os.path.join(work, "runs", name)
                     shutil.rmtree(out, ignore_errors=True)  # never resume an old run
                     started = time.perf_counter()
-                    run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
-                                "--config", arch, "validation_fraction=0", f"seed={seed}", *SETTINGS[arch], *args.set,
-                                *([f"encoder={encoder}"] if expansion else []))
+                    run_ytlabel(
+                        "train",
+                        "--arch",
+                        arch,
+                        "--framework",
+                        framework,
+                        "--data",
+                        train_dir,
+                        "--out",
+                        out,
+                        "--config",
+                        arch,
+                        "validation_fraction=0",
+                        f"seed={seed}",
+                        *SETTINGS[arch],
+                        *args.set,
+                        *([f"encoder={encoder}"] if expansion else []),
+                    )
                     run_ytlabel("evaluate", "--model", out, "--data", eval_dir, "--batch-size", "256")
                     metrics = run_metrics(out)
-                    row = {"arch": arch, **({"tag": args.tag, "set": args.set} if args.tag else {}), "framework": framework, "expansion": expansion, "seed": seed,
-                           "gap_at_20": round(metrics["gap_at_20"], 4), "hit_at_1": round(metrics["hit_at_1"], 4),
-                           "perr": round(metrics["perr"], 4), "wall_s": round(time.perf_counter() - started, 1)}
+                    row = {
+                        "arch": arch,
+                        **({"tag": args.tag, "set": args.set} if args.tag else {}),
+                        "framework": framework,
+                        "expansion": expansion,
+                        "seed": seed,
+                        "gap_at_20": round(metrics["gap_at_20"], 4),
+                        "hit_at_1": round(metrics["hit_at_1"], 4),
+                        "perr": round(metrics["perr"], 4),
+                        "wall_s": round(time.perf_counter() - started, 1),
+                    }
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
     print(json.dumps(rows))

@@ -47,13 +47,22 @@ def _percentile(values: list[float], q: float) -> float:
 def _requests(level: str, name: str, rng: np.random.Generator) -> list[tuple[str, str, bytes, dict]]:
     """(protocol, path, body, headers) per way of sending one video to model `name`."""
     if level == "video":
-        instance = {"mean_rgb": rng.normal(size=1024).round(5).tolist(), "mean_audio": rng.normal(size=128).round(5).tolist()}
+        instance = {
+            "mean_rgb": rng.normal(size=1024).round(5).tolist(),
+            "mean_audio": rng.normal(size=128).round(5).tolist(),
+        }
         return [("v1 json", f"/v1/models/{name}:predict", json.dumps({"instances": [instance]}).encode(), JSON)]
-    codes = {field: rng.integers(0, 256, (FRAMES, width), dtype=np.uint8) for field, width in (("rgb", 1024), ("audio", 128))}
-    instance = {field: [{"b64": base64.b64encode(row.tobytes()).decode()} for row in rows] for field, rows in codes.items()}
+    codes = {
+        field: rng.integers(0, 256, (FRAMES, width), dtype=np.uint8) for field, width in (("rgb", 1024), ("audio", 128))
+    }
+    instance = {
+        field: [{"b64": base64.b64encode(row.tobytes()).decode()} for row in rows] for field, rows in codes.items()
+    }
     binary, headers = binary_infer_request({field: rows[None] for field, rows in codes.items()})
-    return [("v1 json", f"/v1/models/{name}:predict", json.dumps({"instances": [instance]}).encode(), JSON),
-            ("v2 binary", f"/v2/models/{name}/infer", binary, headers)]
+    return [
+        ("v1 json", f"/v1/models/{name}:predict", json.dumps({"instances": [instance]}).encode(), JSON),
+        ("v2 binary", f"/v2/models/{name}/infer", binary, headers),
+    ]
 
 
 def _client(port: int, path: str, body: bytes, headers: dict, count: int) -> list[float]:
@@ -78,8 +87,23 @@ def measure(arch: str, framework: str, work: str, data: str, requests: int) -> l
     level = "video" if arch == "fc" else "frame"
     run = os.path.join(work, "runs", f"{arch}-{framework}")
     shutil.rmtree(run, ignore_errors=True)
-    run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", os.path.join(data, level), "--out", run,
-         "--config", arch, "epochs=1", "max_steps_per_epoch=1", "batch_size=8", "validation_fraction=0")
+    run_ytlabel(
+        "train",
+        "--arch",
+        arch,
+        "--framework",
+        framework,
+        "--data",
+        os.path.join(data, level),
+        "--out",
+        run,
+        "--config",
+        arch,
+        "epochs=1",
+        "max_steps_per_epoch=1",
+        "batch_size=8",
+        "validation_fraction=0",
+    )
     name = f"bench-{arch}-{framework}"
     registry = Registry(os.path.join(work, "registry"))
     registry.push(run, name)
@@ -106,13 +130,21 @@ def measure(arch: str, framework: str, work: str, data: str, requests: int) -> l
             latencies = _client(port, path, body, headers, requests)
             started = time.perf_counter()
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
-                done = list(pool.map(lambda _: _client(port, path, body, headers, max(1, requests // 8)), range(8)))
+                done = list(pool.map(lambda _: _client(port, path, body, headers, max(1, requests // 8)), range(8)))  # noqa: B023 - called within this iteration only
             elapsed = time.perf_counter() - started
-            rows.append({"arch": arch, "framework": framework, "protocol": protocol,
-                         "request_kb": round(len(body) / 1024, 1), "forward_p50_ms": _percentile(forward, 50),
-                         "p50_ms": _percentile(latencies, 50), "p99_ms": _percentile(latencies, 99),
-                         "overhead_p50_ms": round(_percentile(latencies, 50) - _percentile(forward, 50), 2),
-                         "videos_per_s_c8": round(sum(len(times) for times in done) / elapsed, 1)})
+            rows.append(
+                {
+                    "arch": arch,
+                    "framework": framework,
+                    "protocol": protocol,
+                    "request_kb": round(len(body) / 1024, 1),
+                    "forward_p50_ms": _percentile(forward, 50),
+                    "p50_ms": _percentile(latencies, 50),
+                    "p99_ms": _percentile(latencies, 99),
+                    "overhead_p50_ms": round(_percentile(latencies, 50) - _percentile(forward, 50), 2),
+                    "videos_per_s_c8": round(sum(len(times) for times in done) / elapsed, 1),
+                }
+            )
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
@@ -127,8 +159,12 @@ def main() -> None:
     data = os.path.join(work, "synth")
     if not os.path.exists(os.path.join(data, "synth.json")):
         synth.generate(synth.SynthConfig(videos=32, shards=2, seed=0, frames=FRAMES), data)
-    rows = [row for arch in args.archs.split(",") for framework in ("torch", "keras")
-            for row in measure(arch, framework, work, data, args.requests)]
+    rows = [
+        row
+        for arch in args.archs.split(",")
+        for framework in ("torch", "keras")
+        for row in measure(arch, framework, work, data, args.requests)
+    ]
     print(json.dumps(rows))
 
 

@@ -17,10 +17,10 @@ from common import run_ytlabel
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "serving"))
 
-from abuse import hammer  # noqa: E402
+from abuse import hammer
 
-from ytlabel.registry import Registry  # noqa: E402
-from ytlabel.serving.server import running  # noqa: E402
+from ytlabel.registry import Registry
+from ytlabel.serving.server import running
 
 
 def main() -> None:
@@ -32,11 +32,24 @@ def main() -> None:
     data = os.path.join(work, "data")
     run_ytlabel("data", "synth", "--out", data, "--videos", "64", "--shards", "2", "--frames", "10")
     run = os.path.join(work, "fc-torch")
-    run_ytlabel("train", "--arch", "fc", "--framework", "torch", "--data", os.path.join(data, "video"), "--out", run,
-                "epochs=1", "batch_size=16", "validation_fraction=0")
+    run_ytlabel(
+        "train",
+        "--arch",
+        "fc",
+        "--framework",
+        "torch",
+        "--data",
+        os.path.join(data, "video"),
+        "--out",
+        run,
+        "epochs=1",
+        "batch_size=16",
+        "validation_fraction=0",
+    )
     Registry(os.path.join(work, "registry")).push(run, "yt8m")
-    with running("--model", "yt8m:1", "--registry", os.path.join(work, "registry"),
-                 log_path=os.path.join(work, "serve.log")) as url:
+    with running(
+        "--model", "yt8m:1", "--registry", os.path.join(work, "registry"), log_path=os.path.join(work, "serve.log")
+    ) as url:
         figures = hammer(url, "yt8m", args.requests, args.concurrency)
     print(json.dumps(figures))
 

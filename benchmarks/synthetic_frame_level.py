@@ -47,8 +47,10 @@ def main() -> None:
     work = args.work or tempfile.mkdtemp(prefix="ytlabel-synth-bench-")
     data = os.path.join(work, "synth")
     if not os.path.exists(os.path.join(data, synth.TRUTH)):
-        synth.generate(synth.SynthConfig(videos=args.videos, shards=args.shards, seed=11, frames=args.frames,
-                                         noise=args.noise), data)
+        synth.generate(
+            synth.SynthConfig(videos=args.videos, shards=args.shards, seed=11, frames=args.frames, noise=args.noise),
+            data,
+        )
     rows, runs = [], []
     for arch in args.archs.split(","):
         level, settings = RUNS[arch]
@@ -62,16 +64,36 @@ def main() -> None:
             out = os.path.join(work, "runs", f"{arch}-{framework}")
             shutil.rmtree(out, ignore_errors=True)
             started = time.perf_counter()
-            run_ytlabel("train", "--arch", arch, "--framework", framework, "--data", train_dir, "--out", out,
-                 "--config", arch, "validation_fraction=0", *settings)
+            run_ytlabel(
+                "train",
+                "--arch",
+                arch,
+                "--framework",
+                framework,
+                "--data",
+                train_dir,
+                "--out",
+                out,
+                "--config",
+                arch,
+                "validation_fraction=0",
+                *settings,
+            )
             run_ytlabel("evaluate", "--model", out, "--data", eval_shard, "--batch-size", "64")
             metrics = run_metrics(out)
-            row = {"arch": arch, "framework": framework, "level": level,
-                   "gap_at_20": round(metrics["gap_at_20"], 4), "hit_at_1": round(metrics["hit_at_1"], 4),
-                   "oracle_gap_at_20": round(metrics["oracle"]["gap_at_20"], 4),
-                   "map_by_kind": {kind: None if value["map"] is None else round(value["map"], 4)
-                                   for kind, value in metrics["by_kind"].items()},
-                   "wall_s": round(time.perf_counter() - started, 1)}
+            row = {
+                "arch": arch,
+                "framework": framework,
+                "level": level,
+                "gap_at_20": round(metrics["gap_at_20"], 4),
+                "hit_at_1": round(metrics["hit_at_1"], 4),
+                "oracle_gap_at_20": round(metrics["oracle"]["gap_at_20"], 4),
+                "map_by_kind": {
+                    kind: None if value["map"] is None else round(value["map"], 4)
+                    for kind, value in metrics["by_kind"].items()
+                },
+                "wall_s": round(time.perf_counter() - started, 1),
+            }
             rows.append(row)
             runs.append(out)
             print(json.dumps(row), file=sys.stderr, flush=True)

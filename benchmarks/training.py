@@ -25,25 +25,53 @@ import time
 from ytlabel.data import synth
 from ytlabel.models.spec import ARCHITECTURES
 
-FRAME_WIDTHS = {"bilstm": ["model.hidden=64", "model.layers=1"],
-                "stream_lstm": ["model.rgb_hidden=64", "model.audio_hidden=32"],
-                "fc_stream_lstm": []}
+FRAME_WIDTHS = {
+    "bilstm": ["model.hidden=64", "model.layers=1"],
+    "stream_lstm": ["model.rgb_hidden=64", "model.audio_hidden=32"],
+    "fc_stream_lstm": [],
+}
 
 
 def run(arch: str, framework: str, data: str, out: str, *settings: str, workers: int = 1) -> dict:
     shutil.rmtree(out, ignore_errors=True)  # a leftover run directory would be resumed, not measured
-    command = [sys.executable, "-m", "ytlabel", "train", "--arch", arch, "--framework", framework,
-               "--data", data, "--out", out, "--workers", str(workers), "epochs=1", "batch_size=32",
-               "validation_fraction=0", *FRAME_WIDTHS.get(arch, []), *settings]
+    command = [
+        sys.executable,
+        "-m",
+        "ytlabel",
+        "train",
+        "--arch",
+        arch,
+        "--framework",
+        framework,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--workers",
+        str(workers),
+        "epochs=1",
+        "batch_size=32",
+        "validation_fraction=0",
+        *FRAME_WIDTHS.get(arch, []),
+        *settings,
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    result = json.load(open(os.path.join(out, "result.json")))
-    row = {"arch": arch, "framework": framework, "videos_per_s": result["videos_per_s"],
-           "data_wait_share": result["usage"]["data_wait_share"], "rss_mb_max": result["usage"]["rss_mb_max"],
-           "cpu_percent_mean": result["usage"]["cpu_percent_mean"], "videos": result["videos"],
-           "world_size": result["world_size"], "process_s": round(time.perf_counter() - started, 1)}
+    with open(os.path.join(out, "result.json")) as handle:
+        result = json.load(handle)
+    row = {
+        "arch": arch,
+        "framework": framework,
+        "videos_per_s": result["videos_per_s"],
+        "data_wait_share": result["usage"]["data_wait_share"],
+        "rss_mb_max": result["usage"]["rss_mb_max"],
+        "cpu_percent_mean": result["usage"]["cpu_percent_mean"],
+        "videos": result["videos"],
+        "world_size": result["world_size"],
+        "process_s": round(time.perf_counter() - started, 1),
+    }
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
 
@@ -63,8 +91,16 @@ def main() -> None:
             synth.generate(synth.SynthConfig(videos=videos, shards=8, seed=1, frames=300), path)
         datasets[name] = path
     archs = ["fc", "bilstm"] if args.quick else list(ARCHITECTURES)
-    report = {"base": [], "10x": [], "frames": [], "workers": [], "cores": os.cpu_count(),
-              "videos_base": args.videos, "batch_size": 32, "gpu": None}
+    report = {
+        "base": [],
+        "10x": [],
+        "frames": [],
+        "workers": [],
+        "cores": os.cpu_count(),
+        "videos_base": args.videos,
+        "batch_size": 32,
+        "gpu": None,
+    }
     for arch in archs:
         level = ARCHITECTURES[arch].level
         for framework in ("torch", "keras"):
@@ -72,18 +108,36 @@ def main() -> None:
             frames = [] if level == "video" else ["max_frames=150", "stride=2"]
             sections = args.sections.split(",")
             for name in ("base", "10x") if "base" in sections else ():
-                report[name].append(run(arch, framework, os.path.join(datasets[name], level),
-                                        os.path.join(work, "runs", name, tag), *frames))
+                report[name].append(
+                    run(
+                        arch,
+                        framework,
+                        os.path.join(datasets[name], level),
+                        os.path.join(work, "runs", name, tag),
+                        *frames,
+                    )
+                )
             if level == "frame" and "frames" in sections:
                 for max_frames in (75, 150, 300):
-                    row = run(arch, framework, os.path.join(datasets["base"], level),
-                              os.path.join(work, "runs", f"frames{max_frames}", tag), f"max_frames={max_frames}",
-                              "max_steps_per_epoch=6")
+                    row = run(
+                        arch,
+                        framework,
+                        os.path.join(datasets["base"], level),
+                        os.path.join(work, "runs", f"frames{max_frames}", tag),
+                        f"max_frames={max_frames}",
+                        "max_steps_per_epoch=6",
+                    )
                     report["frames"].append({**row, "max_frames": max_frames})
             for workers in (1, 2) if "workers" in sections else ():
-                row = run(arch, framework, os.path.join(datasets["base"], level),
-                          os.path.join(work, "runs", f"workers{workers}", tag), *frames, "max_steps_per_epoch=8",
-                          workers=workers)
+                row = run(
+                    arch,
+                    framework,
+                    os.path.join(datasets["base"], level),
+                    os.path.join(work, "runs", f"workers{workers}", tag),
+                    *frames,
+                    "max_steps_per_epoch=8",
+                    workers=workers,
+                )
                 report["workers"].append({**row, "workers": workers})
     for base, large in zip(report["base"], report["10x"]):
         base["rss_growth_10x"] = round(large["rss_mb_max"] / base["rss_mb_max"] - 1.0, 4)

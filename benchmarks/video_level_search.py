@@ -31,19 +31,36 @@ from common import shard_slice
 from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
-from ytlabel.data import reader  # noqa: E402
-from ytlabel.data.examples import l2_normalize_pair  # noqa: E402
-from ytlabel.data.vocabulary import load_vocabulary  # noqa: E402
-from ytlabel.evaluation.metrics import MetricAccumulator  # noqa: E402
-from ytlabel.models.genre import genre_scores  # noqa: E402
-from ytlabel.models.spec import output_bias  # noqa: E402
-from ytlabel.models.torch.layers import batch_norm, dense  # noqa: E402  the product's init and batch norm
+from ytlabel.data import reader
+from ytlabel.data.examples import l2_normalize_pair
+from ytlabel.data.vocabulary import load_vocabulary
+from ytlabel.evaluation.metrics import MetricAccumulator
+from ytlabel.models.genre import genre_scores
+from ytlabel.models.spec import output_bias
+from ytlabel.models.torch.layers import batch_norm, dense
 
 CLASSES = 3862
-BASE = {"hidden": 2048, "layers": 1, "dropout": 0.5, "input_dropout": 0.0, "epochs": 8, "lr": 1e-3,
-        "batch": 256, "gating": False, "experts": 0, "label_smoothing": 0.0, "mixup": 0.0, "ema": 0.0,
-        "weight_decay": 0.0, "target": "classes", "input_gating": False, "distill": 0.0, "teachers": 2,
-        "teacher_folds": 0, "bottleneck": 0}
+BASE = {
+    "hidden": 2048,
+    "layers": 1,
+    "dropout": 0.5,
+    "input_dropout": 0.0,
+    "epochs": 8,
+    "lr": 1e-3,
+    "batch": 256,
+    "gating": False,
+    "experts": 0,
+    "label_smoothing": 0.0,
+    "mixup": 0.0,
+    "ema": 0.0,
+    "weight_decay": 0.0,
+    "target": "classes",
+    "input_gating": False,
+    "distill": 0.0,
+    "teachers": 2,
+    "teacher_folds": 0,
+    "bottleneck": 0,
+}
 VARIANTS = {
     "base": {},
     "epochs16": {"epochs": 16},
@@ -139,7 +156,9 @@ class Net(nn.Module):
             self.gate = dense(width, CLASSES * (self.experts + 1))
             self.expert = dense(width, CLASSES * self.experts, output_bias(CLASSES))
         elif s["bottleneck"]:
-            self.out = nn.Sequential(dense(width, s["bottleneck"]), dense(s["bottleneck"], outputs, output_bias(outputs)))
+            self.out = nn.Sequential(
+                dense(width, s["bottleneck"]), dense(s["bottleneck"], outputs, output_bias(outputs))
+            )
         else:
             self.out = dense(width, outputs, output_bias(outputs))
 
@@ -215,8 +234,11 @@ def run_variant(name: str, train, evaluation, seed: int) -> dict:
         result = metrics.result()
         row.update(gap_at_20=round(result["gap_at_20"], 4), hit_at_1=round(result["hit_at_1"], 4))
     result = genres.result()
-    row.update(genre_gap=round(result[f"gap_at_{GENRES}"], 4), genre_hit_at_1=round(result["hit_at_1"], 4),
-               genres_from="trained on genres" if s["target"] == "genres" else "derived from class scores (max)")
+    row.update(
+        genre_gap=round(result[f"gap_at_{GENRES}"], 4),
+        genre_hit_at_1=round(result["hit_at_1"], 4),
+        genres_from="trained on genres" if s["target"] == "genres" else "derived from class scores (max)",
+    )
     return {**row, "train_s": round(time.perf_counter() - started, 1)}
 
 
@@ -226,8 +248,11 @@ def fit(s: dict, train, seed: int, soft: np.ndarray | None = None) -> nn.Module:
     rng = np.random.default_rng(seed)
     features, labels = torch.from_numpy(train[0]), train[1]
     model = Net(s)
-    averaged = torch.optim.swa_utils.AveragedModel(
-        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(s["ema"])) if s["ema"] else None
+    averaged = (
+        torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(s["ema"]))
+        if s["ema"]
+        else None
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
     steps_per_epoch = math.ceil(len(features) / s["batch"])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=s["epochs"] * steps_per_epoch)
@@ -263,18 +288,27 @@ def main() -> None:
     parser.add_argument("--train-shards", default="0:64,80:180")
     parser.add_argument("--eval-shards", default="64:80")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--combine", action="append", default=[], metavar="A,B,...",
-                        help="also run one variant with these variants' changes together (repeatable)")
+    parser.add_argument(
+        "--combine",
+        action="append",
+        default=[],
+        metavar="A,B,...",
+        help="also run one variant with these variants' changes together (repeatable)",
+    )
     parser.add_argument("--cache", default="/tmp/ytlabel-search-cache")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     shards = sorted(glob.glob(os.path.join(args.data, "*.tfrecord")))
     os.makedirs(args.cache, exist_ok=True)
-    train = load_split([s for part in args.train_shards.split(",") for s in shards[shard_slice(part)]],
-                       os.path.join(args.cache, f"train-{args.train_shards.replace(':', '_').replace(',', '-')}.npz"))
-    evaluation = load_split(shards[shard_slice(args.eval_shards)],
-                            os.path.join(args.cache, f"eval-{args.eval_shards.replace(':', '_')}.npz"))
+    train = load_split(
+        [s for part in args.train_shards.split(",") for s in shards[shard_slice(part)]],
+        os.path.join(args.cache, f"train-{args.train_shards.replace(':', '_').replace(',', '-')}.npz"),
+    )
+    evaluation = load_split(
+        shards[shard_slice(args.eval_shards)],
+        os.path.join(args.cache, f"eval-{args.eval_shards.replace(':', '_')}.npz"),
+    )
     names = [name for name in args.variants.split(",") if name]
     for combine in args.combine:
         VARIANTS["+".join(combine.split(","))] = {k: v for n in combine.split(",") for k, v in VARIANTS[n].items()}

@@ -8,9 +8,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/seaweed.py
 
-from model_helpers import TINY_FC  # noqa: E402
+from model_helpers import TINY_FC
 
-from ytlabel.data import synth  # noqa: E402
+from ytlabel.data import synth
 
 SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "..", "src", "ytlabel", "data", "assets", "sample")
 
@@ -45,8 +45,9 @@ def s3_env(s3_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.SECRET_KEY)
-    return Minio(s3_endpoint.removeprefix("http://"), access_key=seaweed.ACCESS_KEY,
-                 secret_key=seaweed.SECRET_KEY, secure=False)
+    return Minio(
+        s3_endpoint.removeprefix("http://"), access_key=seaweed.ACCESS_KEY, secret_key=seaweed.SECRET_KEY, secure=False
+    )
 
 
 # --- finished tiny runs (registry and serving tests) ---------------------------------------------
@@ -75,7 +76,12 @@ def fc_encoder_run(synth_dir, tmp_path_factory) -> str:
     from ytlabel.features.autoencoder import ExpandConfig, expand
 
     encoder = str(tmp_path_factory.mktemp("encoder"))
-    expand(os.path.join(synth_dir, "video"), encoder,
-           ExpandConfig(rgb_dim=24, audio_dim=6, epochs=1, batch_size=8, l2_normalize=True), log=lambda *_: None)
-    return _finished_run(synth_dir, str(tmp_path_factory.mktemp("runs") / "fc-encoder"), f"encoder={encoder}",
-                         "l2_normalize=true")
+    expand(
+        os.path.join(synth_dir, "video"),
+        encoder,
+        ExpandConfig(rgb_dim=24, audio_dim=6, epochs=1, batch_size=8, l2_normalize=True),
+        log=lambda *_: None,
+    )
+    return _finished_run(
+        synth_dir, str(tmp_path_factory.mktemp("runs") / "fc-encoder"), f"encoder={encoder}", "l2_normalize=true"
+    )

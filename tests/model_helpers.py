@@ -4,8 +4,14 @@ from ytlabel.models import spec as S
 
 CLASSES = 7
 # A tiny fc run (1 epoch, all videos trained on): the settings of conftest's finished runs.
-TINY_FC = ["model.rgb_hidden=16", "model.audio_hidden=8", "model.head_hidden=16", "epochs=1", "batch_size=8",
-           "validation_fraction=0"]
+TINY_FC = [
+    "model.rgb_hidden=16",
+    "model.audio_hidden=8",
+    "model.head_hidden=16",
+    "epochs=1",
+    "batch_size=8",
+    "validation_fraction=0",
+]
 
 
 def tiny_spec(arch: str, encoder=None):
@@ -19,6 +25,8 @@ def tiny_spec(arch: str, encoder=None):
         "fc_stream_lstm": {},
     }[arch]
     if arch == "fc_stream_lstm":
-        sizes = {"fc": S.FCSpec(num_classes=CLASSES, encoder=encoder, rgb_hidden=8, audio_hidden=4, head_hidden=6),
-                 "streams": S.StreamLSTMSpec(num_classes=CLASSES, encoder=encoder, rgb_hidden=6, audio_hidden=3)}
+        sizes = {
+            "fc": S.FCSpec(num_classes=CLASSES, encoder=encoder, rgb_hidden=8, audio_hidden=4, head_hidden=6),
+            "streams": S.StreamLSTMSpec(num_classes=CLASSES, encoder=encoder, rgb_hidden=6, audio_hidden=3),
+        }
     return S.make_spec(arch, num_classes=CLASSES, encoder=encoder, **sizes)

@@ -20,8 +20,16 @@ from ytlabel.processes import free_port, stop_processes
 
 ACCESS_KEY = "ytlabel-test-access"
 SECRET_KEY = "ytlabel-test-secret-do-not-print"
-PORT_NAMES = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-              "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")
+PORT_NAMES = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+)
 
 
 class SeaweedServer:
@@ -32,11 +40,18 @@ class SeaweedServer:
         self.workdir = tempfile.mkdtemp(prefix="ytlabel-seaweed-")
         self.config = os.path.join(self.workdir, "s3.json")
         with open(self.config, "w") as handle:
-            json.dump({"identities": [{
-                "name": "ytlabel-test",
-                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }]}, handle)
+            json.dump(
+                {
+                    "identities": [
+                        {
+                            "name": "ytlabel-test",
+                            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                },
+                handle,
+            )
         base = free_port(span=len(PORT_NAMES))
         self.ports = {name: base + offset for offset, name in enumerate(PORT_NAMES)}
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
@@ -51,10 +66,18 @@ class SeaweedServer:
 
     def start(self, timeout_s: float = 60.0) -> None:
         command = [
-            self.weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.workdir}", "-s3",
-            f"-s3.config={self.config}", "-master.volumeSizeLimitMB=64", "-volume.max=200",
+            self.weed,
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={self.workdir}",
+            "-s3",
+            f"-s3.config={self.config}",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=200",
             # The Iceberg (8181) and Lance (9101) listeners bind fixed ports: off, so servers can run side by side.
-            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             *(f"-{name}={port}" for name, port in self.ports.items()),
         ]
         with open(self.log_path, "ab") as log:
@@ -106,7 +129,7 @@ def _wait_ready(endpoint: str, process: subprocess.Popen, timeout_s: float, log_
             client.make_bucket("ytlabel-ready-probe")
             client.remove_bucket("ytlabel-ready-probe")
             return
-        except Exception as error:  # not up yet: connection refused, 503 while the filer starts
+        except Exception as error:  # noqa: BLE001 - not up yet: connection refused, 503 while the filer starts
             last_error = error
             time.sleep(0.5)
     raise RuntimeError(f"SeaweedFS S3 not ready after {timeout_s}s: {last_error}")

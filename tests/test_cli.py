@@ -60,11 +60,19 @@ def test_bad_flag_values_name_the_field(tmp_path, capsys):
 def test_console_script_synth_then_peek(tmp_path):
     script = os.path.join(os.path.dirname(sys.executable), "ytlabel")
     out = str(tmp_path / "d")
-    synth = subprocess.run([script, "data", "synth", "--out", out, "--videos", "6", "--shards", "2", "--frames", "12"],
-                           capture_output=True, text=True, check=True)
+    synth = subprocess.run(
+        [script, "data", "synth", "--out", out, "--videos", "6", "--shards", "2", "--frames", "12"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "wrote 6 videos in 2 shards per level" in synth.stdout
-    peek = subprocess.run([script, "data", "peek", os.path.join(out, "frame"), "--batch-size", "3", "--max-frames", "5"],
-                          capture_output=True, text=True, check=True)
+    peek = subprocess.run(
+        [script, "data", "peek", os.path.join(out, "frame"), "--batch-size", "3", "--max-frames", "5"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "rgb (3, 5, 1024)" in peek.stdout and "num_frames (3,)" in peek.stdout
 
 
@@ -91,12 +99,20 @@ def test_tensorflows_start_up_chatter_is_kept_off_the_terminal_unless_verbose():
     import subprocess
     import sys
 
-    quiet = subprocess.run([sys.executable, "-m", "ytlabel", "models", "check", "--arch", "logistic"],
-                           capture_output=True, text=True, timeout=300)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "ytlabel", "models", "check", "--arch", "logistic"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert quiet.returncode == 0 and quiet.stdout.startswith("logistic        torch   4,452,886  keras   4,452,886")
     assert quiet.stderr == ""
-    loud = subprocess.run([sys.executable, "-m", "ytlabel", "--verbose", "models", "check", "--arch", "logistic"],
-                          capture_output=True, text=True, timeout=300)
+    loud = subprocess.run(
+        [sys.executable, "-m", "ytlabel", "--verbose", "models", "check", "--arch", "logistic"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert loud.returncode == 0 and "oneDNN custom operations are on" in loud.stderr
 
 
@@ -104,10 +120,12 @@ def test_the_chatter_filter_drops_only_the_start_up_lines():
     import subprocess
     import sys
 
-    code = ("import os, sys\nfrom ytlabel.chatter import quiet_native_stderr\nwith quiet_native_stderr():\n"
-            "    os.write(2, b'I0000 port.cc:153] oneDNN custom operations are on. You may see\\n')\n"
-            "    os.write(2, b'E0000 a native error that must be seen\\n')\n"
-            "    print('from python', file=sys.stderr)\n")
+    code = (
+        "import os, sys\nfrom ytlabel.chatter import quiet_native_stderr\nwith quiet_native_stderr():\n"
+        "    os.write(2, b'I0000 port.cc:153] oneDNN custom operations are on. You may see\\n')\n"
+        "    os.write(2, b'E0000 a native error that must be seen\\n')\n"
+        "    print('from python', file=sys.stderr)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert sorted(done.stderr.splitlines()) == ["E0000 a native error that must be seen", "from python"]
 

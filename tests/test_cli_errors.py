@@ -15,8 +15,9 @@ SCRIPT = os.path.join(os.path.dirname(sys.executable), "ytlabel")
 
 
 def _run(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([SCRIPT, *argv], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [SCRIPT, *argv], capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})}
+    )
 
 
 def _assert_one_line(done: subprocess.CompletedProcess, expected: str) -> None:
@@ -27,22 +28,34 @@ def _assert_one_line(done: subprocess.CompletedProcess, expected: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("argv, expected", [
-    (["train", "--arch", "nope", "--framework", "torch", "--data", "x", "--out", "y"], "arch=.nope.: choose one of"),
-    (["train", "--arch", "fcc", "--framework", "torch", "--data", "x", "--out", "y"], "; did you mean 'fc'\\?$"),
-    (["train", "--arch", "fc", "--framework", "pytorch", "--data", "x", "--out", "y"],
-     "framework='pytorch': choose one of \\('torch', 'keras'\\); did you mean 'torch'\\?$"),
-    (["train", "--arch", "fc", "--framework", "torch", "--data", "/no/such/dir", "--out", "{tmp}/run"],
-     "/no/such/dir: no such file or directory"),
-    (["train", "--arch", "fc", "--framework", "torch", "--data", "{video}", "--out", "{tmp}/run", "epochs=many"],
-     "epochs"),
-    (["evaluate", "--model", "{tmp}", "--data", "{video}"], "not a training run \\(no spec.json\\)"),
-    (["data", "inspect", "{tmp}"], "no .tfrecord shards found"),
-    (["registry", "list", "--registry", "gs://bucket"], "only file:// and s3:// registries exist"),
-    (["registry", "show", "yt8m:0", "--registry", "{tmp}"], "the version after ':' must be a positive integer"),
-    (["serve", "--model", "yt8m@champion"], "is not a directory; to serve a registry reference"),
-    (["data", "peek", "{video}", "--batch-size", "1000"], "fewer videos than one batch"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (
+            ["train", "--arch", "nope", "--framework", "torch", "--data", "x", "--out", "y"],
+            "arch=.nope.: choose one of",
+        ),
+        (["train", "--arch", "fcc", "--framework", "torch", "--data", "x", "--out", "y"], "; did you mean 'fc'\\?$"),
+        (
+            ["train", "--arch", "fc", "--framework", "pytorch", "--data", "x", "--out", "y"],
+            "framework='pytorch': choose one of \\('torch', 'keras'\\); did you mean 'torch'\\?$",
+        ),
+        (
+            ["train", "--arch", "fc", "--framework", "torch", "--data", "/no/such/dir", "--out", "{tmp}/run"],
+            "/no/such/dir: no such file or directory",
+        ),
+        (
+            ["train", "--arch", "fc", "--framework", "torch", "--data", "{video}", "--out", "{tmp}/run", "epochs=many"],
+            "epochs",
+        ),
+        (["evaluate", "--model", "{tmp}", "--data", "{video}"], "not a training run \\(no spec.json\\)"),
+        (["data", "inspect", "{tmp}"], "no .tfrecord shards found"),
+        (["registry", "list", "--registry", "gs://bucket"], "only file:// and s3:// registries exist"),
+        (["registry", "show", "yt8m:0", "--registry", "{tmp}"], "the version after ':' must be a positive integer"),
+        (["serve", "--model", "yt8m@champion"], "is not a directory; to serve a registry reference"),
+        (["data", "peek", "{video}", "--batch-size", "1000"], "fewer videos than one batch"),
+    ],
+)
 def test_expected_mistakes_are_one_line(synth_dir, tmp_path, argv, expected):
     values = {"tmp": str(tmp_path), "video": os.path.join(synth_dir, "video")}
     _assert_one_line(_run(*[arg.format(**values) for arg in argv], env={"YTLABEL_REGISTRY": ""}), expected)
@@ -50,11 +63,17 @@ def test_expected_mistakes_are_one_line(synth_dir, tmp_path, argv, expected):
 
 @pytest.mark.slow
 def test_a_missing_extra_is_named_with_its_install_command(fc_run, tmp_path):
-    code = ("import sys; sys.modules['matplotlib'] = None; from ytlabel.cli import main; "
-            f"sys.exit(main(['report', {fc_run!r}, '--out', {str(tmp_path / 'report')!r}]))")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from ytlabel.cli import main; "
+        f"sys.exit(main(['report', {fc_run!r}, '--out', {str(tmp_path / 'report')!r}]))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    _assert_one_line(done, re.escape("`ytlabel report` needs the 'report' extra (no module named 'matplotlib'): "
-                                     "pip install 'ytlabel[report]'"))
+    _assert_one_line(
+        done,
+        re.escape(
+            "`ytlabel report` needs the 'report' extra (no module named 'matplotlib'): pip install 'ytlabel[report]'"
+        ),
+    )
     assert not (tmp_path / "report").exists()
 
 

@@ -57,18 +57,37 @@ def test_pipeline_with_data_runs_and_registry_on_s3(s3_dataset, s3_env, tmp_path
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"), raise_on_error=True)
     ytlabel_pipeline(
-        data_source=s3_dataset, eval_fraction=0.34, architectures=["logistic", "fc"], frameworks=["torch", "keras"],
-        expansion_archs=["fc"], epochs=1, workers=1, gpus_per_worker=0, threshold=0.001,
+        data_source=s3_dataset,
+        eval_fraction=0.34,
+        architectures=["logistic", "fc"],
+        frameworks=["torch", "keras"],
+        expansion_archs=["fc"],
+        epochs=1,
+        workers=1,
+        gpus_per_worker=0,
+        threshold=0.001,
         train_settings={"all": ["batch_size=4"], "fc": ["model.head_hidden=16"]},
-        registry=f"s3://{BUCKET}/registry", model_name="yt8m", run_root=f"s3://{BUCKET}/runs", backend="local",
-        encoder_rgb_dim=1040, encoder_audio_dim=132, encoder_epochs=1)
+        registry=f"s3://{BUCKET}/registry",
+        model_name="yt8m",
+        run_root=f"s3://{BUCKET}/runs",
+        backend="local",
+        encoder_rgb_dim=1040,
+        encoder_audio_dim=132,
+        encoder_epochs=1,
+    )
 
     client = s3_env
     runs = _objects(client, "runs/")
     [pipeline_run] = {name.split("/")[1] for name in runs}
     cells = sorted({name.split("/")[2] for name in runs} - {"encoder"})
-    assert cells == ["fc-keras", "fc-keras-expanded", "fc-torch", "fc-torch-expanded", "logistic-keras",
-                     "logistic-torch"]
+    assert cells == [
+        "fc-keras",
+        "fc-keras-expanded",
+        "fc-torch",
+        "fc-torch-expanded",
+        "logistic-keras",
+        "logistic-torch",
+    ]
     for cell in cells:  # every run directory lives on S3, evaluated there
         for name in ("spec.json", "config.yaml", "result.json", "metrics.json", "curves.csv"):
             assert f"runs/{pipeline_run}/{cell}/{name}" in runs, (cell, name)
@@ -79,9 +98,12 @@ def test_pipeline_with_data_runs_and_registry_on_s3(s3_dataset, s3_env, tmp_path
     rows = Registry(f"s3://{BUCKET}/registry").listing()
     assert [(row["name"], row["version"], row["aliases"]) for row in rows] == [("yt8m", 1, ["champion"])]
     manifest = Registry(f"s3://{BUCKET}/registry").manifest("yt8m", 1)
-    evaluated = json.loads(storage.read_bytes(
-        f"s3://{BUCKET}/runs/{pipeline_run}/{manifest['arch']}-{manifest['framework']}"
-        f"{'-expanded' if manifest['encoder'] else ''}/metrics.json"))
+    evaluated = json.loads(
+        storage.read_bytes(
+            f"s3://{BUCKET}/runs/{pipeline_run}/{manifest['arch']}-{manifest['framework']}"
+            f"{'-expanded' if manifest['encoder'] else ''}/metrics.json"
+        )
+    )
     assert manifest["metrics"]["gap_at_20"] == evaluated["gap_at_20"]  # the registered run is the evaluated one
     [report] = glob.glob(str(tmp_path / "kfp" / "**" / "comparison" / "report.md"), recursive=True)
     assert "| fc-keras-expanded | fc | keras | on |" in open(report).read()
@@ -95,8 +117,26 @@ def test_cli_trains_evaluates_pushes_and_serves_on_s3(s3_dataset, s3_env, capsys
 
     run = f"s3://{BUCKET}/cli-runs/fc-keras"
     registry = f"s3://{BUCKET}/cli-registry"
-    assert main(["train", "--arch", "fc", "--framework", "keras", "--data", s3_dataset, "--out", run,
-                 "epochs=1", "batch_size=4", "model.head_hidden=16", "validation_fraction=0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--arch",
+                "fc",
+                "--framework",
+                "keras",
+                "--data",
+                s3_dataset,
+                "--out",
+                run,
+                "epochs=1",
+                "batch_size=4",
+                "model.head_hidden=16",
+                "validation_fraction=0",
+            ]
+        )
+        == 0
+    )
     assert main(["evaluate", "--model", run, "--data", s3_dataset, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     stored = json.loads(storage.read_bytes(f"{run}/metrics.json"))
@@ -108,8 +148,11 @@ def test_cli_trains_evaluates_pushes_and_serves_on_s3(s3_dataset, s3_env, capsys
         import urllib.request
 
         instance = {"mean_rgb": [0.1] * 1024, "mean_audio": [0.0] * 128}
-        request = urllib.request.Request(f"{url}/v1/models/yt8m-fc:predict", headers={"Content-Type": "application/json"},
-                                         data=json.dumps({"instances": [instance]}).encode())
+        request = urllib.request.Request(
+            f"{url}/v1/models/yt8m-fc:predict",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps({"instances": [instance]}).encode(),
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             [answer] = json.loads(response.read())["predictions"]
     assert len(answer["labels"]) == 20 and all(0.0 <= label["score"] <= 1.0 for label in answer["labels"])

@@ -74,10 +74,19 @@ def test_usable_cores_take_the_quota_in_whole_cores_at_least_one(cgroup_v2):
     assert cores.usable_cores(root, proc) == affinity
 
 
-@pytest.mark.parametrize(("usable", "env", "readers"), [
-    (1, {}, 0), (2, {}, 1), (4, {}, 3), (16, {}, 8), (64, {}, 8),
-    (8, {"LOCAL_WORLD_SIZE": "2"}, 3), (2, {"LOCAL_WORLD_SIZE": "2"}, 0), (8, {"LOCAL_WORLD_SIZE": "x"}, 7),
-])
+@pytest.mark.parametrize(
+    ("usable", "env", "readers"),
+    [
+        (1, {}, 0),
+        (2, {}, 1),
+        (4, {}, 3),
+        (16, {}, 8),
+        (64, {}, 8),
+        (8, {"LOCAL_WORLD_SIZE": "2"}, 3),
+        (2, {"LOCAL_WORLD_SIZE": "2"}, 0),
+        (8, {"LOCAL_WORLD_SIZE": "x"}, 7),
+    ],
+)
 def test_one_core_stays_with_the_step_and_pod_processes_share_the_rest(usable, env, readers):
     assert cores.default_readers(usable, env) == readers
 

@@ -31,8 +31,7 @@ def test_every_module_is_in_the_file_map():
 def test_every_path_in_the_file_map_exists():
     named = re.findall(r"^(\S+)\s", _file_map(), flags=re.MULTILINE)
     assert len(named) > 40
-    gone = [name for name in named
-            if not glob.glob(os.path.join(ROOT, name.replace("<stage>", "*")))]
+    gone = [name for name in named if not glob.glob(os.path.join(ROOT, name.replace("<stage>", "*")))]
     assert gone == []
 
 
@@ -62,14 +61,22 @@ def test_the_quick_start_runs_from_shards_to_a_served_answer(tmp_path):
     os.symlink(os.path.join(sample, "validate0001.tfrecord"), tmp_path / "my-held-out-shards" / "validate0001.tfrecord")
     script = block.replace("make setup && . .venv/bin/activate", f"export PATH={os.path.dirname(sys.executable)}:$PATH")
     script = script.replace("8080", str(port)).replace("localhost:", "127.0.0.1:")
-    done = subprocess.run(["bash", "-c", "set -euo pipefail\ntrap 'kill %1 2>/dev/null; wait' EXIT\n" + script],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\ntrap 'kill %1 2>/dev/null; wait' EXIT\n" + script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # curl adds no newline: the metadata and the answer share the last line
     last = done.stdout.strip().splitlines()[-1]
     metadata, end = json.JSONDecoder().raw_decode(last)
     answer = json.loads(last[end:])
-    assert metadata["name"] == "yt8m-fc" and {tensor["name"] for tensor in metadata["inputs"]} == {"mean_rgb", "mean_audio"}
+    assert metadata["name"] == "yt8m-fc" and {tensor["name"] for tensor in metadata["inputs"]} == {
+        "mean_rgb",
+        "mean_audio",
+    }
     assert answer["model_name"] == "yt8m-fc" and answer["model_version"] == "1"
     assert len(answer["predictions"]) == 2 and len(answer["predictions"][0]["labels"]) == 20
     assert json.load(open(tmp_path / "runs" / "fc-torch" / "metrics.json"))["videos"] > 250

@@ -29,14 +29,22 @@ def s3(monkeypatch, tmp_path, synth_dir):
     from minio import Minio
 
     with seaweed.running_server() as server:
-        env = {"AWS_ENDPOINT_URL": server.endpoint, "AWS_ACCESS_KEY_ID": seaweed.ACCESS_KEY,
-               "AWS_SECRET_ACCESS_KEY": seaweed.SECRET_KEY, "TMPDIR": str(tmp_path / "scratch")}
+        env = {
+            "AWS_ENDPOINT_URL": server.endpoint,
+            "AWS_ACCESS_KEY_ID": seaweed.ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": seaweed.SECRET_KEY,
+            "TMPDIR": str(tmp_path / "scratch"),
+        }
         os.makedirs(env["TMPDIR"])
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         monkeypatch.setattr(tempfile, "tempdir", None)
-        Minio(server.endpoint.removeprefix("http://"), access_key=seaweed.ACCESS_KEY, secret_key=seaweed.SECRET_KEY,
-              secure=False).make_bucket(BUCKET)
+        Minio(
+            server.endpoint.removeprefix("http://"),
+            access_key=seaweed.ACCESS_KEY,
+            secret_key=seaweed.SECRET_KEY,
+            secure=False,
+        ).make_bucket(BUCKET)
         for path in sorted(glob.glob(os.path.join(synth_dir, "video", "*.tfrecord"))):
             storage.upload(path, f"s3://{BUCKET}/data/video/{os.path.basename(path)}")
         yield server, env
@@ -44,10 +52,29 @@ def s3(monkeypatch, tmp_path, synth_dir):
 
 def _train(env: dict, epochs: int, **extra_env) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "ytlabel", "train", "--arch", "fc", "--framework", "torch", "--data",
-         f"s3://{BUCKET}/data/video", "--out", f"s3://{BUCKET}/runs/fc", f"epochs={epochs}", "batch_size=4",
-         "model.head_hidden=8", "validation_fraction=0"],
-        env={**os.environ, **env, **extra_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "ytlabel",
+            "train",
+            "--arch",
+            "fc",
+            "--framework",
+            "torch",
+            "--data",
+            f"s3://{BUCKET}/data/video",
+            "--out",
+            f"s3://{BUCKET}/runs/fc",
+            f"epochs={epochs}",
+            "batch_size=4",
+            "model.head_hidden=8",
+            "validation_fraction=0",
+        ],
+        env={**os.environ, **env, **extra_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for(uri: str, process: subprocess.Popen, timeout_s: float = 120.0) -> None:
@@ -71,7 +98,7 @@ def test_training_waits_out_a_restart_of_s3(s3):
     assert process.poll() is None  # the outage hit a run in progress
     time.sleep(3)
     server.start()
-    out, err = process.communicate(timeout=600)
+    _out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-3000:]
     result = json.loads(storage.read_bytes(f"s3://{BUCKET}/runs/fc/result.json"))
     assert result["epochs"] == 150
@@ -82,7 +109,7 @@ def test_an_outage_past_the_budget_is_one_line_and_a_rerun_resumes(s3):
     process = _train(env, epochs=150, YTLABEL_S3_RETRIES="1")
     _wait_for(f"s3://{BUCKET}/runs/fc/checkpoints/state.json", process)
     server.kill()
-    out, err = process.communicate(timeout=300)
+    _out, err = process.communicate(timeout=300)
     errors = [line for line in err.splitlines() if line.startswith("ytlabel: error:")]
     assert process.returncode == 2 and len(errors) == 1 and "Traceback" not in err, err[-3000:]
     assert f"s3://{BUCKET}/" in errors[0] and seaweed.SECRET_KEY not in err
@@ -90,7 +117,7 @@ def test_an_outage_past_the_budget_is_one_line_and_a_rerun_resumes(s3):
     saved = json.loads(storage.read_bytes(f"s3://{BUCKET}/runs/fc/checkpoints/state.json"))["epoch"]
     assert 1 <= saved < 150
     rerun = _train(env, epochs=150)
-    out, err = rerun.communicate(timeout=600)
+    _out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err[-3000:]
     assert f"resuming from epoch {saved} step 0" in err
     assert json.loads(storage.read_bytes(f"s3://{BUCKET}/runs/fc/result.json"))["epochs"] == 150
@@ -111,8 +138,7 @@ def _after_first(monkeypatch, name: str, action) -> None:
     monkeypatch.setattr(storage, name, hooked)
 
 
-def test_a_push_cut_off_leaves_no_version_and_a_pull_cut_off_leaves_nothing(s3, fc_run, tmp_path, monkeypatch,
-                                                                             capsys):
+def test_a_push_cut_off_leaves_no_version_and_a_pull_cut_off_leaves_nothing(s3, fc_run, tmp_path, monkeypatch, capsys):
     server, _ = s3
     registry = f"s3://{BUCKET}/registry"
     monkeypatch.setenv("YTLABEL_S3_RETRIES", "1")

@@ -11,8 +11,9 @@ from ytlabel.storage import NotFound, StorageError
 
 
 def test_parse_names_bucket_key_and_path():
-    assert storage.parse("s3://bucket/a/b.tfrecord") == storage.Location("s3://bucket/a/b.tfrecord", "bucket",
-                                                                           "a/b.tfrecord")
+    assert storage.parse("s3://bucket/a/b.tfrecord") == storage.Location(
+        "s3://bucket/a/b.tfrecord", "bucket", "a/b.tfrecord"
+    )
     assert storage.parse("file:///tmp/x").path == "/tmp/x" and not storage.parse("file:///tmp/x").remote
     assert storage.parse("relative/dir").path == "relative/dir"
     with pytest.raises(StorageError, match="an S3 URI needs a bucket"):
@@ -33,7 +34,10 @@ def test_keys_that_could_leave_their_root_are_refused(key):
 
 
 def test_join_keeps_keys_under_the_root():
-    assert storage.join("s3://bucket/registry/", "yt8m", "1/model/model.pt") == "s3://bucket/registry/yt8m/1/model/model.pt"
+    assert (
+        storage.join("s3://bucket/registry/", "yt8m", "1/model/model.pt")
+        == "s3://bucket/registry/yt8m/1/model/model.pt"
+    )
     assert storage.join("/srv/models", "yt8m/aliases/champion.json") == "/srv/models/yt8m/aliases/champion.json"
 
 
@@ -124,8 +128,10 @@ def test_s3_round_trip(bucket, tmp_path):
     storage.copy(f"{bucket}/u/a.bin", str(tmp_path / "a.bin"))
     assert (tmp_path / "a.bin").read_bytes() == b"abc"
     mirror = storage.local_mirror(f"{bucket}/t")
-    assert sorted(os.path.relpath(os.path.join(d, f), mirror) for d, _, fs in os.walk(mirror) for f in fs) == \
-        ["a.bin", "b/c.json"]
+    assert sorted(os.path.relpath(os.path.join(d, f), mirror) for d, _, fs in os.walk(mirror) for f in fs) == [
+        "a.bin",
+        "b/c.json",
+    ]
     storage.delete(f"{bucket}/t/a.bin")
     storage.delete(f"{bucket}/t/a.bin")  # already gone: not an error
     with pytest.raises(NotFound, match=f"cannot read {bucket}/t/a.bin: NoSuchKey"):

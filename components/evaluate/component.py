@@ -7,8 +7,14 @@ from components import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def evaluate(dataset: Input[Dataset], model: Input[Model], metrics: Output[Metrics],
-             top_classes: Output[ClassificationMetrics], summary: Output[Markdown], genres: Output[HTML]) -> str:
+def evaluate(
+    dataset: Input[Dataset],
+    model: Input[Model],
+    metrics: Output[Metrics],
+    top_classes: Output[ClassificationMetrics],
+    summary: Output[Markdown],
+    genres: Output[HTML],
+) -> str:
     """Writes metrics.json into the run, logs the headline metrics, a confusion matrix of the most
     frequent classes (true label -> top-1 prediction), the per-genre table as a page, and returns a JSON
     summary for `select`."""

@@ -7,8 +7,15 @@ from components import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def ingest(data_source: str, shard_fraction: float, eval_fraction: float, synthetic_videos: int, run_root: str,
-           pipeline_run: str, dataset: Output[Dataset]) -> list:
+def ingest(
+    data_source: str,
+    shard_fraction: float,
+    eval_fraction: float,
+    synthetic_videos: int,
+    run_root: str,
+    pipeline_run: str,
+    dataset: Output[Dataset],
+) -> list:
     """Writes the dataset manifest (shards per level and split) and returns the levels present.
 
     Args:
@@ -22,14 +29,26 @@ def ingest(data_source: str, shard_fraction: float, eval_fraction: float, synthe
     from ytlabel.pipeline import dataset as datasets
     from ytlabel.pipeline.stages import run_folder
 
-    manifest = datasets.ingest(data_source, dataset.path, shard_fraction, eval_fraction, synthetic_videos,
-                               publish_uri=run_folder(run_root, pipeline_run, "data"))
+    manifest = datasets.ingest(
+        data_source,
+        dataset.path,
+        shard_fraction,
+        eval_fraction,
+        synthetic_videos,
+        publish_uri=run_folder(run_root, pipeline_run, "data"),
+    )
     manifest.dump(dataset.path)
-    dataset.metadata.update({
-        "source": data_source, "levels": sorted(manifest.train), "train_videos": manifest.videos["train"],
-        "eval_videos": manifest.videos["eval"],
-        "train_shards": sum(len(shards) for shards in manifest.train.values()),
-    })
-    print(f"ingest: {manifest.videos['train']} training and {manifest.videos['eval']} evaluation videos, "
-          f"levels {sorted(manifest.train)}")
+    dataset.metadata.update(
+        {
+            "source": data_source,
+            "levels": sorted(manifest.train),
+            "train_videos": manifest.videos["train"],
+            "eval_videos": manifest.videos["eval"],
+            "train_shards": sum(len(shards) for shards in manifest.train.values()),
+        }
+    )
+    print(
+        f"ingest: {manifest.videos['train']} training and {manifest.videos['eval']} evaluation videos, "
+        f"levels {sorted(manifest.train)}"
+    )
     return sorted(manifest.train)

@@ -13,6 +13,8 @@ def register(winner: dict, registry: str, model_name: str) -> str:
     from ytlabel.pipeline.stages import register as publish
 
     ref = publish(winner, registry, model_name)
-    print(f"register: {ref} ({runs.run_label(winner['arch'], winner['framework'], winner['expansion'])}, "
-          f"GAP@20 {winner['gap_at_20']:.4f}) is now {model_name}@champion in {registry}")
+    print(
+        f"register: {ref} ({runs.run_label(winner['arch'], winner['framework'], winner['expansion'])}, "
+        f"GAP@20 {winner['gap_at_20']:.4f}) is now {model_name}@champion in {registry}"
+    )
     return ref

@@ -30,8 +30,9 @@ def quiet_native_stderr():
     sys.stderr.flush()
     terminal = os.dup(2)
     python_stderr = sys.stderr
-    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1, encoding=python_stderr.encoding or "utf-8",
-                           errors="backslashreplace")
+    sys.stderr = os.fdopen(
+        os.dup(terminal), "w", buffering=1, encoding=python_stderr.encoding or "utf-8", errors="backslashreplace"
+    )
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)

@@ -76,8 +76,15 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "stride", "max_frames"):
             if getattr(self, name) < 1:
                 fail(name, "must be >= 1")
-        for name in ("min_frames", "shuffle_buffer", "loader_workers", "read_ahead", "checkpoint_every_steps",
-                     "max_steps_per_epoch", "metrics_port"):
+        for name in (
+            "min_frames",
+            "shuffle_buffer",
+            "loader_workers",
+            "read_ahead",
+            "checkpoint_every_steps",
+            "max_steps_per_epoch",
+            "metrics_port",
+        ):
             if (getattr(self, name) or 0) < 0:
                 fail(name, "must be >= 0")
         if self.learning_rate <= 0:
@@ -122,12 +129,15 @@ _ALIASES = {"pytorch": "torch", "tf": "keras", "tensorflow": "keras"}  # what pe
 
 def did_you_mean(value: str, known) -> str:
     """'; did you mean X?' for a near miss (a typo, or another name for a framework), else ''."""
-    close = [_ALIASES[value.lower()]] if value.lower() in _ALIASES else difflib.get_close_matches(value, list(known), n=1)
+    close = (
+        [_ALIASES[value.lower()]] if value.lower() in _ALIASES else difflib.get_close_matches(value, list(known), n=1)
+    )
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def load_config(arch: str, framework: str, data: str, out: str, preset: str | None = None,
-                overrides: typing.Sequence[str] = ()) -> TrainConfig:
+def load_config(
+    arch: str, framework: str, data: str, out: str, preset: str | None = None, overrides: typing.Sequence[str] = ()
+) -> TrainConfig:
     """Resolves defaults < preset < overrides into a validated TrainConfig.
 
     Raises:
@@ -218,7 +228,9 @@ def _model_settings(spec_type: type, prefix: str = "") -> dict[str, type]:
 def _convert(key: str, value, annotation):
     """Converts a YAML value or a command-line string to the field's declared type."""
     optional = isinstance(annotation, types.UnionType) and type(None) in typing.get_args(annotation)
-    target = next((t for t in typing.get_args(annotation) if t is not type(None)), annotation) if optional else annotation
+    target = (
+        next((t for t in typing.get_args(annotation) if t is not type(None)), annotation) if optional else annotation
+    )
     if isinstance(value, str) and optional and value.strip().lower() in ("none", "null", "", *_AUTO.get(key, ())):
         return None
     try:

@@ -67,8 +67,8 @@ class RunDir:
             self.local = uri
         try:  # fail now, not after an epoch: the directory must exist and take files
             os.makedirs(self.local, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=self.local, prefix=storage.PARTIAL_PREFIX)
-            probe.close()
+            with tempfile.NamedTemporaryFile(dir=self.local, prefix=storage.PARTIAL_PREFIX):
+                pass
         except OSError as error:
             raise RunError(f"cannot write the run directory {self.local} ({error.strerror})") from error
 
@@ -126,10 +126,16 @@ def _jsonable(value):
 
 def spec_record(config) -> dict:
     """spec.json from a TrainConfig: what serving and evaluation need to rebuild the model."""
-    return {"arch": config.arch, "framework": config.framework, "level": config.level,
-            "spec": dataclasses.asdict(config.spec()), "max_frames": config.max_frames, "stride": config.stride,
-            "l2_normalize": config.l2_normalize,
-            **({"target": config.target} if config.target != "classes" else {})}  # older records: classes
+    return {
+        "arch": config.arch,
+        "framework": config.framework,
+        "level": config.level,
+        "spec": dataclasses.asdict(config.spec()),
+        "max_frames": config.max_frames,
+        "stride": config.stride,
+        "l2_normalize": config.l2_normalize,
+        **({"target": config.target} if config.target != "classes" else {}),
+    }  # older records: classes
 
 
 def differences(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
@@ -207,6 +213,7 @@ def local_run(run: str) -> str:
     Raises:
         RunError: an s3:// prefix with nothing under it.
     """
+
     def needed(key: str) -> bool:
         return key in PUBLISHED or key.startswith((f"{MODEL_DIR}/", f"{ENCODER_DIR}/")) or key == VERSION_MANIFEST
 

@@ -25,8 +25,9 @@ def _helm() -> str:
 
 
 def _template(*args: str) -> list[dict]:
-    done = subprocess.run([_helm(), "template", "rel", CHART, "--namespace", "ml", *args],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [_helm(), "template", "rel", CHART, "--namespace", "ml", *args], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
@@ -56,8 +57,12 @@ def test_every_rendered_object_validates(values, operator, tmp_path):
 
 
 def test_champion_values_render_the_expected_objects():
-    objects = {(obj["kind"], obj["metadata"]["name"]): obj for obj in
-               _template("-f", os.path.join(CHART, "ci", "champion-values.yaml"), "--api-versions", "monitoring.coreos.com/v1")}
+    objects = {
+        (obj["kind"], obj["metadata"]["name"]): obj
+        for obj in _template(
+            "-f", os.path.join(CHART, "ci", "champion-values.yaml"), "--api-versions", "monitoring.coreos.com/v1"
+        )
+    }
     service = objects[("InferenceService", "yt8m-fc")]
     assert service["spec"]["predictor"]["model"]["storageUri"] == "s3://example-models/ytlabel/yt8m-fc/7"
     assert service["spec"]["predictor"]["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -68,8 +73,16 @@ def test_champion_values_render_the_expected_objects():
     assert runtime["args"][:5] == ["serve", "--model", "/mnt/models", "--name", "{{.Name}}"]
     rules = objects[("Role", "yt-pipeline")]["rules"]
     assert {resource for rule in rules for resource in rule["resources"]} == {
-        "pytorchjobs", "tfjobs", "pytorchjobs/status", "tfjobs/status", "trainjobs", "trainjobs/status", "pods",
-        "pods/log", "inferenceservices"}
+        "pytorchjobs",
+        "tfjobs",
+        "pytorchjobs/status",
+        "tfjobs/status",
+        "trainjobs",
+        "trainjobs/status",
+        "pods",
+        "pods/log",
+        "inferenceservices",
+    }
     assert all("secrets" not in rule["resources"] and "*" not in rule["verbs"] for rule in rules)
     assert objects[("PodMonitor", "yt-trainers")]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
@@ -80,24 +93,44 @@ def test_trainer_v2_runtimes_are_the_ones_the_platform_renders(framework):
     from ytlabel.platform import images, trainer_v2
 
     assert not [obj for obj in _template() if obj["kind"] == "ClusterTrainingRuntime"]
-    objects = {obj["metadata"]["name"]: obj for obj in _template("--api-versions", "trainer.kubeflow.org/v1alpha1")
-               if obj["kind"] == "ClusterTrainingRuntime"}
+    objects = {
+        obj["metadata"]["name"]: obj
+        for obj in _template("--api-versions", "trainer.kubeflow.org/v1alpha1")
+        if obj["kind"] == "ClusterTrainingRuntime"
+    }
     assert sorted(objects) == ["ytlabel-keras", "ytlabel-torch"]
-    chart, ours = objects[f"ytlabel-{framework}"], trainer_v2.cluster_training_runtime(framework, images.trainer(framework))
+    chart, ours = (
+        objects[f"ytlabel-{framework}"],
+        trainer_v2.cluster_training_runtime(framework, images.trainer(framework)),
+    )
     assert problems(chart) == []
     for runtime in (chart, ours):  # the chart's security contexts are its own helpers' (checked as restricted below)
         pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
         _check_restricted(pod, runtime)
         del pod["securityContext"], pod["containers"][0]["securityContext"]
     assert chart["spec"] == ours["spec"]
-    assert not [obj for obj in _template("--api-versions", "trainer.kubeflow.org/v1alpha1", "--set",
-                                         "trainer.runtimes.enabled=false") if obj["kind"] == "ClusterTrainingRuntime"]
+    assert not [
+        obj
+        for obj in _template(
+            "--api-versions", "trainer.kubeflow.org/v1alpha1", "--set", "trainer.runtimes.enabled=false"
+        )
+        if obj["kind"] == "ClusterTrainingRuntime"
+    ]
 
 
 def test_training_runtimes_take_node_selector_and_tolerations_from_values():
-    objects = _template("--api-versions", "trainer.kubeflow.org/v1alpha1", "--set", "trainer.nodeSelector.pool=a100",
-                        "--set", "trainer.tolerations[0].key=nvidia.com/gpu", "--set",
-                        "trainer.tolerations[0].operator=Exists", "--set", "trainer.tolerations[0].effect=NoSchedule")
+    objects = _template(
+        "--api-versions",
+        "trainer.kubeflow.org/v1alpha1",
+        "--set",
+        "trainer.nodeSelector.pool=a100",
+        "--set",
+        "trainer.tolerations[0].key=nvidia.com/gpu",
+        "--set",
+        "trainer.tolerations[0].operator=Exists",
+        "--set",
+        "trainer.tolerations[0].effect=NoSchedule",
+    )
     runtimes = [obj for obj in objects if obj["kind"] == "ClusterTrainingRuntime"]
     assert len(runtimes) == 2
     for runtime in runtimes:
@@ -112,7 +145,9 @@ def test_render_names_the_service_accounts_the_chart_creates(release, capsys):
     from ytlabel.cli import main
 
     done = subprocess.run([_helm(), "template", release, CHART], capture_output=True, text=True, check=True)
-    accounts = {obj["metadata"]["name"] for obj in yaml.safe_load_all(done.stdout) if obj and obj["kind"] == "ServiceAccount"}
+    accounts = {
+        obj["metadata"]["name"] for obj in yaml.safe_load_all(done.stdout) if obj and obj["kind"] == "ServiceAccount"
+    }
     assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--release", release]) == 0
     job = yaml.safe_load(capsys.readouterr().out)
     trainer = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["serviceAccountName"]
@@ -120,7 +155,11 @@ def test_render_names_the_service_accounts_the_chart_creates(release, capsys):
     account, service = yaml.safe_load_all(capsys.readouterr().out)
     assert trainer in accounts and account["metadata"]["name"] in accounts
     assert service["spec"]["predictor"]["serviceAccountName"] == account["metadata"]["name"]
-    assert trainer == ("ytlabel" if release == "ytlabel" else release if "ytlabel" in release else f"{release}-ytlabel") + "-trainer"
+    assert (
+        trainer
+        == ("ytlabel" if release == "ytlabel" else release if "ytlabel" in release else f"{release}-ytlabel")
+        + "-trainer"
+    )
 
 
 def test_rendered_inference_service_is_as_restricted_as_the_charts():
@@ -135,21 +174,30 @@ def test_rendered_inference_service_is_as_restricted_as_the_charts():
 def test_optional_objects_left_out_are_named_and_can_be_forced():
     assert not [obj for obj in _template() if obj["kind"] in ("ClusterTrainingRuntime", "PodMonitor")]
     forced = [obj["kind"] for obj in _template("--set", "apis.trainerV2=true", "--set", "apis.prometheusOperator=true")]
-    assert forced.count("ClusterTrainingRuntime") == 2 and {"PodMonitor", "ServiceMonitor", "PrometheusRule"} <= set(forced)
-    notes = subprocess.run([_helm(), "install", "rel", CHART, "--dry-run=client"], capture_output=True, text=True,
-                           check=True).stdout
+    assert forced.count("ClusterTrainingRuntime") == 2 and {"PodMonitor", "ServiceMonitor", "PrometheusRule"} <= set(
+        forced
+    )
+    notes = subprocess.run(
+        [_helm(), "install", "rel", CHART, "--dry-run=client"], capture_output=True, text=True, check=True
+    ).stdout
     assert "Left out: the ClusterTrainingRuntimes ytlabel-torch and ytlabel-keras" in notes
     assert "--set apis.trainerV2=true" in notes and "--set apis.prometheusOperator=true" in notes
-    notes = subprocess.run([_helm(), "install", "rel", CHART, "--dry-run=client", "--set", "apis.trainerV2=true"],
-                           capture_output=True, text=True, check=True).stdout
+    notes = subprocess.run(
+        [_helm(), "install", "rel", CHART, "--dry-run=client", "--set", "apis.trainerV2=true"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "ClusterTrainingRuntimes" not in notes
 
 
 def test_values_schema_refuses_unknown_and_malformed_values():
-    for setting, words in (("s3.bogus=1", "additional properties 'bogus' not allowed"),
-                           ("s3.registry=ftp://x", "s3/registry"),
-                           ("serving.champion.name=Bad_Name", "serving/champion/name"),
-                           ("trainer.tolerations[0].effect=Sometimes", "trainer/tolerations/0/effect")):
+    for setting, words in (
+        ("s3.bogus=1", "additional properties 'bogus' not allowed"),
+        ("s3.registry=ftp://x", "s3/registry"),
+        ("serving.champion.name=Bad_Name", "serving/champion/name"),
+        ("trainer.tolerations[0].effect=Sometimes", "trainer/tolerations/0/effect"),
+    ):
         done = subprocess.run([_helm(), "template", "rel", CHART, "--set", setting], capture_output=True, text=True)
         assert done.returncode != 0 and words in done.stderr, (setting, done.stderr)
 

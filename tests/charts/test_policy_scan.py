@@ -28,8 +28,9 @@ def _helm() -> str:
 
 
 def _template(*args: str) -> str:
-    done = subprocess.run([_helm(), "template", "rel", CHART, "--namespace", "ml", *ALL_APIS, *args],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [_helm(), "template", "rel", CHART, "--namespace", "ml", *ALL_APIS, *args], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -42,8 +43,12 @@ def _scan(folder) -> dict:
     """
     if not os.path.exists(CHECKOV):
         pytest.fail("checkov is missing: run `make test-deps` (it installs requirements/checkov.lock)")
-    done = subprocess.run([CHECKOV, "--directory", str(folder), "--framework", "kubernetes", "--skip-download",
-                           "--output", "json"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [CHECKOV, "--directory", str(folder), "--framework", "kubernetes", "--skip-download", "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: checks failed; anything else: checkov broke
     report = json.loads(done.stdout)
     return report[0] if isinstance(report, list) else report
@@ -70,9 +75,14 @@ def test_every_ci_values_file_passes_the_scanner_with_reasoned_suppressions(tmp_
 def test_the_scanner_fails_what_it_should(tmp_path):
     """The same scan on a pod that breaks the policies: it must name the failures (so a pass above means
     something)."""
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "loose", "namespace": "default"},
-           "spec": {"containers": [{"name": "c", "image": "example/loose:latest",
-                                    "securityContext": {"privileged": True}}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "loose", "namespace": "default"},
+        "spec": {
+            "containers": [{"name": "c", "image": "example/loose:latest", "securityContext": {"privileged": True}}]
+        },
+    }
     (tmp_path / "loose.yaml").write_text(yaml.safe_dump(pod))
     failed = {check["check_id"] for check in _scan(tmp_path)["results"]["failed_checks"]}
     # privileged, default namespace, :latest tag, no probes, no resource limits
@@ -86,15 +96,19 @@ def test_the_pinned_digest_replaces_the_tag_and_lifts_the_test_pods_exceptions()
     assert pod["spec"]["containers"][0]["image"] == f"ghcr.io/ytlabel/ytlabel-pipeline@{digest}"
     skips = {value.split("=")[0] for key, value in pod["metadata"]["annotations"].items() if key.startswith("checkov")}
     assert skips == {"CKV_K8S_8", "CKV_K8S_9", "CKV_K8S_35"}
-    done = subprocess.run([_helm(), "template", "rel", CHART, "--set", "image.digests.pipeline=sha256:short"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [_helm(), "template", "rel", CHART, "--set", "image.digests.pipeline=sha256:short"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode != 0 and "image/digests/pipeline" in done.stderr
 
 
 def test_every_namespaced_object_names_the_release_namespace():
     cluster_scoped = {"ClusterServingRuntime", "ClusterTrainingRuntime"}
-    objects = [obj for obj in yaml.safe_load_all(_template("-f", os.path.join(CHART, "ci", "champion-values.yaml")))
-               if obj]
+    objects = [
+        obj for obj in yaml.safe_load_all(_template("-f", os.path.join(CHART, "ci", "champion-values.yaml"))) if obj
+    ]
     assert {obj["kind"] for obj in objects} >= {"NetworkPolicy", "InferenceService", "Pod", "Role"}
     for obj in objects:
         expected = None if obj["kind"] in cluster_scoped else "ml"
@@ -109,8 +123,11 @@ def _matches(selector: dict, labels: dict) -> bool:
 
 
 def _policies(*args: str) -> dict:
-    return {obj["metadata"]["name"].rsplit("-", 1)[1]: obj  # <fullname>-serving, -trainer, -test
-            for obj in yaml.safe_load_all(_template(*args)) if obj and obj["kind"] == "NetworkPolicy"}
+    return {
+        obj["metadata"]["name"].rsplit("-", 1)[1]: obj  # <fullname>-serving, -trainer, -test
+        for obj in yaml.safe_load_all(_template(*args))
+        if obj and obj["kind"] == "NetworkPolicy"
+    }
 
 
 def test_network_policies_are_off_by_default_and_select_our_pods_when_on():
@@ -125,10 +142,16 @@ def test_network_policies_are_off_by_default_and_select_our_pods_when_on():
     for isvc in (chart_isvc, ours_isvc):
         assert _matches(policies["serving"]["spec"]["podSelector"], isvc["spec"]["predictor"]["labels"])
     # trainers: Trainer v2 runtime pods and `platform render`'s PyTorchJob/TFJob pods
-    trainer_labels = [runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
-                      ["metadata"]["labels"] for runtime in objects if runtime["kind"] == "ClusterTrainingRuntime"]
-    job = manifests.training_job(manifests.TrainJobSettings(arch="fc", framework="torch", data="s3://d/train",
-                                                           out="s3://d/runs/fc", image="t:1", workers=2))
+    trainer_labels = [
+        runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["metadata"]["labels"]
+        for runtime in objects
+        if runtime["kind"] == "ClusterTrainingRuntime"
+    ]
+    job = manifests.training_job(
+        manifests.TrainJobSettings(
+            arch="fc", framework="torch", data="s3://d/train", out="s3://d/runs/fc", image="t:1", workers=2
+        )
+    )
     trainer_labels += [spec["template"]["metadata"]["labels"] for spec in job["spec"]["pytorchReplicaSpecs"].values()]
     assert len(trainer_labels) == 4
     trainer = policies["trainer"]["spec"]
@@ -157,9 +180,11 @@ def test_network_policy_peers_come_from_values():
 
 def test_notes_say_whether_network_policies_are_on():
     def notes(*args: str) -> str:
-        return subprocess.run([_helm(), "install", "rel", CHART, "--dry-run=client", *args], capture_output=True,
-                              text=True, check=True).stdout
+        return subprocess.run(
+            [_helm(), "install", "rel", CHART, "--dry-run=client", *args], capture_output=True, text=True, check=True
+        ).stdout
 
     assert "Left out: NetworkPolicies (--set networkPolicy.enabled=true" in notes()
-    assert ("predictors take traffic only from knative-serving, istio-system, kourier-system"
-            in notes("--set", "networkPolicy.enabled=true"))
+    assert "predictors take traffic only from knative-serving, istio-system, kourier-system" in notes(
+        "--set", "networkPolicy.enabled=true"
+    )

@@ -68,11 +68,20 @@ class S3Store:
         from minio import Minio
 
         self.host_endpoint = host_endpoint
-        self.client = Minio(host_endpoint.removeprefix("http://"), access_key=seaweed.ACCESS_KEY,
-                            secret_key=seaweed.SECRET_KEY, secure=False)
-        self.secret = {"AWS_ACCESS_KEY_ID": seaweed.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": seaweed.SECRET_KEY,
-                       "AWS_ENDPOINT_URL": "http://s3:8333", "AWS_DEFAULT_REGION": "us-east-1",
-                       "S3_USE_HTTPS": "0", "S3_VERIFY_SSL": "0"}
+        self.client = Minio(
+            host_endpoint.removeprefix("http://"),
+            access_key=seaweed.ACCESS_KEY,
+            secret_key=seaweed.SECRET_KEY,
+            secure=False,
+        )
+        self.secret = {
+            "AWS_ACCESS_KEY_ID": seaweed.ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": seaweed.SECRET_KEY,
+            "AWS_ENDPOINT_URL": "http://s3:8333",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "S3_USE_HTTPS": "0",
+            "S3_VERIFY_SSL": "0",
+        }
 
     def host_env(self) -> dict:
         """The test process's own S3 variables (ytlabel.storage on the host reads this server)."""
@@ -102,19 +111,61 @@ class S3Store:
 def seaweed_container(engine: Engine, network: str, tmp_path):
     """`weed server -s3` (the host venv's static binary, mounted read-only) in the base image."""
     config = tmp_path / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "ytlabel-test", "credentials": [{"accessKey": seaweed.ACCESS_KEY, "secretKey": seaweed.SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "ytlabel-test",
+                        "credentials": [{"accessKey": seaweed.ACCESS_KEY, "secretKey": seaweed.SECRET_KEY}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
     os.chmod(config, 0o644)
     weed = seaweed.SeaweedServer.binary()
     name = f"s3-{network}"
-    engine.run("run", "-d", "--name", name, "--network", network, "--network-alias", "s3", "--label", f"{LABEL}=1",
-               "--user", "10001:10001", "--read-only", "--tmpfs", "/data:rw,mode=1777", "--tmpfs", "/tmp:rw,mode=1777",
-               "--cap-drop", "ALL",
-               "--volume", f"{weed}:/usr/local/bin/weed:ro", "--volume", f"{config}:/etc/s3.json:ro",
-               "--publish", "127.0.0.1::8333", images.BASE,
-               "weed", "server", "-dir=/data", "-ip=s3", "-ip.bind=0.0.0.0", "-s3", "-s3.config=/etc/s3.json",
-               "-master.volumeSizeLimitMB=64", "-volume.max=50", "-s3.port.iceberg=0", "-s3.port.lance=0")
+    engine.run(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        network,
+        "--network-alias",
+        "s3",
+        "--label",
+        f"{LABEL}=1",
+        "--user",
+        "10001:10001",
+        "--read-only",
+        "--tmpfs",
+        "/data:rw,mode=1777",
+        "--tmpfs",
+        "/tmp:rw,mode=1777",
+        "--cap-drop",
+        "ALL",
+        "--volume",
+        f"{weed}:/usr/local/bin/weed:ro",
+        "--volume",
+        f"{config}:/etc/s3.json:ro",
+        "--publish",
+        "127.0.0.1::8333",
+        images.BASE,
+        "weed",
+        "server",
+        "-dir=/data",
+        "-ip=s3",
+        "-ip.bind=0.0.0.0",
+        "-s3",
+        "-s3.config=/etc/s3.json",
+        "-master.volumeSizeLimitMB=64",
+        "-volume.max=50",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+    )
     pod = Pod(engine, name)
     store = S3Store(f"http://127.0.0.1:{pod.host_port(8333)}")
     deadline = time.monotonic() + 90

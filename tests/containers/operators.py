@@ -47,14 +47,21 @@ def v1_pods(job: dict) -> list[PodPlan]:
     for rank, (role, index) in enumerate(roles):
         pod = f"{name}-{role.lower()}-{index}"
         if job["kind"] == "PyTorchJob":
-            env = {"MASTER_ADDR": f"{name}-master-0", "MASTER_PORT": str(TORCH_MASTER_PORT),
-                   "WORLD_SIZE": str(len(roles)), "RANK": str(rank), "PYTHONUNBUFFERED": "1"}
+            env = {
+                "MASTER_ADDR": f"{name}-master-0",
+                "MASTER_PORT": str(TORCH_MASTER_PORT),
+                "WORLD_SIZE": str(len(roles)),
+                "RANK": str(rank),
+                "PYTHONUNBUFFERED": "1",
+            }
             if "nprocPerNode" in job["spec"]:
                 env["PET_NPROC_PER_NODE"] = job["spec"]["nprocPerNode"]
         else:
             cluster: dict[str, list[str]] = {}
             for other_role, other_index in roles:
-                cluster.setdefault(other_role.lower(), []).append(f"{name}-{other_role.lower()}-{other_index}:{TF_PORT}")
+                cluster.setdefault(other_role.lower(), []).append(
+                    f"{name}-{other_role.lower()}-{other_index}:{TF_PORT}"
+                )
             env = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": role.lower(), "index": index}})}
         spec = replicas[role]
         pods.append(PodPlan(pod, spec["template"]["spec"], env, spec.get("restartPolicy", "Never")))
@@ -77,17 +84,33 @@ def trainer_v2_pods(job: dict, runtime: dict | None = None) -> list[PodPlan]:
     spec = {**template["spec"], **{key: value for key, value in patch_spec.items() if key != "containers"}}
     [node] = [c for c in template["spec"]["containers"] if c["name"] == NODE]
     [node_patch] = [c for c in patch_spec["containers"] if c["name"] == NODE]
-    container = {**node, **node_patch, "image": trainer["image"], "command": trainer["command"],
-                 "env": [*node.get("env", []), *trainer.get("env", [])], "resources": trainer["resourcesPerNode"]}
+    container = {
+        **node,
+        **node_patch,
+        "image": trainer["image"],
+        "command": trainer["command"],
+        "env": [*node.get("env", []), *trainer.get("env", [])],
+        "resources": trainer["resourcesPerNode"],
+    }
     spec["containers"] = [container]
     nodes, pods = int(trainer["numNodes"]), []
     for index in range(nodes):
         pod = f"{name}-{NODE}-0-{index}"
-        env = {"PET_NNODES": str(nodes), "PET_NPROC_PER_NODE": str(trainer.get("numProcPerNode", 1)),
-               "PET_NODE_RANK": str(index), "PET_MASTER_ADDR": f"{name}-{NODE}-0-0.{name}",
-               "PET_MASTER_PORT": str(PET_MASTER_PORT)} if framework == "torch" else {}
-        fields = {"metadata.labels['jobset.sigs.k8s.io/jobset-name']": name,
-                  "metadata.annotations['batch.kubernetes.io/job-completion-index']": str(index)}
+        env = (
+            {
+                "PET_NNODES": str(nodes),
+                "PET_NPROC_PER_NODE": str(trainer.get("numProcPerNode", 1)),
+                "PET_NODE_RANK": str(index),
+                "PET_MASTER_ADDR": f"{name}-{NODE}-0-0.{name}",
+                "PET_MASTER_PORT": str(PET_MASTER_PORT),
+            }
+            if framework == "torch"
+            else {}
+        )
+        fields = {
+            "metadata.labels['jobset.sigs.k8s.io/jobset-name']": name,
+            "metadata.annotations['batch.kubernetes.io/job-completion-index']": str(index),
+        }
         pods.append(PodPlan(pod, spec, env, spec.get("restartPolicy", "OnFailure"), fields, (f"{pod}.{name}",)))
     return pods
 
@@ -106,8 +129,16 @@ class JobRun:
 
     def start(self) -> None:
         for plan in self.plans:
-            self.pods[plan.name] = run_pod(self.engine, plan.spec, name=plan.name, network=self.network, env=plan.env,
-                                           secrets=self.secrets, fields=plan.fields, aliases=plan.aliases)
+            self.pods[plan.name] = run_pod(
+                self.engine,
+                plan.spec,
+                name=plan.name,
+                network=self.network,
+                env=plan.env,
+                secrets=self.secrets,
+                fields=plan.fields,
+                aliases=plan.aliases,
+            )
             self.restarts[plan.name] = 0
 
     def wait(self, timeout_s: float) -> dict[str, int]:

@@ -18,11 +18,36 @@ import time
 
 from tools.engine import LABEL, Engine
 
-POD_KEYS = {"containers", "securityContext", "volumes", "serviceAccountName", "restartPolicy", "nodeSelector",
-            "tolerations", "terminationGracePeriodSeconds", "subdomain", "hostname",
-            "automountServiceAccountToken"}
-CONTAINER_KEYS = {"name", "image", "command", "args", "env", "envFrom", "ports", "resources", "securityContext",
-                  "volumeMounts", "readinessProbe", "livenessProbe", "startupProbe", "imagePullPolicy", "workingDir"}
+POD_KEYS = {
+    "containers",
+    "securityContext",
+    "volumes",
+    "serviceAccountName",
+    "restartPolicy",
+    "nodeSelector",
+    "tolerations",
+    "terminationGracePeriodSeconds",
+    "subdomain",
+    "hostname",
+    "automountServiceAccountToken",
+}
+CONTAINER_KEYS = {
+    "name",
+    "image",
+    "command",
+    "args",
+    "env",
+    "envFrom",
+    "ports",
+    "resources",
+    "securityContext",
+    "volumeMounts",
+    "readinessProbe",
+    "livenessProbe",
+    "startupProbe",
+    "imagePullPolicy",
+    "workingDir",
+}
 
 
 class PodSpecError(ValueError):
@@ -60,9 +85,19 @@ class Pod:
         return int(done.stdout.strip().splitlines()[0].rsplit(":", 1)[1])
 
 
-def docker_run_args(spec: dict, *, name: str, network: str, env: dict | None = None, secrets: dict | None = None,
-                    fields: dict | None = None, mounts: dict | None = None, publish: tuple[int, ...] = (),
-                    aliases: tuple[str, ...] = (), cores: int | None = None) -> list[str]:
+def docker_run_args(
+    spec: dict,
+    *,
+    name: str,
+    network: str,
+    env: dict | None = None,
+    secrets: dict | None = None,
+    fields: dict | None = None,
+    mounts: dict | None = None,
+    publish: tuple[int, ...] = (),
+    aliases: tuple[str, ...] = (),
+    cores: int | None = None,
+) -> list[str]:
     """`docker run -d` arguments for the pod `spec` (a PodSpec dict) as container `name` on `network`.
 
     Args:

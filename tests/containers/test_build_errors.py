@@ -17,8 +17,15 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 def test_a_failed_step_names_the_image_and_the_step(engine, tmp_path):
     (tmp_path / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nRUN echo preparing && exit 3\n")
     with pytest.raises(EngineError) as failed:
-        build_image(engine, "ytlabel-serving", str(tmp_path), engine.image_id(images.BASE), "cpu",
-                    dockerfile=str(tmp_path / "Dockerfile"), reference="localhost/ytlabel-broken:test")
+        build_image(
+            engine,
+            "ytlabel-serving",
+            str(tmp_path),
+            engine.image_id(images.BASE),
+            "cpu",
+            dockerfile=str(tmp_path / "Dockerfile"),
+            reference="localhost/ytlabel-broken:test",
+        )
     message = str(failed.value)
     assert message.startswith("building ytlabel-serving failed at Step 3/")
     assert "RUN echo preparing && exit 3" in message.splitlines()[0] and "preparing" in message
@@ -30,15 +37,31 @@ def test_a_rebuild_deletes_the_image_it_replaced_and_a_failed_build_leaves_nothi
     built = []
     for content in ("first", "second"):
         (tmp_path / "Dockerfile").write_text(f"ARG BASE\nFROM ${{BASE}}\nRUN echo {content} > /made\n")
-        built.append(build_image(engine, "ytlabel-serving", str(tmp_path), engine.image_id(images.BASE), "cpu",
-                                 dockerfile=str(tmp_path / "Dockerfile"), reference=reference))
+        built.append(
+            build_image(
+                engine,
+                "ytlabel-serving",
+                str(tmp_path),
+                engine.image_id(images.BASE),
+                "cpu",
+                dockerfile=str(tmp_path / "Dockerfile"),
+                reference=reference,
+            )
+        )
     try:
         assert built[0] != built[1] and engine.image_id(reference) == built[1]
         assert engine.image_id(built[0]) is None  # untagged by the rebuild, then deleted
         (tmp_path / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nRUN echo kept > /step\nRUN exit 3\n")
         with pytest.raises(EngineError):
-            build_image(engine, "ytlabel-serving", str(tmp_path), engine.image_id(images.BASE), "cpu",
-                        dockerfile=str(tmp_path / "Dockerfile"), reference="localhost/ytlabel-broken:test")
+            build_image(
+                engine,
+                "ytlabel-serving",
+                str(tmp_path),
+                engine.image_id(images.BASE),
+                "cpu",
+                dockerfile=str(tmp_path / "Dockerfile"),
+                reference="localhost/ytlabel-broken:test",
+            )
         if engine.own:  # our own daemon: the failed build's finished step goes too
             remove_dangling(engine)
             assert engine.run("images", "--quiet", "--filter", "dangling=true").stdout.split() == []
@@ -50,7 +73,11 @@ def test_no_engine_is_one_line_saying_what_to_install(tmp_path):
     bare = tmp_path / "bin"
     bare.mkdir()
     os.symlink(sys.executable, bare / "python3")
-    done = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "images.py")], capture_output=True, text=True,
-                          env={"PATH": str(bare), "HOME": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "images.py")],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(bare), "HOME": str(tmp_path)},
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == "make images: no container engine found: apt-get install docker.io (or podman)\n"

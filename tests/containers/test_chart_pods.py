@@ -20,9 +20,20 @@ HELM = os.path.join(os.path.dirname(sys.executable), "helm")
 
 
 def helm_template(*settings: str) -> list[dict]:
-    done = subprocess.run([HELM, "template", "ytlabel", os.path.join(ROOT, "charts", "ytlabel"), "--namespace",
-                           "kubeflow", *(arg for setting in settings for arg in ("--set", setting))],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            HELM,
+            "template",
+            "ytlabel",
+            os.path.join(ROOT, "charts", "ytlabel"),
+            "--namespace",
+            "kubeflow",
+            *(arg for setting in settings for arg in ("--set", setting)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
@@ -35,8 +46,9 @@ def test_helm_test_pod_lists_the_registry(engine, network, s3_in_network, fc_run
     [pod] = [doc for doc in helm_template("s3.endpoint=http://s3:8333") if doc["kind"] == "Pod"]
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert pod["spec"]["containers"][0]["image"] == images.PIPELINE
-    container = run_pod(engine, pod["spec"], name=pod["metadata"]["name"], network=network,
-                        secrets={"ytlabel-s3": s3_in_network.secret})
+    container = run_pod(
+        engine, pod["spec"], name=pod["metadata"]["name"], network=network, secrets={"ytlabel-s3": s3_in_network.secret}
+    )
     assert container.wait(timeout_s=120) == 0, container.logs()
     listing = container.logs().splitlines()
     assert listing[0].split()[:3] == ["MODEL", "VERSION", "ARCH"], listing  # `registry list`'s header
@@ -54,8 +66,14 @@ def test_chart_serving_runtime_container_becomes_ready(engine, network, s3_in_ne
     assert container["image"] == images.SERVING
     models = tmp_path / "models"
     storage_initializer(s3_in_network, "s3://ytlabel/registry/yt8m/1", str(models))
-    pod = run_pod(engine, runtime_pod(runtime, "yt8m"), name="yt8m-predictor-chart", network=network,
-                  mounts={"kserve-provision-location": str(models)}, publish=(8080,))
+    pod = run_pod(
+        engine,
+        runtime_pod(runtime, "yt8m"),
+        name="yt8m-predictor-chart",
+        network=network,
+        mounts={"kserve-provision-location": str(models)},
+        publish=(8080,),
+    )
     url = f"http://127.0.0.1:{pod.host_port(8080)}"
     deadline = time.monotonic() + 180
     while _get(url + container["readinessProbe"]["httpGet"]["path"])[0] != 200:

@@ -43,16 +43,37 @@ def test_pipeline_runs_every_step_in_the_pipeline_image(engine, s3_env, tmp_path
     root.mkdir()
     os.chmod(root, 0o777)
     environment = {key: os.environ[key] for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    runner = local.DockerRunner(network_mode="host", user="10001:10001", read_only=True, tmpfs={"/tmp": "rw,mode=1777"},
-                                cap_drop=["ALL"], security_opt=["no-new-privileges"], shm_size="256m",
-                                environment=environment, labels={"io.ytlabel.test": "1"})
+    runner = local.DockerRunner(
+        network_mode="host",
+        user="10001:10001",
+        read_only=True,
+        tmpfs={"/tmp": "rw,mode=1777"},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        shm_size="256m",
+        environment=environment,
+        labels={"io.ytlabel.test": "1"},
+    )
     local.init(runner=runner, pipeline_root=str(root), raise_on_error=True)
     ytlabel_pipeline(
-        data_source=f"s3://{BUCKET}/data/video", eval_fraction=0.25, architectures=["logistic", "fc"],
-        frameworks=["torch", "keras"], expansion_archs=[], epochs=1, workers=1, gpus_per_worker=0, threshold=0.001,
+        data_source=f"s3://{BUCKET}/data/video",
+        eval_fraction=0.25,
+        architectures=["logistic", "fc"],
+        frameworks=["torch", "keras"],
+        expansion_archs=[],
+        epochs=1,
+        workers=1,
+        gpus_per_worker=0,
+        threshold=0.001,
         train_settings={"all": ["batch_size=32"], "fc": ["model.head_hidden=16"]},
-        registry=f"s3://{BUCKET}/registry", model_name="yt8m", run_root=f"s3://{BUCKET}/runs", backend="local",
-        encoder_rgb_dim=1040, encoder_audio_dim=132, encoder_epochs=1)
+        registry=f"s3://{BUCKET}/registry",
+        model_name="yt8m",
+        run_root=f"s3://{BUCKET}/runs",
+        backend="local",
+        encoder_rgb_dim=1040,
+        encoder_audio_dim=132,
+        encoder_epochs=1,
+    )
 
     runs = sorted(obj.object_name for obj in client.list_objects(BUCKET, prefix="runs/", recursive=True))
     cells = sorted({name.split("/")[2] for name in runs} - {"encoder"})

@@ -26,7 +26,7 @@ def storage_initializer(s3, storage_uri: str, target: str) -> None:
     """Every object under storage_uri, copied to target at its relative path (KServe's initializer contract)."""
     bucket, prefix = storage_uri.removeprefix("s3://").split("/", 1)
     for item in s3.client.list_objects(bucket, prefix=prefix.rstrip("/") + "/", recursive=True):
-        relative = item.object_name[len(prefix.rstrip("/")) + 1:]
+        relative = item.object_name[len(prefix.rstrip("/")) + 1 :]
         path = os.path.join(target, relative)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         s3.client.fget_object(bucket, item.object_name, path)
@@ -38,10 +38,15 @@ def storage_initializer(s3, storage_uri: str, target: str) -> None:
 def runtime_pod(runtime: dict, isvc: str) -> dict:
     """The kserve-container of our ClusterServingRuntime as KServe instantiates it for one InferenceService."""
     [container] = runtime["spec"]["containers"]
-    mounts = [*container.get("volumeMounts", []),
-              {"name": "kserve-provision-location", "mountPath": "/mnt/models", "readOnly": True}]
-    container = {**container, "args": [arg.replace("{{.Name}}", isvc) for arg in container["args"]],
-                 "volumeMounts": mounts}
+    mounts = [
+        *container.get("volumeMounts", []),
+        {"name": "kserve-provision-location", "mountPath": "/mnt/models", "readOnly": True},
+    ]
+    container = {
+        **container,
+        "args": [arg.replace("{{.Name}}", isvc) for arg in container["args"]],
+        "volumeMounts": mounts,
+    }
     volumes = [*runtime["spec"].get("volumes", []), {"name": "kserve-provision-location", "emptyDir": {}}]
     return {"containers": [container], "volumes": volumes}
 
@@ -57,8 +62,9 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
-def test_runtime_serves_a_registry_version_from_s3(engine, network, s3_in_network, fc_run, synth_dir, tmp_path,
-                                                   monkeypatch, framework):
+def test_runtime_serves_a_registry_version_from_s3(
+    engine, network, s3_in_network, fc_run, synth_dir, tmp_path, monkeypatch, framework
+):
     from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
     from ytlabel.config import load_config
@@ -71,9 +77,23 @@ def test_runtime_serves_a_registry_version_from_s3(engine, network, s3_in_networ
     run = fc_run
     if framework == "keras":
         run = str(tmp_path / "fc-keras")
-        train(load_config("fc", "keras", os.path.join(synth_dir, "video"), run, None,
-                          ["model.rgb_hidden=16", "model.audio_hidden=8", "model.head_hidden=16", "epochs=1",
-                           "batch_size=8", "validation_fraction=0"]))
+        train(
+            load_config(
+                "fc",
+                "keras",
+                os.path.join(synth_dir, "video"),
+                run,
+                None,
+                [
+                    "model.rgb_hidden=16",
+                    "model.audio_hidden=8",
+                    "model.head_hidden=16",
+                    "epochs=1",
+                    "batch_size=8",
+                    "validation_fraction=0",
+                ],
+            )
+        )
     registry = Registry("s3://ytlabel/registry")
     version = registry.push(run, NAME)["version"]
     [*_, isvc] = inference.serving_objects(f"{NAME}:{version}", "s3://ytlabel/registry")
@@ -86,8 +106,14 @@ def test_runtime_serves_a_registry_version_from_s3(engine, network, s3_in_networ
     port = container["ports"][0]["containerPort"]
     probe = container["readinessProbe"]["httpGet"]
     assert probe["port"] == port
-    pod = run_pod(engine, runtime_pod(runtime, NAME), name=f"{NAME}-predictor-{framework}", network=network,
-                  mounts={"kserve-provision-location": str(models)}, publish=(port,))
+    pod = run_pod(
+        engine,
+        runtime_pod(runtime, NAME),
+        name=f"{NAME}-predictor-{framework}",
+        network=network,
+        mounts={"kserve-provision-location": str(models)},
+        publish=(port,),
+    )
     url = f"http://127.0.0.1:{pod.host_port(port)}"
     deadline = time.monotonic() + 180
     while _get(url + probe["path"])[0] != 200:
@@ -113,7 +139,9 @@ def test_runtime_serves_a_registry_version_from_s3(engine, network, s3_in_networ
     from ytlabel.data.examples import l2_normalize_pair
 
     predictor = load_predictor(str(models))
-    inputs = dict(zip(("rgb", "audio"), l2_normalize_pair(rgb, audio) if predictor.options.l2_normalize else (rgb, audio)))
+    inputs = dict(
+        zip(("rgb", "audio"), l2_normalize_pair(rgb, audio) if predictor.options.l2_normalize else (rgb, audio))
+    )
     expected = 1 / (1 + np.exp(-predictor.predict(inputs).astype(np.float64)))
     top = np.argsort(-expected, axis=1, kind="stable")[:, :20]
     assert [[label["id"] for label in p["labels"]] for p in v1["predictions"]] == top.tolist()

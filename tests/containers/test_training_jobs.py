@@ -19,16 +19,42 @@ from operators import JobRun, trainer_v2_pods, v1_pods
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 SHARDS = [os.path.join(ROOT, "samples", "yt8m-video", f"validate000{i}.tfrecord") for i in (2, 3, 4, 5)]
-SETTINGS = ["epochs=3", "batch_size=32", "model.rgb_hidden=32", "model.audio_hidden=8", "model.head_hidden=32",
-            "validation_fraction=0"]
+SETTINGS = [
+    "epochs=3",
+    "batch_size=32",
+    "model.rgb_hidden=32",
+    "model.audio_hidden=8",
+    "model.head_hidden=32",
+    "validation_fraction=0",
+]
 
 
 def render(framework: str, job: str, *overrides: str) -> dict:
     """The job exactly as `ytlabel platform render` prints it."""
-    done = subprocess.run([sys.executable, "-m", "ytlabel", "platform", "render", "--arch", "fc", "--framework",
-                           framework, "--workers", "2", "--data", "s3://ytlabel/data/train", "--out",
-                           f"s3://ytlabel/runs/{job}", *SETTINGS, *overrides], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ytlabel",
+            "platform",
+            "render",
+            "--arch",
+            "fc",
+            "--framework",
+            framework,
+            "--workers",
+            "2",
+            "--data",
+            "s3://ytlabel/data/train",
+            "--out",
+            f"s3://ytlabel/runs/{job}",
+            *SETTINGS,
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     manifest = yaml.safe_load(done.stdout)
     manifest["metadata"]["name"] = job
     return manifest

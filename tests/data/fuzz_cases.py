@@ -14,8 +14,9 @@ from ytlabel.data.reader import read_shard
 from ytlabel.data.tfrecord import CorruptionReport, TFRecordWriter, masked_crc32c, read_records
 from ytlabel.errors import DataError
 
-SAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "src", "ytlabel", "data", "assets", "sample",
-                      "validate0000.tfrecord")
+SAMPLE = os.path.join(
+    os.path.dirname(__file__), "..", "..", "src", "ytlabel", "data", "assets", "sample", "validate0000.tfrecord"
+)
 
 
 def seed_payloads() -> list[bytes]:
@@ -23,8 +24,15 @@ def seed_payloads() -> list[bytes]:
     with open(SAMPLE, "rb") as stream:
         real = [payload for _, payload in read_records(stream, source=SAMPLE)][:3]
     rng = np.random.default_rng(0)
-    frames = [records.encode_frames(f"f{n}", [3, 50, 3861], rng.integers(0, 256, (n, schema.RGB_DIM), np.uint8),
-                                    rng.integers(0, 256, (n, schema.AUDIO_DIM), np.uint8)) for n in (1, 20)]
+    frames = [
+        records.encode_frames(
+            f"f{n}",
+            [3, 50, 3861],
+            rng.integers(0, 256, (n, schema.RGB_DIM), np.uint8),
+            rng.integers(0, 256, (n, schema.AUDIO_DIM), np.uint8),
+        )
+        for n in (1, 20)
+    ]
     return real + frames
 
 
@@ -33,7 +41,9 @@ def frame(payloads: list[bytes]) -> bytes:
     out = io.BytesIO()
     for payload in payloads:
         length = struct.pack("<Q", len(payload))
-        out.write(length + struct.pack("<I", masked_crc32c(length)) + payload + struct.pack("<I", masked_crc32c(payload)))
+        out.write(
+            length + struct.pack("<I", masked_crc32c(length)) + payload + struct.pack("<I", masked_crc32c(payload))
+        )
     return out.getvalue()
 
 
@@ -58,13 +68,14 @@ def mutate(data: bytes, operations: list[tuple[str, int, int]]) -> bytes:
         elif kind == "wiretype":
             buffer[at] = (buffer[at] & 0xF8) | (value % 8)
         elif kind == "length":
-            buffer[at:at + 8] = struct.pack("<Q", value % (1 << 64))
+            buffer[at : at + 8] = struct.pack("<Q", value % (1 << 64))
     return bytes(buffer)
 
 
 KINDS = ("flip", "truncate", "insert", "overwrite", "varint", "wiretype", "length")
-operations = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 1 << 20), st.integers(0, (1 << 64) - 1)),
-                      min_size=1, max_size=4)
+operations = st.lists(
+    st.tuples(st.sampled_from(KINDS), st.integers(0, 1 << 20), st.integers(0, (1 << 64) - 1)), min_size=1, max_size=4
+)
 
 
 def check(path: str, skip_corrupt: bool) -> int:
@@ -83,7 +94,9 @@ def check(path: str, skip_corrupt: bool) -> int:
 def run_case(path: str, seeds: list[bytes], choice: int, ops, reframe: bool, skip_corrupt: bool) -> str:
     """One case: mutate a seed payload (then frame it validly) or a framed file; returns the outcome."""
     seed = seeds[choice % len(seeds)]
-    same_level = [other for other in seeds if other != seed and records.detect_level(other) == records.detect_level(seed)]
+    same_level = [
+        other for other in seeds if other != seed and records.detect_level(other) == records.detect_level(seed)
+    ]
     data = frame([mutate(seed, ops)]) if reframe else mutate(frame([seed, same_level[choice % len(same_level)]]), ops)
     with open(path, "wb") as out:
         out.write(data)

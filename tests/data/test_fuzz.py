@@ -18,8 +18,13 @@ def test_the_seeds_read_cleanly(tmp_path):
 def test_mutated_records_read_or_raise_data_error(tmp_path, reframe):
     outcomes = []
 
-    @settings(max_examples=3000, deadline=2000, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=3000,
+        deadline=2000,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(choice=st.integers(0, 100), ops=operations, skip_corrupt=st.booleans())
     def case(choice, ops, skip_corrupt):
         outcomes.append(run_case(str(tmp_path / "case.tfrecord"), SEEDS, choice, ops, reframe, skip_corrupt))

@@ -25,10 +25,13 @@ def _same(got: list[dict], expected: list[dict]) -> None:
             assert ours[key].dtype == theirs[key].dtype and ours[key].tobytes() == theirs[key].tobytes(), key
 
 
-@pytest.mark.parametrize(("level", "options"), [
-    ("frame", InputOptions(max_frames=7, stride=2, l2_normalize=True)),
-    ("video", InputOptions(level="video")),
-])
+@pytest.mark.parametrize(
+    ("level", "options"),
+    [
+        ("frame", InputOptions(max_frames=7, stride=2, l2_normalize=True)),
+        ("video", InputOptions(level="video")),
+    ],
+)
 def test_the_pool_yields_the_streams_batches_epoch_after_epoch(synth_dir, level, options):
     """2 readers over 3 epochs from epoch 1 on (a resumed run): each epoch is `rank_batches`' in order and
     bit for bit, though the slots the batches came through are reused every other batch."""
@@ -94,7 +97,8 @@ def test_the_keras_feed_with_reader_processes_gives_the_same_batches(synth_dir):
     for (inputs, labels), (theirs, their_labels) in zip(parallel, inline):
         assert labels.tobytes() == their_labels.tobytes()
         assert {key: value.tobytes() for key, value in inputs.items()} == {
-            key: value.tobytes() for key, value in theirs.items()}
+            key: value.tobytes() for key, value in theirs.items()
+        }
 
 
 @pytest.mark.parametrize("kind", ["pool", "dataloader"])

@@ -59,12 +59,15 @@ def test_decodes_tensorflow_written_sequence_example():
 
 def test_our_video_example_parses_in_tensorflow():
     payload = records.encode_video("v1d0", [1, 2], RGB, AUDIO)
-    parsed = tf.io.parse_single_example(payload, {
-        "id": tf.io.FixedLenFeature([], tf.string),
-        "labels": tf.io.VarLenFeature(tf.int64),
-        "mean_rgb": tf.io.FixedLenFeature([1024], tf.float32),
-        "mean_audio": tf.io.FixedLenFeature([128], tf.float32),
-    })
+    parsed = tf.io.parse_single_example(
+        payload,
+        {
+            "id": tf.io.FixedLenFeature([], tf.string),
+            "labels": tf.io.VarLenFeature(tf.int64),
+            "mean_rgb": tf.io.FixedLenFeature([1024], tf.float32),
+            "mean_audio": tf.io.FixedLenFeature([128], tf.float32),
+        },
+    )
     assert parsed["id"].numpy() == b"v1d0"
     assert parsed["labels"].values.numpy().tolist() == [1, 2]
     np.testing.assert_array_equal(parsed["mean_rgb"].numpy(), RGB)
@@ -76,8 +79,10 @@ def test_our_sequence_example_parses_in_tensorflow():
     context, lists = tf.io.parse_single_sequence_example(
         payload,
         context_features={"id": tf.io.FixedLenFeature([], tf.string), "labels": tf.io.VarLenFeature(tf.int64)},
-        sequence_features={"rgb": tf.io.FixedLenSequenceFeature([], tf.string),
-                           "audio": tf.io.FixedLenSequenceFeature([], tf.string)},
+        sequence_features={
+            "rgb": tf.io.FixedLenSequenceFeature([], tf.string),
+            "audio": tf.io.FixedLenSequenceFeature([], tf.string),
+        },
     )
     assert context["id"].numpy() == b"fr" and context["labels"].values.numpy().tolist() == [3861]
     np.testing.assert_array_equal(tf.io.decode_raw(lists["rgb"], tf.uint8).numpy(), RGB_CODES)
@@ -89,26 +94,32 @@ def test_level_detection():
     assert records.detect_level(tf_frames()) == records.FRAME
 
 
-@pytest.mark.parametrize("payload, message", [
-    (tf_video(id=None, video_id=b"old1", labels=[4715]), "YouTube-8M 2017 \\(v1\\) data"),
-    (tf_video(labels=[3862]), "label id 3862 is outside \\[0, 3861\\]"),
-    (tf_video(labels=[-1]), "label id -1 is outside"),
-    (tf_video(mean_rgb=RGB[:1000]), "'mean_rgb' has 1000 values, expected 1024"),
-    (tf_video(mean_audio=None), "missing feature 'mean_audio'"),
-    (tf_video(id=None), "missing feature 'id'"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (tf_video(id=None, video_id=b"old1", labels=[4715]), "YouTube-8M 2017 \\(v1\\) data"),
+        (tf_video(labels=[3862]), "label id 3862 is outside \\[0, 3861\\]"),
+        (tf_video(labels=[-1]), "label id -1 is outside"),
+        (tf_video(mean_rgb=RGB[:1000]), "'mean_rgb' has 1000 values, expected 1024"),
+        (tf_video(mean_audio=None), "missing feature 'mean_audio'"),
+        (tf_video(id=None), "missing feature 'id'"),
+    ],
+)
 def test_video_schema_errors_say_what_is_wrong(payload, message):
     with pytest.raises(SchemaError, match=message):
         records.decode_video(payload)
 
 
-@pytest.mark.parametrize("payload, message", [
-    (tf_frames(rgb=RGB_CODES[:0], audio=AUDIO_CODES[:0]), "feature list 'rgb' is empty"),
-    (tf_frames(rgb=RGB_CODES[:, :1000]), "'rgb' has 5 frames over 5000 bytes; expected 1024 bytes per frame"),
-    (tf_frames(audio=AUDIO_CODES[:3]), "5 rgb frames but 3 audio frames"),
-    (tf_frames(labels=[9999]), "label id 9999"),
-    (tf_video(), "no feature lists: this looks like video-level data"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (tf_frames(rgb=RGB_CODES[:0], audio=AUDIO_CODES[:0]), "feature list 'rgb' is empty"),
+        (tf_frames(rgb=RGB_CODES[:, :1000]), "'rgb' has 5 frames over 5000 bytes; expected 1024 bytes per frame"),
+        (tf_frames(audio=AUDIO_CODES[:3]), "5 rgb frames but 3 audio frames"),
+        (tf_frames(labels=[9999]), "label id 9999"),
+        (tf_video(), "no feature lists: this looks like video-level data"),
+    ],
+)
 def test_frame_schema_errors_say_what_is_wrong(payload, message):
     with pytest.raises(SchemaError, match=message):
         records.decode_frames(payload)

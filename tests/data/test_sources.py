@@ -19,8 +19,11 @@ def test_files_directories_and_globs(synth_dir, tmp_path):
     shutil.copytree(frame_dir, tree / "b")
     assert len(sources.resolve_shards(str(tree))) == 6  # both folders, recursively
     # The generator's root mixes video, frame and oracle shards: say which folder to pass instead.
-    with pytest.raises(DataError, match=f"{synth_dir}: this is the root of `ytlabel data synth` output; pass "
-                                        f"{synth_dir}/video \\(video-level models\\) or {synth_dir}/frame"):
+    with pytest.raises(
+        DataError,
+        match=f"{synth_dir}: this is the root of `ytlabel data synth` output; pass "
+        f"{synth_dir}/video \\(video-level models\\) or {synth_dir}/frame",
+    ):
         sources.resolve_shards(synth_dir)
 
 

@@ -12,7 +12,9 @@ from ytlabel.errors import DataError
 
 
 def _read_dir(path):
-    return [record for shard in sorted(glob.glob(os.path.join(path, "*.tfrecord"))) for record in reader.read_shard(shard)]
+    return [
+        record for shard in sorted(glob.glob(os.path.join(path, "*.tfrecord"))) for record in reader.read_shard(shard)
+    ]
 
 
 def _oracle(path):
@@ -56,7 +58,9 @@ def test_same_seed_same_bytes_whatever_the_shard_count(tmp_path):
 
 
 def test_structure_temporal_classes_cancel_in_the_mean():
-    world = synth.World(synth.SynthConfig(videos=1, shards=1, seed=0, noise=0.0, frames=40, frame_jitter=0.0), load_vocabulary())
+    world = synth.World(
+        synth.SynthConfig(videos=1, shards=1, seed=0, noise=0.0, frames=40, frame_jitter=0.0), load_vocabulary()
+    )
     temporal = np.flatnonzero(world.kinds == synth.KINDS.index("temporal"))
     video = next(v for v in map(world.video, range(2000)) if set(v.frames.labels) <= set(temporal))
     label = video.frames.labels[0]
@@ -68,9 +72,13 @@ def test_structure_temporal_classes_cancel_in_the_mean():
 
 
 def test_structure_audio_classes_leave_rgb_untouched():
-    world = synth.World(synth.SynthConfig(videos=1, shards=1, seed=0, noise=0.0, frames=10, frame_jitter=0.0), load_vocabulary())
+    world = synth.World(
+        synth.SynthConfig(videos=1, shards=1, seed=0, noise=0.0, frames=10, frame_jitter=0.0), load_vocabulary()
+    )
     audio_kind = synth.KINDS.index("audio")
-    video = next(v for v in map(world.video, range(500)) if all(world.kinds[label] == audio_kind for label in v.frames.labels))
+    video = next(
+        v for v in map(world.video, range(500)) if all(world.kinds[label] == audio_kind for label in v.frames.labels)
+    )
     assert np.abs(video.mean_rgb).max() < 0.01  # only the quantization offset of zeros
     label = video.frames.labels[0]
     assert float(video.mean_audio @ world.audio_signatures[label]) == pytest.approx(synth.SIGNAL, abs=0.15)
@@ -109,11 +117,14 @@ def test_refuses_to_overwrite(synth_dir):
         synth.generate(synth.SynthConfig(videos=2, shards=1), synth_dir)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("videos", 0, "videos=0: must be >= 1"),
-    ("frames", 301, "frames=301: must be in \\[2, 300\\]"),
-    ("noise", -1.0, "noise=-1.0: must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("videos", 0, "videos=0: must be >= 1"),
+        ("frames", 301, "frames=301: must be in \\[2, 300\\]"),
+        ("noise", -1.0, "noise=-1.0: must be >= 0"),
+    ],
+)
 def test_config_errors_name_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):
         synth.SynthConfig(**{"videos": 4, field: value})

@@ -108,10 +108,9 @@ def test_keep_strides_over_records_in_seekable_and_plain_streams(tmp_path):
 
 def test_writer_leaves_nothing_when_aborted(tmp_path):
     target = tmp_path / "never.tfrecord"
-    with pytest.raises(RuntimeError):
-        with TFRecordWriter(target) as writer:
-            writer.write(b"half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), TFRecordWriter(target) as writer:
+        writer.write(b"half")
+        raise RuntimeError("boom")
     assert os.listdir(tmp_path) == []
 
 

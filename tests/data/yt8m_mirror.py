@@ -33,13 +33,16 @@ def _handler(mirror: Mirror):
         def log_message(self, *args) -> None:  # quiet
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_GET(self) -> None:
             mirror.requests.append((self.path, self.headers.get("Range")))
             if self.path == mirror.plan_path:
                 return self._send(200, mirror.body_of_plan())
             name = self.path.removeprefix(mirror.prefix)
-            if not self.path.startswith(mirror.prefix) or name not in mirror.files or \
-                    mirror.faults.get(name) == "missing":
+            if (
+                not self.path.startswith(mirror.prefix)
+                or name not in mirror.files
+                or mirror.faults.get(name) == "missing"
+            ):
                 return self._send(404, b"not found")
             body, start = mirror.files[name], 0
             ranged = self.headers.get("Range")

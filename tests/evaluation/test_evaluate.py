@@ -17,9 +17,16 @@ def runs(synth_dir, tmp_path_factory) -> dict:
     out = {}
     for framework in ("torch", "keras"):
         directory = str(tmp_path_factory.mktemp(f"run-{framework}"))
-        train(load_config("fc", framework, os.path.join(synth_dir, "video"), directory, None,
-                          ["epochs=1", "batch_size=4", "model.rgb_hidden=8", "model.head_hidden=8",
-                           "validation_fraction=0"]))
+        train(
+            load_config(
+                "fc",
+                framework,
+                os.path.join(synth_dir, "video"),
+                directory,
+                None,
+                ["epochs=1", "batch_size=4", "model.rgb_hidden=8", "model.head_hidden=8", "validation_fraction=0"],
+            )
+        )
         out[framework] = directory
     return out
 
@@ -65,8 +72,21 @@ def test_wrong_inputs_are_named(runs, synth_dir, tmp_path):
 
 
 def test_evaluate_cli_writes_metrics_json(runs, synth_dir, tmp_path, capsys):
-    assert main(["evaluate", "--model", runs["torch"], "--data", os.path.join(synth_dir, "video"),
-                 "--out", str(tmp_path), "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                runs["torch"],
+                "--data",
+                os.path.join(synth_dir, "video"),
+                "--out",
+                str(tmp_path),
+                "--json",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert json.load(open(tmp_path / "metrics.json")) == printed
     assert set(printed["by_kind"]) == {"both", "rgb", "audio", "temporal"}

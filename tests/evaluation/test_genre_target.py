@@ -36,8 +36,16 @@ def test_genre_targets_mark_every_genre_of_the_classes():
 def test_a_genre_model_trains_and_is_scored_on_genres(framework, synth_dir, tmp_path):
     data = os.path.join(synth_dir, "video")
     out = str(tmp_path / framework)
-    train(load_config("fc", framework, data, out, None, ["target=genres", "model.head_hidden=8", "epochs=2",
-                                                         "batch_size=8", "validation_fraction=0"]))
+    train(
+        load_config(
+            "fc",
+            framework,
+            data,
+            out,
+            None,
+            ["target=genres", "model.head_hidden=8", "epochs=2", "batch_size=8", "validation_fraction=0"],
+        )
+    )
     predictor = load_predictor(out)
     assert predictor.options.target == "genres"
     result = evaluate_run(out, data, batch_size=8)

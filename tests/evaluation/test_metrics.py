@@ -51,8 +51,11 @@ def brute_map_at_k(scores, labels, k):
 
 
 def brute_map_full(scores, labels):
-    aps = [brute_ap([(scores[v, c], labels[v, c] > 0) for v in range(len(scores))], int(labels[:, c].sum()))
-           for c in range(scores.shape[1]) if labels[:, c].sum()]
+    aps = [
+        brute_ap([(scores[v, c], labels[v, c] > 0) for v in range(len(scores))], int(labels[:, c].sum()))
+        for c in range(scores.shape[1])
+        if labels[:, c].sum()
+    ]
     return sum(aps) / len(aps)
 
 

@@ -23,22 +23,49 @@ def evaluated_runs(synth_dir, tmp_path_factory) -> list[str]:
     runs = []
     for framework in ("torch", "keras"):
         directory = str(tmp_path_factory.mktemp(f"fc-{framework}"))
-        train(load_config("fc", framework, os.path.join(synth_dir, "video"), directory, None,
-                          ["epochs=2", "batch_size=4", "model.rgb_hidden=8", "model.head_hidden=8", "validation_fraction=0"]))
-        json.dump(evaluate_run(directory, os.path.join(synth_dir, "video")), open(os.path.join(directory, "metrics.json"), "w"))
+        train(
+            load_config(
+                "fc",
+                framework,
+                os.path.join(synth_dir, "video"),
+                directory,
+                None,
+                ["epochs=2", "batch_size=4", "model.rgb_hidden=8", "model.head_hidden=8", "validation_fraction=0"],
+            )
+        )
+        json.dump(
+            evaluate_run(directory, os.path.join(synth_dir, "video")),
+            open(os.path.join(directory, "metrics.json"), "w"),
+        )
         runs.append(directory)
     return runs
 
 
 def test_report_table_plots_and_findings(evaluated_runs, tmp_path):
     benchmark = tmp_path / "bench.json"
-    benchmark.write_text(json.dumps({"frames": [
-        {"arch": "bilstm", "framework": "torch", "max_frames": 75, "videos_per_s": 300.0},
-        {"arch": "bilstm", "framework": "torch", "max_frames": 150, "videos_per_s": 150.0}], "workers": []}))
+    benchmark.write_text(
+        json.dumps(
+            {
+                "frames": [
+                    {"arch": "bilstm", "framework": "torch", "max_frames": 75, "videos_per_s": 300.0},
+                    {"arch": "bilstm", "framework": "torch", "max_frames": 150, "videos_per_s": 150.0},
+                ],
+                "workers": [],
+            }
+        )
+    )
     report = build_report(evaluated_runs, str(tmp_path / "report"), str(benchmark))
     assert sorted(os.listdir(tmp_path / "report")) == sorted(
-        ["report.md", "report.html", "loss_curves.png", "gap_by_model.png", "throughput_vs_gap.png",
-         "genre_ap_heatmap.png", "scaling_frames.png"])
+        [
+            "report.md",
+            "report.html",
+            "loss_curves.png",
+            "gap_by_model.png",
+            "throughput_vs_gap.png",
+            "genre_ap_heatmap.png",
+            "scaling_frames.png",
+        ]
+    )
     rows = report["rows"]
     assert [(row["arch"], row["framework"], row["epochs"]) for row in rows] == [("fc", "keras", 2), ("fc", "torch", 2)]
     metrics = json.load(open(os.path.join(evaluated_runs[0], "metrics.json")))
@@ -56,8 +83,10 @@ def test_report_table_plots_and_findings(evaluated_runs, tmp_path):
 
 
 def test_findings_state_only_what_rows_show():
-    rows = [{"arch": "fc", "framework": "torch", "expansion": False, "gap_at_20": 0.6, "videos_per_s": 100.0, "_kinds": {}},
-            {"arch": "fc", "framework": "torch", "expansion": True, "gap_at_20": 0.62, "videos_per_s": 90.0, "_kinds": {}}]
+    rows = [
+        {"arch": "fc", "framework": "torch", "expansion": False, "gap_at_20": 0.6, "videos_per_s": 100.0, "_kinds": {}},
+        {"arch": "fc", "framework": "torch", "expansion": True, "gap_at_20": 0.62, "videos_per_s": 90.0, "_kinds": {}},
+    ]
     assert strengths_and_weaknesses(rows) == [
         "Highest GAP@20: fc/torch + expansion with 0.6200.",
         "Fastest training: fc/torch at 100 videos/s.",
@@ -77,21 +106,34 @@ def test_learning_curves_plot_and_fit(tmp_path, capsys):
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
     from learning_curves import fit_per_doubling
 
-    rows = [{"arch": "fc", "framework": framework, "expansion": False, "videos": videos, "gap_at_20": gap}
-            for framework, points in (("torch", ((1000, 0.50), (2000, 0.55), (4000, 0.60))),
-                                      ("keras", ((1000, 0.50), (2000, 0.56), (4000, 0.60))))
-            for videos, gap in points]
+    rows = [
+        {"arch": "fc", "framework": framework, "expansion": False, "videos": videos, "gap_at_20": gap}
+        for framework, points in (
+            ("torch", ((1000, 0.50), (2000, 0.55), (4000, 0.60))),
+            ("keras", ((1000, 0.50), (2000, 0.56), (4000, 0.60))),
+        )
+        for videos, gap in points
+    ]
     torch_fit = fit_per_doubling([(1000, 0.50), (2000, 0.55), (4000, 0.60)])
-    assert torch_fit["per_doubling"] == pytest.approx(0.05) and torch_fit["max_residual"] == pytest.approx(0.0, abs=1e-9)
+    assert torch_fit["per_doubling"] == pytest.approx(0.05) and torch_fit["max_residual"] == pytest.approx(
+        0.0, abs=1e-9
+    )
     keras_fit = fit_per_doubling([(1000, 0.50), (2000, 0.56), (4000, 0.60)])
-    assert keras_fit["per_doubling"] == pytest.approx(0.05) and keras_fit["max_residual"] == pytest.approx(0.0067, abs=1e-4)
-    fits = [{"arch": "fc", "framework": "torch", "expansion": False, **torch_fit},
-            {"arch": "fc", "framework": "keras", "expansion": False, **keras_fit}]
+    assert keras_fit["per_doubling"] == pytest.approx(0.05) and keras_fit["max_residual"] == pytest.approx(
+        0.0067, abs=1e-4
+    )
+    fits = [
+        {"arch": "fc", "framework": "torch", "expansion": False, **torch_fit},
+        {"arch": "fc", "framework": "keras", "expansion": False, **keras_fit},
+    ]
     path = tmp_path / "curves.json"
     path.write_text(json.dumps({"rows": rows, "fits": fits}))
     assert main(["report", "--learning-curves", str(path), "--out", str(tmp_path / "report")]) == 0
     out = capsys.readouterr().out
-    assert "- fc/torch: +0.0500 GAP@20 per doubling of the training videos (fit over 3 sizes, largest residual 0.0000)" in out
+    assert (
+        "- fc/torch: +0.0500 GAP@20 per doubling of the training videos (fit over 3 sizes, largest residual 0.0000)"
+        in out
+    )
     assert "- fc/keras: +0.0500 GAP@20 per doubling" in out
     assert (tmp_path / "report" / "learning_curves.png").stat().st_size > 10_000
     assert "![learning_curves](learning_curves.png)" in (tmp_path / "report" / "report.md").read_text()
@@ -111,9 +153,21 @@ def test_saturating_fit_recovers_a_known_curve():
 def _chromium(*args: str) -> subprocess.CompletedProcess:
     browser = shutil.which("chromium")
     assert browser, "Debian's chromium is required (`make test-deps` installs it)"
-    return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--force-device-scale-factor=1", "--virtual-time-budget=5000", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            "--virtual-time-budget=5000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.slow
@@ -126,15 +180,17 @@ def test_the_report_page_shows_its_table_and_every_plot_in_a_browser(evaluated_r
     out = tmp_path / "report"
     report = build_report(evaluated_runs, str(out))
     page = (out / "report.html").read_text()
-    assert 'src="data:image/png;base64,' in page and ".png\"" not in page  # nothing fetched from beside it
+    assert 'src="data:image/png;base64,' in page and '.png"' not in page  # nothing fetched from beside it
     plots = {os.path.splitext(name)[0]: np.asarray(Image.open(out / name).convert("RGB")) for name in report["plots"]}
 
     # A copy of the page with a probe that writes the layout into the DOM Chromium dumps.
-    probe = ("<script>addEventListener('load', () => { const box = e => e.getBoundingClientRect(); "
-             "document.body.dataset.layout = JSON.stringify({table: [box(document.querySelector('table')).height, "
-             "document.querySelectorAll('table tr').length], images: [...document.images].map(i => [i.alt, "
-             "i.complete, i.naturalWidth, i.naturalHeight, i.width, i.height, box(i).x, box(i).y + scrollY])}); "
-             "});</script></body>")
+    probe = (
+        "<script>addEventListener('load', () => { const box = e => e.getBoundingClientRect(); "
+        "document.body.dataset.layout = JSON.stringify({table: [box(document.querySelector('table')).height, "
+        "document.querySelectorAll('table tr').length], images: [...document.images].map(i => [i.alt, "
+        "i.complete, i.naturalWidth, i.naturalHeight, i.width, i.height, box(i).x, box(i).y + scrollY])}); "
+        "});</script></body>"
+    )
     probed = tmp_path / "probed.html"
     probed.write_text(page.replace("</body>", probe))
     height = 800 + sum(plot.shape[0] + 40 for plot in plots.values())
@@ -152,7 +208,7 @@ def test_the_report_page_shows_its_table_and_every_plot_in_a_browser(evaluated_r
     assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
     screen = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     for name, _, _, _, width, height_px, x, y in layout["images"]:
-        shown = screen[round(y):round(y) + height_px, round(x):round(x) + width]
+        shown = screen[round(y) : round(y) + height_px, round(x) : round(x) + width]
         assert shown.shape == plots[name].shape, name
         assert np.abs(shown - plots[name]).mean() < 1.0, name  # the plot itself, not a blank or broken image
         assert plots[name].std() > 10, name  # and the plot is not blank either

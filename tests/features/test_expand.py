@@ -107,11 +107,31 @@ def test_tampered_or_incomplete_artifacts_are_refused(encoder_dir, tmp_path):
 
 def test_expand_cli_on_synthetic_frames(synth_dir, tmp_path, capsys):
     out = str(tmp_path / "enc")
-    assert main(["expand", "--data", os.path.join(synth_dir, "frame"), "--out", out, "--rgb-dim", "16",
-                 "--audio-dim", "4", "--epochs", "1", "--batch-size", "16"]) == 0
+    assert (
+        main(
+            [
+                "expand",
+                "--data",
+                os.path.join(synth_dir, "frame"),
+                "--out",
+                out,
+                "--rgb-dim",
+                "16",
+                "--audio-dim",
+                "4",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+            ]
+        )
+        == 0
+    )
     manifest = json.load(open(os.path.join(out, "encoder.json")))
     assert manifest["level"] == "frame" and manifest["config"]["frame_stride"] == 10
-    lengths = [r.num_frames for shard in sorted(glob.glob(os.path.join(synth_dir, "frame", "*"))) for r in read_shard(shard)]
+    lengths = [
+        r.num_frames for shard in sorted(glob.glob(os.path.join(synth_dir, "frame", "*"))) for r in read_shard(shard)
+    ]
     assert manifest["train_samples"] + manifest["heldout_samples"] == sum(-(-n // 10) for n in lengths)
     assert main(["expand", "--data", synth_dir, "--out", out, "--epochs", "0"]) == 2
     assert "epochs=0: must be >= 1" in one_error_line(capsys)
@@ -121,7 +141,13 @@ def test_training_refuses_an_encoder_trained_on_other_normalisation(encoder_dir,
     from ytlabel.config import load_config
     from ytlabel.training.run import train
 
-    config = load_config("fc", "torch", os.path.join(synth_dir, "video"), str(tmp_path / "run"), None,
-                         [f"encoder={encoder_dir}", "l2_normalize=true", "epochs=1", "batch_size=4"])
+    config = load_config(
+        "fc",
+        "torch",
+        os.path.join(synth_dir, "video"),
+        str(tmp_path / "run"),
+        None,
+        [f"encoder={encoder_dir}", "l2_normalize=true", "epochs=1", "batch_size=4"],
+    )
     with pytest.raises(YtlabelError, match="was trained with l2_normalize=false but this run has l2_normalize=true"):
         train(config)

@@ -34,7 +34,9 @@ def _verbs(parser) -> dict:
 
 
 def test_every_image_is_listed():
-    assert sorted(name for name in os.listdir(os.path.join(ROOT, "images")) if name.startswith("Dockerfile")) == sorted(IMAGES)
+    assert sorted(name for name in os.listdir(os.path.join(ROOT, "images")) if name.startswith("Dockerfile")) == sorted(
+        IMAGES
+    )
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))
@@ -94,7 +96,7 @@ def test_every_image_referenced_is_one_a_dockerfile_builds():
     assert sorted(images.DOCKERFILES.values()) == sorted(IMAGES)
     built = {images.image(name) for name in images.DOCKERFILES}
     # the pipeline's component image and its trainer defaults
-    compiled = list(yaml.safe_load_all(open(os.path.join(ROOT, "pipelines", "ytlabel_pipeline.yaml"))))[0]
+    compiled = next(iter(yaml.safe_load_all(open(os.path.join(ROOT, "pipelines", "ytlabel_pipeline.yaml")))))
     executors = compiled["deploymentSpec"]["executors"].values()
     assert {executor["container"]["image"] for executor in executors} == {images.PIPELINE}
     # kfp is in the image: no step pip-installs anything when it starts (a cluster may reach no index)
@@ -111,8 +113,11 @@ def test_every_image_referenced_is_one_a_dockerfile_builds():
     assert values["registry"] == images.REPOSITORY and chart["appVersion"] == ytlabel.__version__
     assert {values["serving"], values["pipeline"]} <= set(images.DOCKERFILES)
     # the docs
-    docs = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "images", "README.md"),
-            *(os.path.join(ROOT, "docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md"))]
+    docs = [
+        os.path.join(ROOT, "README.md"),
+        os.path.join(ROOT, "images", "README.md"),
+        *(os.path.join(ROOT, "docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md")),
+    ]
     mentioned = {match for path in docs for match in re.findall(r"ghcr\.io/ytlabel/([a-z0-9-]+)", open(path).read())}
     known = {reference.split("/")[-1].split(":")[0] for reference in images.references()}  # the base too
     assert mentioned and mentioned <= known, mentioned - known

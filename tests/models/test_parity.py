@@ -104,8 +104,9 @@ def test_batch_norm_statistics_transfer_and_update_alike():
         model({key: torch.from_numpy(value) for key, value in batches[0].items()})
     keras_model(batches[0], training=True)
     after_torch, after_keras = torch_layers.export_weights(model), keras_layers.export_weights(keras_model)
-    np.testing.assert_allclose(after_keras["fc_rgb_input_norm.moving_mean"], after_torch["fc_rgb_input_norm.moving_mean"],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        after_keras["fc_rgb_input_norm.moving_mean"], after_torch["fc_rgb_input_norm.moving_mean"], atol=1e-6
+    )
     start = weights["fc_rgb_input_norm.moving_variance"]
     torch_step = after_torch["fc_rgb_input_norm.moving_variance"] - 0.9 * start  # 0.1 * unbiased batch variance
     keras_step = after_keras["fc_rgb_input_norm.moving_variance"] - 0.9 * start  # 0.1 * biased batch variance
@@ -115,11 +116,18 @@ def test_batch_norm_statistics_transfer_and_update_alike():
 def test_fc_with_context_gating_and_input_dropout_keeps_parity():
     spec = S.make_spec("fc", num_classes=11, head_hidden=6, gating=True, input_dropout=0.2)
     result = parity.check("fc", spec, seed=5)
-    assert result.torch_params == result.keras_params == (
-        (1024 + 128) * 2  # input batch norms: gamma, beta
-        + (1152 * 6 + 6) + 2 * 6  # hidden layer and its batch norm
-        + (6 * 6 + 6) + 2 * 6  # the gate and its batch norm
-        + (6 * 11 + 11))  # output
+    assert (
+        result.torch_params
+        == result.keras_params
+        == (
+            (1024 + 128) * 2  # input batch norms: gamma, beta
+            + (1152 * 6 + 6)
+            + 2 * 6  # hidden layer and its batch norm
+            + (6 * 6 + 6)
+            + 2 * 6  # the gate and its batch norm
+            + (6 * 11 + 11)
+        )
+    )  # output
     assert result.max_abs_diff <= 1e-4 and result.max_abs_diff_back <= 1e-4
     weights = torch_layers.export_weights(torch_models.build("fc", spec))
     assert {"fc_gate.kernel", "fc_gate.bias", "fc_gate_norm.gamma"} <= set(weights)

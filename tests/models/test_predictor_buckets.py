@@ -18,8 +18,16 @@ def bilstm_keras_run(synth_dir, tmp_path_factory) -> str:
     from ytlabel.training.run import train
 
     out = str(tmp_path_factory.mktemp("runs") / "bilstm-keras")
-    train(load_config("bilstm", "keras", os.path.join(synth_dir, "frame"), out, None,
-                      ["model.hidden=6", "max_frames=12", "epochs=1", "batch_size=8", "validation_fraction=0"]))
+    train(
+        load_config(
+            "bilstm",
+            "keras",
+            os.path.join(synth_dir, "frame"),
+            out,
+            None,
+            ["model.hidden=6", "max_frames=12", "epochs=1", "batch_size=8", "validation_fraction=0"],
+        )
+    )
     return out
 
 
@@ -45,7 +53,9 @@ def test_bucketed_xla_logits_equal_the_plain_models(bilstm_keras_run):
 
     predictor = load_predictor(bilstm_keras_run)
     assert predictor.warm_up() == len(BATCH_BUCKETS) * len(frame_buckets(12)) == 12
-    plain = keras.models.load_model(predictors.runs.model_file(bilstm_keras_run, "keras"), compile=False, safe_mode=True)
+    plain = keras.models.load_model(
+        predictors.runs.model_file(bilstm_keras_run, "keras"), compile=False, safe_mode=True
+    )
     for videos, frames, seed in ((1, 12, 0), (3, 5, 1), (5, 12, 2), (70, 7, 3)):  # 70: two chunks of 64 and 6
         batch = _batch(videos, frames, seed)
         expected = plain(batch, training=False).numpy()

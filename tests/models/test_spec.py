@@ -15,16 +15,22 @@ def test_registry_is_complete_in_both_frameworks():
         assert os.path.isfile(os.path.join(root, "keras", f"{arch}.py")), arch
     assert set(torch_models.BUILDERS) == set(keras_models.BUILDERS) == set(S.ARCHITECTURES)
     assert {name for name, entry in S.ARCHITECTURES.items() if entry.level == "frame"} == {
-        "bilstm", "stream_lstm", "fc_stream_lstm"}
+        "bilstm",
+        "stream_lstm",
+        "fc_stream_lstm",
+    }
 
 
-@pytest.mark.parametrize("arch, fields, message", [
-    ("fc", {"widht": 3}, "fc: unknown setting\\(s\\) \\['widht'\\]"),
-    ("cnn", {}, "unknown architecture 'cnn'"),
-    ("bilstm", {"hidden": 0}, "BiLSTMSpec.hidden=0: must be a positive integer"),
-    ("fc", {"dropout": 1.0}, "FCSpec.dropout=1.0: must be in \\[0, 1\\)"),
-    ("stream_lstm", {"fusion": "concat"}, "fusion='concat': only 'average' is implemented"),
-])
+@pytest.mark.parametrize(
+    "arch, fields, message",
+    [
+        ("fc", {"widht": 3}, "fc: unknown setting\\(s\\) \\['widht'\\]"),
+        ("cnn", {}, "unknown architecture 'cnn'"),
+        ("bilstm", {"hidden": 0}, "BiLSTMSpec.hidden=0: must be a positive integer"),
+        ("fc", {"dropout": 1.0}, "FCSpec.dropout=1.0: must be in \\[0, 1\\)"),
+        ("stream_lstm", {"fusion": "concat"}, "fusion='concat': only 'average' is implemented"),
+    ],
+)
 def test_spec_errors_name_the_field(arch, fields, message):
     with pytest.raises(ValueError, match=message):
         S.make_spec(arch, **fields)
@@ -36,7 +42,12 @@ def test_fc_stream_lstm_parts_follow_the_outer_spec():
     with pytest.raises(ValueError, match="num_classes and encoder must match"):
         S.FCStreamLSTMSpec(num_classes=11)
     narrow = S.make_spec("fc_stream_lstm", num_classes=11, fc={"head_hidden": 8}, streams={"layers": 2})
-    assert (narrow.fc.head_hidden, narrow.fc.num_classes, narrow.streams.layers, narrow.streams.num_classes) == (8, 11, 2, 11)
+    assert (narrow.fc.head_hidden, narrow.fc.num_classes, narrow.streams.layers, narrow.streams.num_classes) == (
+        8,
+        11,
+        2,
+        11,
+    )
     with pytest.raises(ValueError, match="fc_stream_lstm.streams: unknown setting\\(s\\) \\['hidden'\\]"):
         S.make_spec("fc_stream_lstm", streams={"hidden": 8})
 

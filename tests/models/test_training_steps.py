@@ -19,8 +19,13 @@ STEPS = 15
 
 def _batch(synth_dir, level) -> tuple[dict, np.ndarray]:
     shards = sorted(glob.glob(os.path.join(synth_dir, level, "*.tfrecord")))
-    plan = stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), InputOptions(level=level, max_frames=20),
-                             batch_size=8, shuffle_buffer=0)
+    plan = stream.StreamPlan(
+        tuple(shards),
+        tuple(stream.count_records(shards)),
+        InputOptions(level=level, max_frames=20),
+        batch_size=8,
+        shuffle_buffer=0,
+    )
     inputs = next(stream.reader_batches(plan, reader=0, epoch=0))
     inputs.pop("id")
     labels = inputs.pop("labels")[:, :CLASSES]  # the 7 most common classes

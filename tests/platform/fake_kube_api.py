@@ -19,8 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ytlabel.platform.validate import problems
 
-CUSTOM = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<namespace>[^/]+)/(?P<plural>[^/]+)"
-                    r"(?:/(?P<name>[^/]+))?$")
+CUSTOM = re.compile(
+    r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<namespace>[^/]+)/(?P<plural>[^/]+)"
+    r"(?:/(?P<name>[^/]+))?$"
+)
 LOG = re.compile(r"^/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<pod>[^/]+)/log$")
 PODS = re.compile(r"^/api/v1/namespaces/(?P<namespace>[^/]+)/pods(?:/(?P<pod>[^/]+))?$")
 NODE_POD_SUFFIX = "-node-0-0-x7k2p"  # JobSet's pod of node 0 (Indexed Job pods get a random suffix)
@@ -29,8 +31,13 @@ NODE_POD_SUFFIX = "-node-0-0-x7k2p"  # JobSet's pod of node 0 (Indexed Job pods 
 class FakeKubeAPI:
     """State of the fake: objects by (plural, namespace, name), the requests seen, and how jobs end."""
 
-    def __init__(self, outcome: str = "Succeeded", polls_until_done: int = 2, log_lines: int = 60,
-                 served: tuple[str, ...] = ("kubeflow.org/v1", "serving.kserve.io/v1beta1")):
+    def __init__(
+        self,
+        outcome: str = "Succeeded",
+        polls_until_done: int = 2,
+        log_lines: int = 60,
+        served: tuple[str, ...] = ("kubeflow.org/v1", "serving.kserve.io/v1beta1"),
+    ):
         self.objects: dict[tuple[str, str, str], dict] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.invalid: list[str] = []  # schema problems of bodies received (a test expects none)
@@ -44,8 +51,10 @@ class FakeKubeAPI:
         obj = self.objects[key]
         polls = self._polls[key] = self._polls.get(key, 0) + 1
         if key[0] == "inferenceservices":
-            obj["status"] = {"url": f"http://{key[2]}.{key[1]}.example.com",
-                             "conditions": [{"type": "Ready", "status": "True" if polls >= 2 else "False"}]}
+            obj["status"] = {
+                "url": f"http://{key[2]}.{key[1]}.example.com",
+                "conditions": [{"type": "Ready", "status": "True" if polls >= 2 else "False"}],
+            }
             return
         conditions = [{"type": "Created", "status": "True"}]
         if key[0] == "trainjobs":  # Trainer v2 sets no Running condition; its pods run meanwhile
@@ -88,8 +97,17 @@ class _Handler(BaseHTTPRequestHandler):
             for served in api.served:
                 group, version = served.split("/")
                 groups.setdefault(group, []).append({"groupVersion": served, "version": version})
-            return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": group, "versions": versions, "preferredVersion": versions[0]} for group, versions in groups.items()]})
+            return self._send(
+                200,
+                {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [
+                        {"name": group, "versions": versions, "preferredVersion": versions[0]}
+                        for group, versions in groups.items()
+                    ],
+                },
+            )
         pods = PODS.match(parsed.path)
         if pods and method == "GET":
             return self._send(200, self._pods(pods["namespace"], pods["pod"], query))
@@ -123,8 +141,13 @@ class _Handler(BaseHTTPRequestHandler):
             if name is None and method == "GET":
                 selector = query.get("labelSelector", [""])[0]
                 wanted = dict(pair.split("=", 1) for pair in selector.split(",") if pair)
-                items = [obj for (p, ns, _), obj in api.objects.items() if p == plural and ns == namespace
-                         and all(obj["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())]
+                items = [
+                    obj
+                    for (p, ns, _), obj in api.objects.items()
+                    if p == plural
+                    and ns == namespace
+                    and all(obj["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
+                ]
                 return self._send(200, {"kind": "List", "items": items})
             key = (plural, namespace, name)
             if key not in api.objects:
@@ -144,14 +167,24 @@ class _Handler(BaseHTTPRequestHandler):
         """node-0 pods of the TrainJobs in `namespace` (JobSet's labels), one by name or a labelSelector list."""
         wanted = dict(pair.split("=", 1) for pair in query.get("labelSelector", [""])[0].split(",") if pair)
         items = []
-        for (plural, ns, name) in list(self.api.objects):
+        for plural, ns, name in list(self.api.objects):
             if plural != "trainjobs" or ns != namespace:
                 continue
-            labels = {"jobset.sigs.k8s.io/jobset-name": name, "jobset.sigs.k8s.io/replicatedjob-name": "node",
-                      "jobset.sigs.k8s.io/job-index": "0", "batch.kubernetes.io/job-completion-index": "0"}
+            labels = {
+                "jobset.sigs.k8s.io/jobset-name": name,
+                "jobset.sigs.k8s.io/replicatedjob-name": "node",
+                "jobset.sigs.k8s.io/job-index": "0",
+                "batch.kubernetes.io/job-completion-index": "0",
+            }
             if all(labels.get(k) == v for k, v in wanted.items()):
-                items.append({"apiVersion": "v1", "kind": "Pod", "status": {"phase": "Running"},
-                              "metadata": {"name": name + NODE_POD_SUFFIX, "namespace": ns, "labels": labels}})
+                items.append(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "status": {"phase": "Running"},
+                        "metadata": {"name": name + NODE_POD_SUFFIX, "namespace": ns, "labels": labels},
+                    }
+                )
         if pod is None:
             return {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}
         return next((item for item in items if item["metadata"]["name"] == pod), {"kind": "Status", "code": 404})

@@ -10,15 +10,20 @@ from ytlabel.platform import manifests as M
 
 
 def _job(framework: str, name: str = "ytlabel-fc-run", labels: dict | None = None) -> dict:
-    return M.training_job(M.TrainJobSettings("fc", framework, "s3://data/video", "s3://runs/fc", "img:1", workers=2,
-                                             name=name, labels=labels))
+    return M.training_job(
+        M.TrainJobSettings(
+            "fc", framework, "s3://data/video", "s3://runs/fc", "img:1", workers=2, name=name, labels=labels
+        )
+    )
 
 
 def _paths(api, method: str) -> list[str]:
     return [path.split("?")[0] for verb, path in api.requests if verb == method]
 
 
-@pytest.mark.parametrize("framework, plural, leader", [("torch", "pytorchjobs", "master"), ("keras", "tfjobs", "chief")])
+@pytest.mark.parametrize(
+    "framework, plural, leader", [("torch", "pytorchjobs", "master"), ("keras", "tfjobs", "chief")]
+)
 def test_a_job_is_created_followed_to_success_and_deleted(framework, plural, leader):
     with fake_kube_api(polls_until_done=3) as (api, client):
         outcome = cluster.KubernetesBackend(poll_s=0.01, api_client=client).run(_job(framework))
@@ -33,15 +38,19 @@ def test_a_job_is_created_followed_to_success_and_deleted(framework, plural, lea
 
 
 def test_a_failed_job_raises_with_its_log_tail_and_is_still_deleted():
-    with fake_kube_api(outcome="Failed", polls_until_done=2) as (api, client):
-        with pytest.raises(launch.JobFailed, match="PyTorchJob kubeflow/ytlabel-fc-run failed; last log lines:\n"
-                                                   "ytlabel-fc-run-master-0 line 10"):
-            cluster.KubernetesBackend(poll_s=0.01, api_client=client).run(_job("torch"))
+    with (
+        fake_kube_api(outcome="Failed", polls_until_done=2) as (api, client),
+        pytest.raises(
+            launch.JobFailed,
+            match="PyTorchJob kubeflow/ytlabel-fc-run failed; last log lines:\nytlabel-fc-run-master-0 line 10",
+        ),
+    ):
+        cluster.KubernetesBackend(poll_s=0.01, api_client=client).run(_job("torch"))
     assert api.objects == {}
 
 
 def test_the_deadline_is_real():
-    with fake_kube_api(polls_until_done=10_000) as (api, client):
+    with fake_kube_api(polls_until_done=10_000) as (api, client):  # noqa: SIM117 - nested: the inner block needs the outer one running
         with pytest.raises(launch.JobFailed, match="did not finish within 0 s \\(last state Running\\)"):
             cluster.KubernetesBackend(timeout_s=0.05, poll_s=0.01, api_client=client).run(_job("torch"))
     assert api.objects == {}  # deleted on the way out
@@ -50,7 +59,7 @@ def test_the_deadline_is_real():
 def test_an_invalid_body_is_what_the_fake_refuses():
     job = _job("torch")
     job["spec"]["runPolicyy"] = {}  # a typo the strict CRD schema catches
-    with fake_kube_api() as (api, client):
+    with fake_kube_api() as (api, client):  # noqa: SIM117 - nested: the inner block needs the outer one running
         with pytest.raises(launch.JobFailed, match="cannot create PyTorchJob kubeflow/ytlabel-fc-run: 422"):
             cluster.KubernetesBackend(poll_s=0.01, api_client=client).run(job)
     assert api.invalid == ["spec: Additional properties are not allowed ('runPolicyy' was unexpected)"]
@@ -69,11 +78,13 @@ def test_cleanup_deletes_only_the_jobs_of_its_pipeline_run():
 
 def test_an_inference_service_is_created_then_replaced_and_waited_for():
     with fake_kube_api() as (api, client):
-        url = cluster.apply_inference_service("yt8m", "s3://ytlabel/registry/yt8m/3", "kubeflow", poll_s=0.01,
-                                             api_client=client)
+        url = cluster.apply_inference_service(
+            "yt8m", "s3://ytlabel/registry/yt8m/3", "kubeflow", poll_s=0.01, api_client=client
+        )
         assert url == "http://yt8m.kubeflow.example.com"
-        cluster.apply_inference_service("yt8m", "s3://ytlabel/registry/yt8m/4", "kubeflow", poll_s=0.01,
-                                       api_client=client)
+        cluster.apply_inference_service(
+            "yt8m", "s3://ytlabel/registry/yt8m/4", "kubeflow", poll_s=0.01, api_client=client
+        )
     base = "/apis/serving.kserve.io/v1beta1/namespaces/kubeflow/inferenceservices"
     assert _paths(api, "POST") == [base, base]  # the second answers 409 AlreadyExists ...
     assert _paths(api, "PUT") == [f"{base}/yt8m"]  # ... and the spec is replaced at its resourceVersion
@@ -85,8 +96,11 @@ def test_an_inference_service_is_created_then_replaced_and_waited_for():
 def _train_job(framework: str, name: str = "ytlabel-fc-run", labels: dict | None = None) -> dict:
     from ytlabel.platform import trainer_v2
 
-    return trainer_v2.train_job(M.TrainJobSettings("fc", framework, "s3://data/video", "s3://runs/fc", "img:1",
-                                                   workers=2, name=name, labels=labels))
+    return trainer_v2.train_job(
+        M.TrainJobSettings(
+            "fc", framework, "s3://data/video", "s3://runs/fc", "img:1", workers=2, name=name, labels=labels
+        )
+    )
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -105,22 +119,29 @@ def test_a_train_job_is_created_followed_by_its_conditions_and_node_0_log_and_de
 
 
 def test_a_failed_train_job_raises_with_node_0s_log():
-    with fake_kube_api(outcome="Failed") as (api, client):
-        with pytest.raises(launch.JobFailed, match="TrainJob kubeflow/ytlabel-fc-run failed; last log lines:\n"
-                                                   "ytlabel-fc-run-node-0-0-x7k2p line 10"):
-            cluster.KubernetesBackend(poll_s=0.01, api_client=client).run(_train_job("keras"))
+    with (
+        fake_kube_api(outcome="Failed") as (api, client),
+        pytest.raises(
+            launch.JobFailed,
+            match="TrainJob kubeflow/ytlabel-fc-run failed; last log lines:\nytlabel-fc-run-node-0-0-x7k2p line 10",
+        ),
+    ):
+        cluster.KubernetesBackend(poll_s=0.01, api_client=client).run(_train_job("keras"))
     assert api.objects == {}
 
 
-@pytest.mark.parametrize("served, trainer", [
-    (("kubeflow.org/v1",), "v1"),
-    (("trainer.kubeflow.org/v1alpha1", "jobset.x-k8s.io/v1alpha2"), "v2"),
-    (("kubeflow.org/v1", "trainer.kubeflow.org/v1alpha1"), "v2"),  # both installed: the current API
-])
+@pytest.mark.parametrize(
+    "served, trainer",
+    [
+        (("kubeflow.org/v1",), "v1"),
+        (("trainer.kubeflow.org/v1alpha1", "jobset.x-k8s.io/v1alpha2"), "v2"),
+        (("kubeflow.org/v1", "trainer.kubeflow.org/v1alpha1"), "v2"),  # both installed: the current API
+    ],
+)
 def test_api_discovery_picks_the_trainer(served, trainer):
     with fake_kube_api(served=served) as (_, client):
         assert cluster.trainer_api(client) == trainer
-    with fake_kube_api(served=("serving.kserve.io/v1beta1",)) as (_, client):
+    with fake_kube_api(served=("serving.kserve.io/v1beta1",)) as (_, client):  # noqa: SIM117 - nested: the inner block needs the outer one running
         with pytest.raises(launch.JobFailed, match="serves neither Kubeflow Trainer"):
             cluster.trainer_api(client)
 

@@ -9,22 +9,32 @@ from ytlabel.platform import cluster, launch
 from ytlabel.platform import manifests as M
 
 
-@pytest.mark.parametrize("conditions, state", [
-    (None, "Pending"),
-    ([{"type": "Created", "status": "True"}], "Created"),
-    ([{"type": "Created", "status": "True"}, {"type": "Running", "status": "True"}], "Running"),
-    ([{"type": "Created", "status": "True"}, {"type": "Running", "status": "False"},
-      {"type": "Succeeded", "status": "True"}], "Succeeded"),
-    ([{"type": "Running", "status": "True"}, {"type": "Restarting", "status": "True"}], "Restarting"),
-    ([{"type": "Running", "status": "False"}, {"type": "Failed", "status": "True"}], "Failed"),
-])
+@pytest.mark.parametrize(
+    "conditions, state",
+    [
+        (None, "Pending"),
+        ([{"type": "Created", "status": "True"}], "Created"),
+        ([{"type": "Created", "status": "True"}, {"type": "Running", "status": "True"}], "Running"),
+        (
+            [
+                {"type": "Created", "status": "True"},
+                {"type": "Running", "status": "False"},
+                {"type": "Succeeded", "status": "True"},
+            ],
+            "Succeeded",
+        ),
+        ([{"type": "Running", "status": "True"}, {"type": "Restarting", "status": "True"}], "Restarting"),
+        ([{"type": "Running", "status": "False"}, {"type": "Failed", "status": "True"}], "Failed"),
+    ],
+)
 def test_job_state_follows_the_operator_conditions(conditions, state):
     assert launch.job_state({"conditions": conditions} if conditions is not None else None) == state
 
 
 def test_service_ready():
-    assert cluster.service_ready({"conditions": [{"type": "PredictorReady", "status": "True"},
-                                                {"type": "Ready", "status": "True"}]})
+    assert cluster.service_ready(
+        {"conditions": [{"type": "PredictorReady", "status": "True"}, {"type": "Ready", "status": "True"}]}
+    )
     assert not cluster.service_ready({"conditions": [{"type": "Ready", "status": "False"}]})
     assert not cluster.service_ready(None)
 
@@ -34,9 +44,17 @@ def test_service_ready():
 def test_local_backend_runs_the_rendered_job_with_two_workers(synth_dir, tmp_path, framework):
     """The pods' own command, 2 replicas, the operator's env contract on 127.0.0.1."""
     out = str(tmp_path / "run")
-    job = M.training_job(M.TrainJobSettings(
-        "fc", framework, os.path.join(synth_dir, "video"), out, "unused:0", workers=2,
-        overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8")))
+    job = M.training_job(
+        M.TrainJobSettings(
+            "fc",
+            framework,
+            os.path.join(synth_dir, "video"),
+            out,
+            "unused:0",
+            workers=2,
+            overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8"),
+        )
+    )
     assert launch.replicas(job) == 2
     outcome = launch.LocalBackend().run(job)
     assert outcome.state == "Succeeded" and outcome.name == f"ytlabel-fc-{framework}"
@@ -47,19 +65,25 @@ def test_local_backend_runs_the_rendered_job_with_two_workers(synth_dir, tmp_pat
 
 
 def test_local_backend_reports_a_failed_job(synth_dir, tmp_path):
-    job = M.training_job(M.TrainJobSettings("fc", "torch", os.path.join(synth_dir, "video"), str(tmp_path / "run"),
-                                            "unused:0", overrides=("epochs=0",)))
+    job = M.training_job(
+        M.TrainJobSettings(
+            "fc", "torch", os.path.join(synth_dir, "video"), str(tmp_path / "run"), "unused:0", overrides=("epochs=0",)
+        )
+    )
     with pytest.raises(launch.JobFailed, match="ytlabel-fc-torch: a training process exited with 2"):
         launch.LocalBackend().run(job)
 
 
-@pytest.mark.parametrize("conditions, state", [
-    (None, "Pending"),
-    ([{"type": "Created", "status": "True"}], "Created"),
-    ([{"type": "Created", "status": "True"}, {"type": "Complete", "status": "True"}], "Succeeded"),
-    ([{"type": "Created", "status": "True"}, {"type": "Failed", "status": "True"}], "Failed"),
-    ([{"type": "Suspended", "status": "True"}], "Suspended"),
-])
+@pytest.mark.parametrize(
+    "conditions, state",
+    [
+        (None, "Pending"),
+        ([{"type": "Created", "status": "True"}], "Created"),
+        ([{"type": "Created", "status": "True"}, {"type": "Complete", "status": "True"}], "Succeeded"),
+        ([{"type": "Created", "status": "True"}, {"type": "Failed", "status": "True"}], "Failed"),
+        ([{"type": "Suspended", "status": "True"}], "Suspended"),
+    ],
+)
 def test_a_train_jobs_state_follows_trainer_v2s_conditions(conditions, state):
     assert launch.job_state({"conditions": conditions} if conditions is not None else None, "TrainJob") == state
 
@@ -80,9 +104,17 @@ def test_local_backend_runs_a_two_node_train_job_whose_ranks_agree(synth_dir, tm
     from ytlabel.platform import trainer_v2
 
     out = str(tmp_path / "run")
-    job = trainer_v2.train_job(M.TrainJobSettings(
-        "fc", framework, os.path.join(synth_dir, "video"), out, "unused:0", workers=2,
-        overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8")))
+    job = trainer_v2.train_job(
+        M.TrainJobSettings(
+            "fc",
+            framework,
+            os.path.join(synth_dir, "video"),
+            out,
+            "unused:0",
+            workers=2,
+            overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8"),
+        )
+    )
     assert (launch.replicas(job), launch.framework(job)) == (2, framework)
     outcome = launch.LocalBackend().run(job)
     assert outcome.state == "Succeeded" and outcome.name == f"ytlabel-fc-{framework}"

@@ -27,12 +27,16 @@ def _job(arch="fc", framework="torch", **fields):
 def test_every_training_job_validates(arch, framework, workers, gpus):
     job = _job(arch, framework, workers=workers, gpus=gpus)
     assert problems(job) == []
-    kind, field, roles = (("PyTorchJob", "pytorchReplicaSpecs", ("Master", "Worker")) if framework == "torch"
-                          else ("TFJob", "tfReplicaSpecs", ("Chief", "Worker")))
+    kind, field, roles = (
+        ("PyTorchJob", "pytorchReplicaSpecs", ("Master", "Worker"))
+        if framework == "torch"
+        else ("TFJob", "tfReplicaSpecs", ("Chief", "Worker"))
+    )
     assert job["kind"] == kind and job["metadata"]["name"] == f"ytlabel-{arch.replace('_', '-')}-{framework}"
     replicas = job["spec"][field]
     assert {role: spec["replicas"] for role, spec in replicas.items()} == (
-        {roles[0]: 1, roles[1]: workers - 1} if workers > 1 else {roles[0]: 1})
+        {roles[0]: 1, roles[1]: workers - 1} if workers > 1 else {roles[0]: 1}
+    )
     container = replicas[roles[0]]["template"]["spec"]["containers"][0]
     assert container["name"] == ("pytorch" if framework == "torch" else "tensorflow")
     assert container["command"][:6] == ["ytlabel", "train", "--arch", arch, "--framework", framework]
@@ -47,15 +51,21 @@ def test_the_operator_env_contract_reaches_our_places():
     """The variables the training operator injects into these pods are the ones `ytlabel train` reads."""
     # PyTorchJob: the operator sets these in every pod of a 3-replica job (Master is rank 0).
     for rank in range(3):
-        place = torch_place({"MASTER_ADDR": "ytlabel-fc-torch-master-0", "MASTER_PORT": "23456",
-                             "WORLD_SIZE": "3", "RANK": str(rank)})
+        place = torch_place(
+            {"MASTER_ADDR": "ytlabel-fc-torch-master-0", "MASTER_PORT": "23456", "WORLD_SIZE": "3", "RANK": str(rank)}
+        )
         assert (place.rank, place.world_size, place.writer, place.local_rank) == (rank, 3, rank == 0, 0)
     # TFJob: TF_CONFIG with a chief and workers; the chief writes, one process per pod.
     cluster = {"chief": ["chief-0:2222"], "worker": ["worker-0:2222", "worker-1:2222"]}
-    places = [keras_place({"TF_CONFIG": json.dumps({"cluster": cluster, "task": task})})
-              for task in ({"type": "chief", "index": 0}, {"type": "worker", "index": 0}, {"type": "worker", "index": 1})]
-    assert [(p.rank, p.world_size, p.writer, p.local_rank) for p in places] == [(0, 3, True, 0), (1, 3, False, 0),
-                                                                                (2, 3, False, 0)]
+    places = [
+        keras_place({"TF_CONFIG": json.dumps({"cluster": cluster, "task": task})})
+        for task in ({"type": "chief", "index": 0}, {"type": "worker", "index": 0}, {"type": "worker", "index": 1})
+    ]
+    assert [(p.rank, p.world_size, p.writer, p.local_rank) for p in places] == [
+        (0, 3, True, 0),
+        (1, 3, False, 0),
+        (2, 3, False, 0),
+    ]
 
 
 def test_serving_objects_validate():
@@ -75,18 +85,29 @@ def test_serving_objects_validate():
     assert account["secrets"] == [{"name": secret["metadata"]["name"]}]
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda job: job["spec"]["pytorchReplicaSpecs"]["Master"].update(bogus=1), "'bogus' was unexpected"),
-    (lambda job: job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0].update(name="main"),
-     "needs a container named 'pytorch'"),
-    (lambda job: job["spec"]["pytorchReplicaSpecs"]["Master"].update(replicas=2), "exactly one replica"),
-    (lambda job: job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0].pop("image")
-     and job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0].pop("name"),
-     "'name' is a required property"),
-    (lambda job: job["metadata"].update(name="Fc_Job"), "DNS-1035"),
-    (lambda job: job["metadata"].update(labels={"a": 1}), "metadata.labels: must map strings to strings"),
-    (lambda job: job["spec"]["runPolicy"].update(backoffLimit="3"), "'3' is not of type 'integer'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda job: job["spec"]["pytorchReplicaSpecs"]["Master"].update(bogus=1), "'bogus' was unexpected"),
+        (
+            lambda job: job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0].update(
+                name="main"
+            ),
+            "needs a container named 'pytorch'",
+        ),
+        (lambda job: job["spec"]["pytorchReplicaSpecs"]["Master"].update(replicas=2), "exactly one replica"),
+        (
+            lambda job: (
+                job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0].pop("image")
+                and job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0].pop("name")
+            ),
+            "'name' is a required property",
+        ),
+        (lambda job: job["metadata"].update(name="Fc_Job"), "DNS-1035"),
+        (lambda job: job["metadata"].update(labels={"a": 1}), "metadata.labels: must map strings to strings"),
+        (lambda job: job["spec"]["runPolicy"].update(backoffLimit="3"), "'3' is not of type 'integer'"),
+    ],
+)
 def test_the_validator_rejects_what_a_cluster_would(change, message):
     job = _job()
     change(job)
@@ -102,13 +123,19 @@ def test_core_kinds_are_strict_and_unknown_kinds_are_named():
     account["automountToken"] = False  # the real field is automountServiceAccountToken
     assert any("automountToken" in problem for problem in problems(account))
     assert problems({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}) == [
-        "no schema for example.com/v1/Widget (neither core Kubernetes 1.33 nor a CRD in platform/crds)"]
+        "no schema for example.com/v1/Widget (neither core Kubernetes 1.33 nor a CRD in platform/crds)"
+    ]
 
 
 def test_shipped_crds_cover_the_rendered_kinds():
-    assert {("kubeflow.org/v1", "PyTorchJob"), ("kubeflow.org/v1", "TFJob"),
-            ("serving.kserve.io/v1beta1", "InferenceService"), ("serving.kserve.io/v1alpha1", "ClusterServingRuntime"),
-            ("monitoring.coreos.com/v1", "PodMonitor"), ("monitoring.coreos.com/v1", "ServiceMonitor")} <= set(crd_schemas())
+    assert {
+        ("kubeflow.org/v1", "PyTorchJob"),
+        ("kubeflow.org/v1", "TFJob"),
+        ("serving.kserve.io/v1beta1", "InferenceService"),
+        ("serving.kserve.io/v1alpha1", "ClusterServingRuntime"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
+        ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    } <= set(crd_schemas())
 
 
 def test_settings_are_checked():
@@ -133,8 +160,24 @@ def test_render_writes_no_yaml_anchors(capsys):
 
 
 def test_render_cli_prints_validated_yaml(capsys):
-    assert main(["platform", "render", "--arch", "bilstm", "--framework", "keras", "--workers", "2", "--gpus", "1",
-                 "epochs=3"]) == 0
+    assert (
+        main(
+            [
+                "platform",
+                "render",
+                "--arch",
+                "bilstm",
+                "--framework",
+                "keras",
+                "--workers",
+                "2",
+                "--gpus",
+                "1",
+                "epochs=3",
+            ]
+        )
+        == 0
+    )
     [job] = list(yaml.safe_load_all(capsys.readouterr().out))
     assert job["kind"] == "TFJob" and problems(job) == []
     assert job["spec"]["tfReplicaSpecs"]["Chief"]["template"]["spec"]["containers"][0]["command"][-1] == "epochs=3"
@@ -165,17 +208,54 @@ def test_gpu_pods_tolerate_the_gpu_taint_and_placement_is_settable(capsys):
     assert "nodeSelector" not in gpu
     [cpu] = [r["template"]["spec"] for r in _job()["spec"]["pytorchReplicaSpecs"].values()]
     assert "tolerations" not in cpu
-    assert main(["platform", "render", "--arch", "fc", "--framework", "keras", "--gpus", "1", "--node-selector",
-                 "pool=a100", "--toleration", "dedicated=ml:NoExecute", "--toleration", "spot:NoSchedule"]) == 0
+    assert (
+        main(
+            [
+                "platform",
+                "render",
+                "--arch",
+                "fc",
+                "--framework",
+                "keras",
+                "--gpus",
+                "1",
+                "--node-selector",
+                "pool=a100",
+                "--toleration",
+                "dedicated=ml:NoExecute",
+                "--toleration",
+                "spot:NoSchedule",
+            ]
+        )
+        == 0
+    )
     pod = yaml.safe_load(capsys.readouterr().out)["spec"]["tfReplicaSpecs"]["Chief"]["template"]["spec"]
     assert pod["nodeSelector"] == {"pool": "a100"}
-    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"},
-                                  {"key": "spot", "operator": "Exists", "effect": "NoSchedule"}]
-    assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--trainer", "v2",
-                 "--node-selector", "pool=a100"]) == 0
+    assert pod["tolerations"] == [
+        {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"},
+        {"key": "spot", "operator": "Exists", "effect": "NoSchedule"},
+    ]
+    assert (
+        main(
+            [
+                "platform",
+                "render",
+                "--arch",
+                "fc",
+                "--framework",
+                "torch",
+                "--trainer",
+                "v2",
+                "--node-selector",
+                "pool=a100",
+            ]
+        )
+        == 0
+    )
     patch = yaml.safe_load(capsys.readouterr().out)["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]
-    assert patch["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["nodeSelector"] == \
-        {"pool": "a100"}
+    assert patch["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["nodeSelector"] == {
+        "pool": "a100"
+    }
     assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--toleration", "x:Sometimes"]) == 2
     assert "--toleration 'x:Sometimes': expected KEY[=VALUE]:EFFECT" in one_error_line(capsys)
     assert main(["platform", "render", "--arch", "fc", "--framework", "torch", "--node-selector", "pool"]) == 2

@@ -53,8 +53,10 @@ def test_the_answer_is_the_mean_of_the_members_probabilities(ensemble, fc_run, k
     got = 1 / (1 + np.exp(-predictor.predict(batch).astype(np.float64)))
     np.testing.assert_allclose(got, expected, atol=1e-6)
     spec = json.load(open(os.path.join(ensemble, "spec.json")))
-    assert spec["spec"] == {"combine": "mean_probability",
-                            "members": ["model/members/00-fc-torch", "model/members/01-fc-keras"]}
+    assert spec["spec"] == {
+        "combine": "mean_probability",
+        "members": ["model/members/00-fc-torch", "model/members/01-fc-keras"],
+    }
 
 
 def test_evaluated_as_one_model(ensemble, fc_run, keras_run, synth_dir):
@@ -81,12 +83,15 @@ def test_pushed_pulled_and_served_like_a_run(ensemble, fc_run, keras_run, tmp_pa
     registry.promote("yt8m-ensemble", 1, "champion")
     batch = _batch(seed=1)
     expected = _mean_probability([fc_run, keras_run], batch)[0]
-    with running("--model", "yt8m-ensemble@champion", "--registry", str(tmp_path / "registry"), "--top-k", "3",
-                 timeout_s=90.0) as url:
-        body = json.dumps({"instances": [{"mean_rgb": batch["rgb"][0].tolist(),
-                                          "mean_audio": batch["audio"][0].tolist()}]}).encode()
-        request = urllib.request.Request(f"{url}/v1/models/yt8m-ensemble:predict", data=body,
-                                         headers={"Content-Type": "application/json"})
+    with running(
+        "--model", "yt8m-ensemble@champion", "--registry", str(tmp_path / "registry"), "--top-k", "3", timeout_s=90.0
+    ) as url:
+        body = json.dumps(
+            {"instances": [{"mean_rgb": batch["rgb"][0].tolist(), "mean_audio": batch["audio"][0].tolist()}]}
+        ).encode()
+        request = urllib.request.Request(
+            f"{url}/v1/models/yt8m-ensemble:predict", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             labels = json.loads(response.read())["predictions"][0]["labels"]
     assert [label["id"] for label in labels] == list(np.argsort(-expected, kind="stable")[:3])

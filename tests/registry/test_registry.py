@@ -33,8 +33,13 @@ def test_parse_ref():
     assert parse_ref("yt8m-fc") == ("yt8m-fc", None, None)
     assert parse_ref("yt8m-fc:12") == ("yt8m-fc", 12, None)
     assert parse_ref("yt8m-fc@champion") == ("yt8m-fc", None, "champion")
-    for bad, words in (("yt8m-fc:0", "positive integer"), ("yt8m-fc:x", "positive integer"),
-                       ("Yt8m_FC", "lowercase"), ("fc@Champ", "alias"), ("", "model name")):
+    for bad, words in (
+        ("yt8m-fc:0", "positive integer"),
+        ("yt8m-fc:x", "positive integer"),
+        ("Yt8m_FC", "lowercase"),
+        ("fc@Champ", "alias"),
+        ("", "model name"),
+    ):
         with pytest.raises(RegistryError, match=words):
             parse_ref(bad)
 
@@ -42,8 +47,13 @@ def test_parse_ref():
 def test_push_writes_a_complete_manifest(fc_run, tmp_path):
     registry = Registry(f"file://{tmp_path}/reg")
     manifest = registry.push(fc_run, "yt8m-fc")
-    assert (manifest["name"], manifest["version"], manifest["arch"], manifest["framework"], manifest["level"]) == \
-        ("yt8m-fc", 1, "fc", "torch", "video")
+    assert (manifest["name"], manifest["version"], manifest["arch"], manifest["framework"], manifest["level"]) == (
+        "yt8m-fc",
+        1,
+        "fc",
+        "torch",
+        "video",
+    )
     assert manifest["spec"]["rgb_hidden"] == 16 and manifest["config"]["epochs"] == 1
     metrics = json.load(open(os.path.join(fc_run, "metrics.json")))
     assert manifest["metrics"]["gap_at_20"] == metrics["gap_at_20"] and manifest["metrics"]["videos"] == 24
@@ -51,8 +61,15 @@ def test_push_writes_a_complete_manifest(fc_run, tmp_path):
     assert manifest["dataset"] == result["dataset"] and manifest["dataset"]["videos"] == 24
     assert manifest["dataset"]["shards"] == 3 and len(manifest["dataset"]["sha256"]) == 64
     assert manifest["encoder"] is None and manifest["code_version"]["ytlabel"] == "0.1.0"
-    assert sorted(manifest["files"]) == ["config.yaml", "curves.csv", "data.json", "metrics.json", "model/model.pt", "result.json",
-                                         "spec.json"]
+    assert sorted(manifest["files"]) == [
+        "config.yaml",
+        "curves.csv",
+        "data.json",
+        "metrics.json",
+        "model/model.pt",
+        "result.json",
+        "spec.json",
+    ]
     stored = os.path.join(tmp_path, "reg", "yt8m-fc", "1")
     for relative, entry in manifest["files"].items():
         assert _sha256(os.path.join(stored, relative)) == entry["sha256"]
@@ -81,8 +98,14 @@ def test_versions_aliases_show_and_list(fc_run, tmp_path, capsys):
     assert main(["registry", "list", "--registry", uri, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(row["name"], row["version"], row["aliases"]) for row in rows] == [
-        ("other", 1, []), ("yt8m-fc", 1, []), ("yt8m-fc", 2, []), ("yt8m-fc", 3, ["candidate", "champion"])]
-    assert rows[0]["metrics"]["gap_at_20"] == pytest.approx(json.load(open(os.path.join(fc_run, "metrics.json")))["gap_at_20"])
+        ("other", 1, []),
+        ("yt8m-fc", 1, []),
+        ("yt8m-fc", 2, []),
+        ("yt8m-fc", 3, ["candidate", "champion"]),
+    ]
+    assert rows[0]["metrics"]["gap_at_20"] == pytest.approx(
+        json.load(open(os.path.join(fc_run, "metrics.json")))["gap_at_20"]
+    )
     assert main(["registry", "list", "--registry", uri]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["MODEL", "VERSION", "ARCH", "FRAMEWORK", "GAP@20", "CREATED", "ALIASES"]
@@ -96,8 +119,16 @@ def test_pull_verifies_and_the_copy_predicts_like_the_run(fc_run, tmp_path, monk
     assert main(["registry", "promote", "yt8m-fc", "1", "--alias", "champion"]) == 0
     assert main(["registry", "pull", "yt8m-fc@champion", "--out", str(tmp_path / "models")]) == 0
     pulled = str(tmp_path / "models")
-    assert sorted(os.listdir(pulled)) == ["config.yaml", "curves.csv", "data.json", "manifest.json", "metrics.json",
-                                          "model", "result.json", "spec.json"]
+    assert sorted(os.listdir(pulled)) == [
+        "config.yaml",
+        "curves.csv",
+        "data.json",
+        "manifest.json",
+        "metrics.json",
+        "model",
+        "result.json",
+        "spec.json",
+    ]
     batch = _batch()
     np.testing.assert_array_equal(load_predictor(pulled).predict(batch), load_predictor(fc_run).predict(batch))
     assert yaml.safe_load(open(os.path.join(pulled, "config.yaml")))["arch"] == "fc"
@@ -181,9 +212,15 @@ def test_the_encoder_travels_with_the_model(fc_encoder_run, tmp_path):
 
 def test_concurrent_pushes_get_distinct_versions(fc_run, tmp_path):
     uri = f"file://{tmp_path}/reg"
-    pushes = [subprocess.Popen([sys.executable, "-m", "ytlabel", "registry", "push", fc_run, "--name", "yt8m-fc",
-                                "--registry", uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for _ in range(6)]
+    pushes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ytlabel", "registry", "push", fc_run, "--name", "yt8m-fc", "--registry", uri],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
     printed = []
     for push in pushes:
         out, err = push.communicate(timeout=120)
@@ -202,8 +239,23 @@ def test_evaluate_takes_a_registry_reference(fc_run, synth_dir, tmp_path, capsys
     assert main(["registry", "push", fc_run, "--name", "yt8m-fc", "--registry", uri]) == 0
     assert main(["registry", "promote", "yt8m-fc", "1", "--alias", "champion", "--registry", uri]) == 0
     data = os.path.join(synth_dir, "video")
-    assert main(["evaluate", "--model", "yt8m-fc@champion", "--registry", uri, "--data", data, "--json",
-                 "--out", str(tmp_path / "eval")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                "yt8m-fc@champion",
+                "--registry",
+                uri,
+                "--data",
+                data,
+                "--json",
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 0
+    )
     from_registry = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert main(["evaluate", "--model", fc_run, "--data", data, "--json", "--out", str(tmp_path / "eval-run")]) == 0
     from_run = json.loads(capsys.readouterr().out.splitlines()[-1])

@@ -40,19 +40,33 @@ def test_push_promote_pull_on_s3(fc_run, bucket, s3_env, tmp_path, capsys):
     out = str(tmp_path / "mnt-models")
     assert main(["registry", "pull", "yt8m-fc@champion", "--registry", uri, "--out", out]) == 0
     rng = np.random.default_rng(0)
-    batch = {"rgb": rng.normal(size=(2, 1024)).astype(np.float32), "audio": rng.normal(size=(2, 128)).astype(np.float32)}
+    batch = {
+        "rgb": rng.normal(size=(2, 1024)).astype(np.float32),
+        "audio": rng.normal(size=(2, 128)).astype(np.float32),
+    }
     np.testing.assert_array_equal(load_predictor(out).predict(batch), load_predictor(fc_run).predict(batch))
 
 
 def test_concurrent_pushes_on_s3_get_distinct_versions(fc_run, bucket, s3_endpoint):
     import seaweed
 
-    env = {**os.environ, "AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": seaweed.ACCESS_KEY,
-           "AWS_SECRET_ACCESS_KEY": seaweed.SECRET_KEY}
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": seaweed.ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": seaweed.SECRET_KEY,
+    }
     uri = f"s3://{bucket}/race"
-    pushes = [subprocess.Popen([sys.executable, "-m", "ytlabel", "registry", "push", fc_run, "--name", "yt8m-fc",
-                                "--registry", uri], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for _ in range(5)]
+    pushes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ytlabel", "registry", "push", fc_run, "--name", "yt8m-fc", "--registry", uri],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]
     versions = []
     for push in pushes:
         out, err = push.communicate(timeout=180)

@@ -20,18 +20,29 @@ JSON = {"Content-Type": "application/json"}
 def request_mix(name: str, seed: int = 0) -> dict[str, tuple[str, bytes, dict, int]]:
     """kind -> (path, body, headers, expected status). One valid kind, the rest hostile or mistaken."""
     rng = np.random.default_rng(seed)
-    instance = {"mean_rgb": rng.normal(size=1024).round(4).tolist(), "mean_audio": rng.normal(size=128).round(4).tolist()}
+    instance = {
+        "mean_rgb": rng.normal(size=1024).round(4).tolist(),
+        "mean_audio": rng.normal(size=128).round(4).tolist(),
+    }
     valid = json.dumps({"instances": [instance]}).encode()
     v1, v2 = f"/v1/models/{name}:predict", f"/v2/models/{name}/infer"
-    binary, binary_headers = binary_infer_request({"mean_rgb": rng.normal(size=(1, 1024)).astype(np.float32),
-                                                   "mean_audio": rng.normal(size=(1, 128)).astype(np.float32)})
+    binary, binary_headers = binary_infer_request(
+        {
+            "mean_rgb": rng.normal(size=(1, 1024)).astype(np.float32),
+            "mean_audio": rng.normal(size=(1, 128)).astype(np.float32),
+        }
+    )
     return {
         "valid": (v1, valid, JSON, 200),
         "truncated_json": (v1, valid[: len(valid) // 2], JSON, 400),
         "wrong_type": (v1, json.dumps({"instances": [{**instance, "mean_rgb": "abc"}]}).encode(), JSON, 400),
         "wrong_width": (v1, json.dumps({"instances": [{**instance, "mean_rgb": [0.0] * 1023}]}).encode(), JSON, 400),
-        "nan": (v1, json.dumps({"instances": [{**instance, "mean_rgb": [float("nan")] + instance["mean_rgb"][1:]}]})
-                .encode(), JSON, 400),
+        "nan": (
+            v1,
+            json.dumps({"instances": [{**instance, "mean_rgb": [float("nan")] + instance["mean_rgb"][1:]}]}).encode(),
+            JSON,
+            400,
+        ),
         "too_many_videos": (v1, json.dumps({"instances": [instance] * 257}).encode(), JSON, 400),
         "not_json": (v1, b"\x00\xff" * 2048, JSON, 400),
         "empty": (v1, b"", JSON, 400),
@@ -57,8 +68,9 @@ def hammer(url: str, name: str, requests: int, concurrency: int, valid_share: fl
     mix = request_mix(name, seed)
     invalid = [kind for kind in mix if kind != "valid"]
     rng = np.random.default_rng(seed)
-    plan = ["valid" if rng.random() < valid_share else invalid[int(rng.integers(len(invalid)))]
-            for _ in range(requests)]
+    plan = [
+        "valid" if rng.random() < valid_share else invalid[int(rng.integers(len(invalid)))] for _ in range(requests)
+    ]
     process = psutil.Process(server_pid(port))
     outcomes: collections.Counter = collections.Counter()
     unexpected: collections.Counter = collections.Counter()
@@ -86,23 +98,33 @@ def hammer(url: str, name: str, requests: int, concurrency: int, valid_share: fl
     client(plan[:warm])  # warm-up: lazy imports, first traces, allocator
     rss.append(process.memory_info().rss)
     started = time.perf_counter()
-    chunks = [plan[warm + i:: concurrency] for i in range(concurrency)]
+    chunks = [plan[warm + i :: concurrency] for i in range(concurrency)]
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(client, chunks))
     seconds = time.perf_counter() - started
     rss.append(process.memory_info().rss)
 
     def percentiles(values: list[float]) -> dict:
-        return {"p50_ms": round(float(np.percentile(values, 50)) * 1000, 2),
-                "p99_ms": round(float(np.percentile(values, 99)) * 1000, 2)} if values else {}
+        return (
+            {
+                "p50_ms": round(float(np.percentile(values, 50)) * 1000, 2),
+                "p99_ms": round(float(np.percentile(values, 99)) * 1000, 2),
+            }
+            if values
+            else {}
+        )
 
     return {
-        "requests": requests, "concurrency": concurrency, "seconds": round(seconds, 1),
+        "requests": requests,
+        "concurrency": concurrency,
+        "seconds": round(seconds, 1),
         "requests_per_s": round((requests - warm) / seconds, 1),
         "status": {f"{kind} {status}": count for (kind, status), count in sorted(outcomes.items())},
         "server_errors": sum(count for (_, status), count in outcomes.items() if status >= 500),
         "unexpected": {f"{kind} {status}": count for (kind, status), count in sorted(unexpected.items())},
-        "valid": percentiles(latencies["valid"]), "invalid": percentiles(latencies["invalid"]),
-        "server_rss_mb_after_warmup": round(rss[0] / 2**20, 1), "server_rss_mb_at_end": round(rss[1] / 2**20, 1),
+        "valid": percentiles(latencies["valid"]),
+        "invalid": percentiles(latencies["invalid"]),
+        "server_rss_mb_after_warmup": round(rss[0] / 2**20, 1),
+        "server_rss_mb_at_end": round(rss[1] / 2**20, 1),
         "server_rss_growth": round(rss[1] / rss[0] - 1, 4),
     }

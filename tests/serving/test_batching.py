@@ -78,7 +78,9 @@ def test_frame_requests_are_padded_to_the_longest():
     # frameworks, by tests/models/test_parity.py::test_padding_does_not_change_the_output.
 
 
-@pytest.mark.parametrize("options, message", [({"max_videos": 0}, "max_videos=0"), ({"max_wait_ms": -1}, "max_wait_ms=-1")])
+@pytest.mark.parametrize(
+    "options, message", [({"max_videos": 0}, "max_videos=0"), ({"max_wait_ms": -1}, "max_wait_ms=-1")]
+)
 def test_options_are_checked(options, message):
     with pytest.raises(ValueError, match=message):
         BatchingOptions(**options)
@@ -90,12 +92,22 @@ def test_the_server_batches_concurrent_clients_and_answers_each_as_if_alone(fc_r
 
     models = _published(fc_run, tmp_path_factory, "yt8m-fc")
     rng = np.random.default_rng(3)
-    bodies = [{"instances": [{"mean_rgb": rng.normal(size=1024).tolist(), "mean_audio": rng.normal(size=128).tolist()}
-                             for _ in range(count)]} for count in (1, 2, 1, 3, 1, 1, 2, 1)]
+    bodies = [
+        {
+            "instances": [
+                {"mean_rgb": rng.normal(size=1024).tolist(), "mean_audio": rng.normal(size=128).tolist()}
+                for _ in range(count)
+            ]
+        }
+        for count in (1, 2, 1, 3, 1, 1, 2, 1)
+    ]
 
     def post(url, body):
-        request = urllib.request.Request(f"{url}/v1/models/yt8m-fc:predict", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{url}/v1/models/yt8m-fc:predict",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())["predictions"]
 
@@ -117,21 +129,40 @@ def test_the_server_batches_concurrent_clients_and_answers_each_as_if_alone(fc_r
         with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
             metrics = response.read().decode()
     for one, other in zip(alone, together):
-        assert [label["id"] for video in one for label in video["labels"]] == \
-               [label["id"] for video in other for label in video["labels"]]
-        np.testing.assert_allclose([label["score"] for video in one for label in video["labels"]],
-                                   [label["score"] for video in other for label in video["labels"]], rtol=1e-5)
-    count = float(next(line.split()[-1] for line in metrics.splitlines()
-                       if line.startswith('ytlabel_forward_videos_count{model="yt8m-fc"}')))
-    total = float(next(line.split()[-1] for line in metrics.splitlines()
-                       if line.startswith('ytlabel_forward_videos_sum{model="yt8m-fc"}')))
+        assert [label["id"] for video in one for label in video["labels"]] == [
+            label["id"] for video in other for label in video["labels"]
+        ]
+        np.testing.assert_allclose(
+            [label["score"] for video in one for label in video["labels"]],
+            [label["score"] for video in other for label in video["labels"]],
+            rtol=1e-5,
+        )
+    count = float(
+        next(
+            line.split()[-1]
+            for line in metrics.splitlines()
+            if line.startswith('ytlabel_forward_videos_count{model="yt8m-fc"}')
+        )
+    )
+    total = float(
+        next(
+            line.split()[-1]
+            for line in metrics.splitlines()
+            if line.startswith('ytlabel_forward_videos_sum{model="yt8m-fc"}')
+        )
+    )
     # 8 sequential requests (one forward each), then the 8 concurrent ones in far fewer forwards (the
     # load-time probe calls the predictor directly, not through the batcher).
     assert total == 2 * 12 and count <= 8 + 3
 
 
-@pytest.mark.parametrize("flags, message", [(["--max-batch", "0"], "--max-batch=0: must be >= 1"),
-                                            (["--max-wait-ms", "5000"], "--max-wait-ms=5000.0: must be in [0, 1000]")])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--max-batch", "0"], "--max-batch=0: must be >= 1"),
+        (["--max-wait-ms", "5000"], "--max-wait-ms=5000.0: must be in [0, 1000]"),
+    ],
+)
 def test_serve_refuses_bad_batching_flags_in_one_line(tmp_path, capsys, flags, message):
     from cli_rule import one_error_line
 

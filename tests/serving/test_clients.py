@@ -23,13 +23,24 @@ from ytlabel.serving.server import running
 pytestmark = pytest.mark.slow
 TOP_K = 5
 OUTPUTS = ["class_ids", "scores", "labels", "genres", "genre_scores"]
-SMALL = {"fc": ["model.rgb_hidden=8", "model.audio_hidden=4", "model.head_hidden=8", "epochs=1", "batch_size=8",
-                "validation_fraction=0"],
-         "bilstm": ["model.hidden=6", "max_frames=12", "epochs=1", "batch_size=8", "validation_fraction=0"]}
+SMALL = {
+    "fc": [
+        "model.rgb_hidden=8",
+        "model.audio_hidden=4",
+        "model.head_hidden=8",
+        "epochs=1",
+        "batch_size=8",
+        "validation_fraction=0",
+    ],
+    "bilstm": ["model.hidden=6", "max_frames=12", "epochs=1", "batch_size=8", "validation_fraction=0"],
+}
 
 
-@pytest.fixture(scope="module", params=[("fc", "torch"), ("fc", "keras"), ("bilstm", "torch"), ("bilstm", "keras")],
-                ids=lambda p: "-".join(p))
+@pytest.fixture(
+    scope="module",
+    params=[("fc", "torch"), ("fc", "keras"), ("bilstm", "torch"), ("bilstm", "keras")],
+    ids=lambda p: "-".join(p),
+)
 def served(request, synth_dir, tmp_path_factory):
     """(url, model name, pulled model directory, level) of a registry version served on 127.0.0.1."""
     from ytlabel.training.run import train
@@ -51,10 +62,14 @@ def _inputs(level: str, seed: int = 0) -> dict[str, np.ndarray]:
     """Two videos: float means for video level, quantized frames (uint8 codes) for frame level."""
     rng = np.random.default_rng(seed)
     if level == "video":
-        return {"mean_rgb": rng.normal(size=(2, schema.RGB_DIM)).astype(np.float32),
-                "mean_audio": rng.normal(size=(2, schema.AUDIO_DIM)).astype(np.float32)}
-    return {"rgb": rng.integers(0, 256, size=(2, 7, schema.RGB_DIM), dtype=np.uint8),
-            "audio": rng.integers(0, 256, size=(2, 7, schema.AUDIO_DIM), dtype=np.uint8)}
+        return {
+            "mean_rgb": rng.normal(size=(2, schema.RGB_DIM)).astype(np.float32),
+            "mean_audio": rng.normal(size=(2, schema.AUDIO_DIM)).astype(np.float32),
+        }
+    return {
+        "rgb": rng.integers(0, 256, size=(2, 7, schema.RGB_DIM), dtype=np.uint8),
+        "audio": rng.integers(0, 256, size=(2, 7, schema.AUDIO_DIM), dtype=np.uint8),
+    }
 
 
 def _datatype(array: np.ndarray) -> str:
@@ -82,7 +97,7 @@ def _triton(url: str):
 
 def test_triton_client_sees_a_ready_server_and_complete_model_metadata(served):
     url, name, _, level = served
-    triton, client = _triton(url)
+    _, client = _triton(url)
     try:
         assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(name)
         assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
@@ -92,15 +107,23 @@ def test_triton_client_sees_a_ready_server_and_complete_model_metadata(served):
     assert metadata["versions"] == ["2"]
     assert metadata["platform"] == f"ytlabel_{name.rsplit('-', 1)[1]}"
     if level == "video":
-        assert metadata["inputs"] == [{"name": "mean_rgb", "datatype": "FP32", "shape": [-1, 1024]},
-                                      {"name": "mean_audio", "datatype": "FP32", "shape": [-1, 128]}]
+        assert metadata["inputs"] == [
+            {"name": "mean_rgb", "datatype": "FP32", "shape": [-1, 1024]},
+            {"name": "mean_audio", "datatype": "FP32", "shape": [-1, 128]},
+        ]
     else:
-        assert metadata["inputs"] == [{"name": "rgb", "datatype": "FP32", "shape": [-1, -1, 1024]},
-                                      {"name": "audio", "datatype": "FP32", "shape": [-1, -1, 128]},
-                                      {"name": "num_frames", "datatype": "INT64", "shape": [-1]}]
+        assert metadata["inputs"] == [
+            {"name": "rgb", "datatype": "FP32", "shape": [-1, -1, 1024]},
+            {"name": "audio", "datatype": "FP32", "shape": [-1, -1, 128]},
+            {"name": "num_frames", "datatype": "INT64", "shape": [-1]},
+        ]
     assert [(o["name"], o["datatype"], o["shape"]) for o in metadata["outputs"]] == [
-        ("class_ids", "INT32", [-1, TOP_K]), ("scores", "FP32", [-1, TOP_K]), ("labels", "BYTES", [-1, TOP_K]),
-        ("genres", "BYTES", [-1, 3]), ("genre_scores", "FP32", [-1, 3])]
+        ("class_ids", "INT32", [-1, TOP_K]),
+        ("scores", "FP32", [-1, TOP_K]),
+        ("labels", "BYTES", [-1, TOP_K]),
+        ("genres", "BYTES", [-1, 3]),
+        ("genre_scores", "FP32", [-1, 3]),
+    ]
 
 
 @pytest.mark.parametrize("binary_inputs", [False, True], ids=["json-inputs", "binary-inputs"])
@@ -116,10 +139,17 @@ def test_triton_client_answers_equal_the_model_in_process(served, binary_inputs)
             tensor.set_data_from_numpy(array, binary_data=binary_inputs)
             tensors.append(tensor)
         everything = client.infer(name, tensors)  # no outputs named: tritonclient asks for all, binary_data_output
-        as_json = client.infer(name, tensors, outputs=[triton.InferRequestedOutput(o, binary_data=False)
-                                                       for o in OUTPUTS])
-        subset = client.infer(name, tensors, outputs=[triton.InferRequestedOutput("scores", binary_data=True),
-                                                      triton.InferRequestedOutput("class_ids", binary_data=False)])
+        as_json = client.infer(
+            name, tensors, outputs=[triton.InferRequestedOutput(o, binary_data=False) for o in OUTPUTS]
+        )
+        subset = client.infer(
+            name,
+            tensors,
+            outputs=[
+                triton.InferRequestedOutput("scores", binary_data=True),
+                triton.InferRequestedOutput("class_ids", binary_data=False),
+            ],
+        )
     finally:
         client.close()
     answer = everything.get_response()
@@ -151,8 +181,9 @@ def test_triton_client_gets_a_400_naming_an_output_that_does_not_exist(served):
     finally:
         client.close()
     assert refused.value.status() == "400"
-    assert refused.value.message() == ("requested output 'logits' does not exist; this model answers class_ids, "
-                                       "scores, labels, genres, genre_scores")
+    assert refused.value.message() == (
+        "requested output 'logits' does not exist; this model answers class_ids, scores, labels, genres, genre_scores"
+    )
 
 
 def test_kserve_client_v1_and_v2_answers_equal_the_model_in_process(served):
@@ -175,8 +206,10 @@ def test_kserve_client_v1_and_v2_answers_equal_the_model_in_process(served):
         if level == "video":
             instances = [{"mean_rgb": r.tolist(), "mean_audio": a.tolist()} for r, a in zip(*inputs.values())]
         else:
-            instances = [{"rgb": schema.dequantize(r).tolist(), "audio": schema.dequantize(a).tolist()}
-                         for r, a in zip(*inputs.values())]
+            instances = [
+                {"rgb": schema.dequantize(r).tolist(), "audio": schema.dequantize(a).tolist()}
+                for r, a in zip(*inputs.values())
+            ]
         first = await v1.infer(url, {"instances": instances}, model_name=name)
         return first, second, ready
 
@@ -188,8 +221,9 @@ def test_kserve_client_v1_and_v2_answers_equal_the_model_in_process(served):
     assert outputs["class_ids"].tolist() == ids.tolist()
     np.testing.assert_allclose(outputs["scores"], scores, rtol=1e-6, atol=1e-7)
     assert [[label["id"] for label in p["labels"]] for p in v1["predictions"]] == ids.tolist()
-    np.testing.assert_allclose([[label["score"] for label in p["labels"]] for p in v1["predictions"]], scores,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        [[label["score"] for label in p["labels"]] for p in v1["predictions"]], scores, rtol=1e-6
+    )
 
 
 def _raw(url: str, body: bytes, headers: dict) -> tuple[int, dict]:
@@ -205,8 +239,14 @@ def test_protocol_cases_answer_in_the_protocols_error_form(served):
     url, name, _, level = served
     infer = f"{url}/v2/models/{name}/infer"
     inputs = _inputs(level)
-    v2 = json.dumps({"inputs": [{"name": key, "shape": list(a.shape), "datatype": _datatype(a),
-                                 "data": a.ravel().tolist()} for key, a in inputs.items()]}).encode()
+    v2 = json.dumps(
+        {
+            "inputs": [
+                {"name": key, "shape": list(a.shape), "datatype": _datatype(a), "data": a.ravel().tolist()}
+                for key, a in inputs.items()
+            ]
+        }
+    ).encode()
     v1 = json.dumps({"instances": [{key.removeprefix("mean_"): a[0].tolist() for key, a in inputs.items()}]}).encode()
     # No content type at all (tritonclient, `curl -d` without -H): the whole body is the JSON header.
     status, headerless = _raw(infer, v2, {"Content-Type": ""})
@@ -216,8 +256,12 @@ def test_protocol_cases_answer_in_the_protocols_error_form(served):
     cases = [
         (infer, b"not json", {"Content-Type": "application/json"}, "the body is not JSON"),
         (infer, b"not json", {}, "is not an inference request in JSON"),
-        (infer, v1, {"Content-Type": "application/json"}, 'inputs: Field required (a V1 body {"instances": [...]} '
-                                                          'goes to /v1/models/<name>:predict)'),
+        (
+            infer,
+            v1,
+            {"Content-Type": "application/json"},
+            'inputs: Field required (a V1 body {"instances": [...]} goes to /v1/models/<name>:predict)',
+        ),
         (infer, v1, {}, "is not an inference request in JSON"),
     ]
     before = _rejected(url, name)
@@ -231,5 +275,7 @@ def test_protocol_cases_answer_in_the_protocols_error_form(served):
 def _rejected(url: str, name: str) -> float:
     with urllib.request.urlopen(f"{url}/metrics") as response:
         metrics = response.read().decode()
-    found = re.search(rf'^ytlabel_rejected_requests_total{{model="{name}",protocol="v2"}} (\S+)$', metrics, re.M)
+    found = re.search(
+        rf'^ytlabel_rejected_requests_total{{model="{name}",protocol="v2"}} (\S+)$', metrics, re.MULTILINE
+    )
     return float(found.group(1)) if found else 0.0

@@ -22,7 +22,9 @@ def test_v1_video_instances_are_normalised_like_training():
     batch = from_instances([_video(), _video(1.0, 0.0)], VIDEO)
     assert batch.inputs["rgb"].shape == (2, 1024) and batch.inputs["audio"].shape == (2, 128)
     norm = np.sqrt(1024 * 0.25 + 128 * 0.0625)
-    assert batch.inputs["rgb"][0, 0] == pytest.approx(0.5 / norm) and batch.inputs["audio"][0, 0] == pytest.approx(-0.25 / norm)
+    assert batch.inputs["rgb"][0, 0] == pytest.approx(0.5 / norm) and batch.inputs["audio"][0, 0] == pytest.approx(
+        -0.25 / norm
+    )
     assert batch.inputs["rgb"][1, 0] == pytest.approx(1 / 32) and batch.inputs["audio"][1, 0] == 0.0
     assert batch.frames == []
 
@@ -31,8 +33,10 @@ def test_v1_quantized_frames_equal_their_dequantized_floats():
     rng = np.random.default_rng(0)
     rgb_codes = rng.integers(0, 256, size=(7, 1024), dtype=np.uint8)
     audio_codes = rng.integers(0, 256, size=(7, 128), dtype=np.uint8)
-    quantized = {"rgb": [{"b64": base64.b64encode(row.tobytes()).decode()} for row in rgb_codes],
-                 "audio": [{"b64": base64.b64encode(row.tobytes()).decode()} for row in audio_codes]}
+    quantized = {
+        "rgb": [{"b64": base64.b64encode(row.tobytes()).decode()} for row in rgb_codes],
+        "audio": [{"b64": base64.b64encode(row.tobytes()).decode()} for row in audio_codes],
+    }
     floats = {"rgb": schema.dequantize(rgb_codes).tolist(), "audio": schema.dequantize(audio_codes).tolist()}
     a, b = from_instances([quantized], FRAMES), from_instances([floats], FRAMES)
     for key in ("rgb", "audio", "num_frames"):
@@ -50,22 +54,40 @@ def test_v1_frame_batches_pad_shorter_videos():
     assert batch.inputs["rgb"][0, 1:].sum() == 0.0 and batch.frames == [2, 5]
 
 
-@pytest.mark.parametrize("instances, options, message", [
-    ([{"mean_rgb": [0.0] * 1000, "mean_audio": [0.0] * 128}], VIDEO, r"instance 0: mean_rgb: shape \[1000\], expected \[1024\]"),
-    ([{"mean_rgb": [0.0] * 1024}], VIDEO, r"instance 0: missing 'mean_audio'"),
-    ([_video(), {"mean_rgb": ["a"] * 1024, "mean_audio": [0.0] * 128}], VIDEO, r"instance 1: mean_rgb: must be numbers"),
-    ([{"mean_rgb": [float("nan")] + [0.0] * 1023, "mean_audio": [0.0] * 128}], VIDEO, r"mean_rgb: contains NaN"),
-    ([{"rgb": [[0.0] * 1024], "audio": [[0.0] * 128]}], VIDEO, r"this model reads video-level means"),
-    ([_video()], FRAMES, r"this model reads frames; send 'rgb' \(frames x 1024\)"),
-    ([{"rgb": [[0.0] * 1024] * 301, "audio": [[0.0] * 128] * 301}], FRAMES, r"rgb: 301 frames; at most 300"),
-    ([{"rgb": [], "audio": []}], FRAMES, r"rgb: no frames"),
-    ([{"rgb": [[0.0] * 1024] * 3, "audio": [[0.0] * 128] * 2}], FRAMES, r"rgb has 3 frames but audio 2"),
-    ([{"rgb": [{"b64": "!!"}], "audio": [[0.0] * 128]}], FRAMES, r"rgb\[0\]: 2 base64 characters; 1024 quantized bytes are 1368"),
-    ([{"rgb": [{"b64": base64.b64encode(b"x" * 10).decode()}], "audio": [[0.0] * 128]}], FRAMES,
-     r"rgb\[0\]: 16 base64 characters; 1024 quantized bytes are 1368"),
-    ([], VIDEO, r'"instances" must be a non-empty list'),
-    ([_video()] * 257, VIDEO, r"257 videos in one request; at most 256"),
-])
+@pytest.mark.parametrize(
+    "instances, options, message",
+    [
+        (
+            [{"mean_rgb": [0.0] * 1000, "mean_audio": [0.0] * 128}],
+            VIDEO,
+            r"instance 0: mean_rgb: shape \[1000\], expected \[1024\]",
+        ),
+        ([{"mean_rgb": [0.0] * 1024}], VIDEO, r"instance 0: missing 'mean_audio'"),
+        (
+            [_video(), {"mean_rgb": ["a"] * 1024, "mean_audio": [0.0] * 128}],
+            VIDEO,
+            r"instance 1: mean_rgb: must be numbers",
+        ),
+        ([{"mean_rgb": [float("nan")] + [0.0] * 1023, "mean_audio": [0.0] * 128}], VIDEO, r"mean_rgb: contains NaN"),
+        ([{"rgb": [[0.0] * 1024], "audio": [[0.0] * 128]}], VIDEO, r"this model reads video-level means"),
+        ([_video()], FRAMES, r"this model reads frames; send 'rgb' \(frames x 1024\)"),
+        ([{"rgb": [[0.0] * 1024] * 301, "audio": [[0.0] * 128] * 301}], FRAMES, r"rgb: 301 frames; at most 300"),
+        ([{"rgb": [], "audio": []}], FRAMES, r"rgb: no frames"),
+        ([{"rgb": [[0.0] * 1024] * 3, "audio": [[0.0] * 128] * 2}], FRAMES, r"rgb has 3 frames but audio 2"),
+        (
+            [{"rgb": [{"b64": "!!"}], "audio": [[0.0] * 128]}],
+            FRAMES,
+            r"rgb\[0\]: 2 base64 characters; 1024 quantized bytes are 1368",
+        ),
+        (
+            [{"rgb": [{"b64": base64.b64encode(b"x" * 10).decode()}], "audio": [[0.0] * 128]}],
+            FRAMES,
+            r"rgb\[0\]: 16 base64 characters; 1024 quantized bytes are 1368",
+        ),
+        ([], VIDEO, r'"instances" must be a non-empty list'),
+        ([_video()] * 257, VIDEO, r"257 videos in one request; at most 256"),
+    ],
+)
 def test_v1_rejections_name_the_field_and_the_expected_shape(instances, options, message):
     with pytest.raises(PayloadError, match=message):
         from_instances(instances, options)
@@ -75,22 +97,32 @@ def test_v2_tensors_float_and_quantized():
     rng = np.random.default_rng(1)
     codes = rng.integers(0, 256, size=(2, 3, 1024), dtype=np.uint8)
     audio = rng.normal(size=(2, 3, 128)).astype(np.float32)
-    batch = from_tensors({"rgb": ("UINT8", codes), "audio": ("FP32", audio),
-                          "num_frames": ("INT64", np.array([3, 1]))}, InputOptions(level="frame"))
+    batch = from_tensors(
+        {"rgb": ("UINT8", codes), "audio": ("FP32", audio), "num_frames": ("INT64", np.array([3, 1]))},
+        InputOptions(level="frame"),
+    )
     assert batch.inputs["num_frames"].tolist() == [3, 1] and batch.frames == [3, 1]
     np.testing.assert_array_equal(batch.inputs["rgb"][0], schema.dequantize(codes[0]))
     assert batch.inputs["rgb"][1, 1:].sum() == 0.0
-    video = from_tensors({"mean_rgb": ("FP32", np.ones((1, 1024), np.float32)),
-                          "mean_audio": ("FP32", np.zeros((1, 128), np.float32))}, VIDEO)
+    video = from_tensors(
+        {"mean_rgb": ("FP32", np.ones((1, 1024), np.float32)), "mean_audio": ("FP32", np.zeros((1, 128), np.float32))},
+        VIDEO,
+    )
     assert video.inputs["rgb"][0, 0] == pytest.approx(1 / 32)
 
 
-@pytest.mark.parametrize("tensors, message", [
-    ({"mean_rgb": ("FP32", np.zeros((1, 1000)))}, r"missing input 'mean_audio'|shape \[1, 1000\], expected \[n, 1024\]"),
-    ({"mean_rgb": ("FP32", np.zeros((1, 1024))), "mean_audio": ("FP32", np.zeros((2, 128)))}, r"same batch size"),
-    ({"mean_rgb": ("INT32", np.zeros((1, 1024))), "mean_audio": ("FP32", np.zeros((1, 128)))}, r"datatype INT32"),
-    ({"mean_rgb": ("FP32", np.full((1, 1024), np.inf)), "mean_audio": ("FP32", np.zeros((1, 128)))}, r"infinity"),
-])
+@pytest.mark.parametrize(
+    "tensors, message",
+    [
+        (
+            {"mean_rgb": ("FP32", np.zeros((1, 1000)))},
+            r"missing input 'mean_audio'|shape \[1, 1000\], expected \[n, 1024\]",
+        ),
+        ({"mean_rgb": ("FP32", np.zeros((1, 1024))), "mean_audio": ("FP32", np.zeros((2, 128)))}, r"same batch size"),
+        ({"mean_rgb": ("INT32", np.zeros((1, 1024))), "mean_audio": ("FP32", np.zeros((1, 128)))}, r"datatype INT32"),
+        ({"mean_rgb": ("FP32", np.full((1, 1024), np.inf)), "mean_audio": ("FP32", np.zeros((1, 128)))}, r"infinity"),
+    ],
+)
 def test_v2_rejections(tensors, message):
     with pytest.raises(PayloadError, match=message):
         from_tensors(tensors, VIDEO)
@@ -102,7 +134,10 @@ def test_answers_rank_classes_and_genres_with_vocabulary_names():
     logits[0, 0], logits[0, 8], logits[0, 1] = 3.0, 2.0, 1.0  # Game, Dance, Video game
     [answer] = answers(logits, vocabulary, top_k=3, top_genres=2)
     assert [(label["id"], label["name"], label["genre"]) for label in answer["labels"]] == [
-        (0, "Game", "Games"), (8, "Dance", "Arts & Entertainment"), (1, "Video game", "Games")]
+        (0, "Game", "Games"),
+        (8, "Dance", "Arts & Entertainment"),
+        (1, "Video game", "Games"),
+    ]
     assert answer["labels"][0]["score"] == pytest.approx(1 / (1 + np.exp(-3.0)), abs=1e-6)
     assert [genre["genre"] for genre in answer["genres"]] == ["Games", "Arts & Entertainment"]
     assert answer["genres"][0]["score"] == pytest.approx(answer["labels"][0]["score"], abs=1e-6)  # "max" aggregation
@@ -133,7 +168,9 @@ def test_quantized_frames_decode_to_the_dequantized_bytes(width):
 
 def test_a_bad_frame_among_quantized_frames_is_named():
     rng = np.random.default_rng(5)
-    audio = [{"b64": base64.b64encode(row.tobytes()).decode()} for row in rng.integers(0, 256, (4, 128), dtype=np.uint8)]
+    audio = [
+        {"b64": base64.b64encode(row.tobytes()).decode()} for row in rng.integers(0, 256, (4, 128), dtype=np.uint8)
+    ]
     audio[2] = [0.0] * 128
     with pytest.raises(PayloadError, match=r"audio\[2\]: every frame must be"):
         from_instances([{"rgb": [[0.0] * 1024] * 4, "audio": audio}], InputOptions(level="frame"))

@@ -30,8 +30,9 @@ def running_server(*args: str):
 
 def _post(url: str, body, headers: dict | None = None) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers or {"Content-Type": "application/json"},
-                                     method="POST")
+    request = urllib.request.Request(
+        url, data=data, headers=headers or {"Content-Type": "application/json"}, method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -59,8 +60,16 @@ def bilstm_models(synth_dir, tmp_path_factory) -> str:
     from ytlabel.training.run import train
 
     out = str(tmp_path_factory.mktemp("runs") / "bilstm-keras")
-    train(load_config("bilstm", "keras", os.path.join(synth_dir, "frame"), out, None,
-                      ["model.hidden=6", "max_frames=12", "epochs=1", "batch_size=8", "validation_fraction=0"]))
+    train(
+        load_config(
+            "bilstm",
+            "keras",
+            os.path.join(synth_dir, "frame"),
+            out,
+            None,
+            ["model.hidden=6", "max_frames=12", "epochs=1", "batch_size=8", "validation_fraction=0"],
+        )
+    )
     return _published(out, tmp_path_factory, "yt8m-bilstm")
 
 
@@ -76,7 +85,9 @@ def test_fc_answers_v1_and_v2_like_the_model_in_process(fc_models):
     predictor = load_predictor(fc_models)
     from ytlabel.data.examples import l2_normalize_pair
 
-    inputs = dict(zip(("rgb", "audio"), l2_normalize_pair(rgb, audio) if predictor.options.l2_normalize else (rgb, audio)))
+    inputs = dict(
+        zip(("rgb", "audio"), l2_normalize_pair(rgb, audio) if predictor.options.l2_normalize else (rgb, audio))
+    )
     expected = 1 / (1 + np.exp(-predictor.predict(inputs).astype(np.float64)))
 
     async def both(url):
@@ -115,7 +126,10 @@ def test_bad_requests_get_400_and_the_server_keeps_serving(fc_models):
     with running_server("--model", fc_models) as url:
         predict = f"{url}/v1/models/yt8m-fc:predict"
         cases = [
-            ({"instances": [{"mean_rgb": [0.0] * 1000, "mean_audio": [0.0] * 128}]}, "mean_rgb: shape [1000], expected [1024]"),
+            (
+                {"instances": [{"mean_rgb": [0.0] * 1000, "mean_audio": [0.0] * 128}]},
+                "mean_rgb: shape [1000], expected [1024]",
+            ),
             ({"instances": [{"mean_rgb": [0.0] * 1024}]}, "missing 'mean_audio'"),
             ({"instances": [{"mean_rgb": ["x"] * 1024, "mean_audio": [0.0] * 128}]}, "must be numbers"),
             ({"inputs": []}, 'V1 body must be {"instances": [...]}'),
@@ -124,14 +138,22 @@ def test_bad_requests_get_400_and_the_server_keeps_serving(fc_models):
             status, answer = _post(predict, body)
             assert status == 400 and words in answer["error"], answer
         # NaN is not JSON, but Python's json writes it: KServe's decoder refuses it before our model sees it.
-        status, answer = _post(predict, b'{"instances": [{"mean_rgb": [NaN' + b', 0.0' * 1023 + b'], "mean_audio": ['
-                               + b'0.0, ' * 127 + b'0.0]}]}')
+        status, answer = _post(
+            predict,
+            b'{"instances": [{"mean_rgb": [NaN' + b", 0.0" * 1023 + b'], "mean_audio": [' + b"0.0, " * 127 + b"0.0]}]}",
+        )
         assert status == 400
         status, answer = _post(predict, b"not json", {"Content-Type": "text/plain"})
         assert status == 400 and "not JSON" in answer["error"]
-        status, answer = _post(f"{url}/v2/models/yt8m-fc/infer", {"inputs": [
-            {"name": "mean_rgb", "shape": [1, 1000], "datatype": "FP32", "data": [0.0] * 1000},
-            {"name": "mean_audio", "shape": [1, 128], "datatype": "FP32", "data": [0.0] * 128}]})
+        status, answer = _post(
+            f"{url}/v2/models/yt8m-fc/infer",
+            {
+                "inputs": [
+                    {"name": "mean_rgb", "shape": [1, 1000], "datatype": "FP32", "data": [0.0] * 1000},
+                    {"name": "mean_audio", "shape": [1, 128], "datatype": "FP32", "data": [0.0] * 128},
+                ]
+            },
+        )
         assert status == 400 and "input 'mean_rgb': shape [1, 1000], expected [n, 1024]" in answer["error"]
         status, answer = _post(predict, {"instances": [{"mean_rgb": [0.1] * 1024, "mean_audio": [0.1] * 128}]})
         assert status == 200 and len(answer["predictions"][0]["labels"]) == 20
@@ -146,20 +168,30 @@ def test_frame_model_takes_quantized_and_float_frames(bilstm_models):
     rng = np.random.default_rng(3)
     rgb_codes = rng.integers(0, 256, size=(9, 1024), dtype=np.uint8)
     audio_codes = rng.integers(0, 256, size=(9, 128), dtype=np.uint8)
-    quantized = {"rgb": [{"b64": base64.b64encode(r.tobytes()).decode()} for r in rgb_codes],
-                 "audio": [{"b64": base64.b64encode(a.tobytes()).decode()} for a in audio_codes]}
+    quantized = {
+        "rgb": [{"b64": base64.b64encode(r.tobytes()).decode()} for r in rgb_codes],
+        "audio": [{"b64": base64.b64encode(a.tobytes()).decode()} for a in audio_codes],
+    }
     floats = {"rgb": schema.dequantize(rgb_codes).tolist(), "audio": schema.dequantize(audio_codes).tolist()}
     with running_server("--model", bilstm_models, "--name", "frames") as url:
         status_q, answer_q = _post(f"{url}/v1/models/frames:predict", {"instances": [quantized]})
         status_f, answer_f = _post(f"{url}/v1/models/frames:predict", {"instances": [floats]})
-        status_v2, answer_v2 = _post(f"{url}/v2/models/frames/infer", {"inputs": [
-            {"name": "rgb", "shape": [1, 9, 1024], "datatype": "UINT8", "data": rgb_codes.ravel().tolist()},
-            {"name": "audio", "shape": [1, 9, 128], "datatype": "UINT8", "data": audio_codes.ravel().tolist()}]})
+        status_v2, answer_v2 = _post(
+            f"{url}/v2/models/frames/infer",
+            {
+                "inputs": [
+                    {"name": "rgb", "shape": [1, 9, 1024], "datatype": "UINT8", "data": rgb_codes.ravel().tolist()},
+                    {"name": "audio", "shape": [1, 9, 128], "datatype": "UINT8", "data": audio_codes.ravel().tolist()},
+                ]
+            },
+        )
         body, headers = binary_infer_request({"rgb": rgb_codes[None], "audio": audio_codes[None]})
         status_raw, answer_raw = _post(f"{url}/v2/models/frames/infer", body, headers)
         status_cut, answer_cut = _post(f"{url}/v2/models/frames/infer", body[:-100], headers)  # truncated
-        status_long, answer_long = _post(f"{url}/v1/models/frames:predict", {"instances": [
-            {"rgb": [[0.0] * 1024] * 301, "audio": [[0.0] * 128] * 301}]})
+        status_long, answer_long = _post(
+            f"{url}/v1/models/frames:predict",
+            {"instances": [{"rgb": [[0.0] * 1024] * 301, "audio": [[0.0] * 128] * 301}]},
+        )
         with urllib.request.urlopen(f"{url}/metrics") as response:
             metrics = response.read().decode()
     assert (status_q, status_f, status_v2, status_raw) == (200, 200, 200, 200)
@@ -173,8 +205,12 @@ def test_frame_model_takes_quantized_and_float_frames(bilstm_models):
 
 
 def test_serve_refuses_a_directory_that_is_not_a_registry_version(fc_run):
-    done = subprocess.run([sys.executable, "-m", "ytlabel", "serve", "--model", fc_run, "--http-port",
-                           str(free_port())], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "ytlabel", "serve", "--model", fc_run, "--http-port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "no manifest.json; serve a registry version" in done.stderr and "Traceback" not in done.stderr
 
@@ -183,7 +219,7 @@ def test_serve_pulls_a_registry_reference(fc_run, tmp_path):
     registry = Registry(str(tmp_path / "registry"))
     registry.push(fc_run, "yt8m-fc")
     registry.promote("yt8m-fc", 1, "champion")
-    with running_server("--model", "yt8m-fc@champion", "--registry", str(tmp_path / "registry")) as url:
+    with running_server("--model", "yt8m-fc@champion", "--registry", str(tmp_path / "registry")) as url:  # noqa: SIM117 - nested: the inner block needs the outer one running
         with urllib.request.urlopen(f"{url}/v1/models/yt8m-fc") as response:
             assert json.loads(response.read()) == {"name": "yt8m-fc", "ready": True}
 
@@ -200,14 +236,19 @@ def test_a_model_that_is_not_ready_answers_503(fc_models):
 
     repository = ModelRepository()
     repository.update(YT8MModel("yt8m-fc", fc_models))  # load() not called: ready is False
-    server = RESTServer("kserve.model_server:app", DataPlane(model_registry=repository),
-                        ModelRepositoryExtension(model_registry=repository), http_port=0)
+    server = RESTServer(
+        "kserve.model_server:app",
+        DataPlane(model_registry=repository),
+        ModelRepositoryExtension(model_registry=repository),
+        http_port=0,
+    )
     server.create_application()
     from kserve.model_server import app
 
     client = TestClient(app)
-    answer = client.post("/v1/models/yt8m-fc:predict", json={"instances": [{"mean_rgb": [0.0] * 1024,
-                                                                             "mean_audio": [0.0] * 128}]})
+    answer = client.post(
+        "/v1/models/yt8m-fc:predict", json={"instances": [{"mean_rgb": [0.0] * 1024, "mean_audio": [0.0] * 128}]}
+    )
     assert answer.status_code == 503 and "yt8m-fc" in answer.json()["error"]
 
 
@@ -218,20 +259,25 @@ def test_a_port_in_use_is_one_line(fc_models):
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "ytlabel", "serve", "--model", fc_models, "--http-port",
-                               str(port)], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "ytlabel", "serve", "--model", fc_models, "--http-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == (f"ytlabel: error: --http-port {port}: cannot listen on "
-                                                    f"127.0.0.1:{port} (Address already in use); another server "
-                                                    f"holds it, pick another port")
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"ytlabel: error: --http-port {port}: cannot listen on "
+        f"127.0.0.1:{port} (Address already in use); another server "
+        f"holds it, pick another port"
+    )
     assert "Traceback" not in done.stderr and "Errno" not in done.stderr
 
 
 def _serving_workers(supervisor: int) -> list:
     import psutil
 
-    return [child for child in psutil.Process(supervisor).children()
-            if "--listen-fd" in child.cmdline()]
+    return [child for child in psutil.Process(supervisor).children() if "--listen-fd" in child.cmdline()]
 
 
 def test_several_processes_share_the_port_and_metrics_add_them_all_up(fc_models):
@@ -241,8 +287,11 @@ def test_several_processes_share_the_port_and_metrics_add_them_all_up(fc_models)
 
     body = {"instances": [{"mean_rgb": [0.5] * 1024, "mean_audio": [-0.5] * 128}]}
     with running_server("--model", fc_models, "--workers", "2") as url:
-        supervisor = next(process for process in psutil.Process().children()
-                          if "serve" in process.cmdline() and "--workers" in process.cmdline())
+        supervisor = next(
+            process
+            for process in psutil.Process().children()
+            if "serve" in process.cmdline() and "--workers" in process.cmdline()
+        )
         workers = _serving_workers(supervisor.pid)
         answers = [_post(f"{url}/v1/models/yt8m-fc:predict", body) for _ in range(24)]
         with urllib.request.urlopen(f"{url}/metrics") as response:
@@ -261,8 +310,12 @@ def test_a_worker_that_dies_stops_the_server_with_an_error(fc_models):
     import psutil
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "ytlabel", "serve", "--model", fc_models, "--workers", "2",
-                               "--http-port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ytlabel", "serve", "--model", fc_models, "--workers", "2", "--http-port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while len(_serving_workers(server.pid)) < 2 and time.monotonic() < deadline:
@@ -274,5 +327,7 @@ def test_a_worker_that_dies_stops_the_server_with_an_error(fc_models):
     finally:
         server.kill()
     assert server.returncode == 2
-    assert stderr.strip().splitlines()[-1] == "ytlabel: error: a serving worker exited with code -9; see its lines above"
+    assert (
+        stderr.strip().splitlines()[-1] == "ytlabel: error: a serving worker exited with code -9; see its lines above"
+    )
     assert not workers[1].is_running() or workers[1].status() == psutil.STATUS_ZOMBIE

@@ -20,10 +20,18 @@ def test_overrides_are_typed_and_beat_the_preset(tmp_path):
 def test_fc_stream_lstm_parts_take_their_own_overrides(tmp_path):
     preset = tmp_path / "p.yaml"
     preset.write_text("model:\n  fc:\n    dropout: 0.25\n  streams:\n    layers: 2\n")
-    config = _load("model.fc.head_hidden=8", "model.streams.rgb_hidden=4", "model.num_classes=10",
-                   preset=str(preset), arch="fc_stream_lstm")
-    assert config.model == {"fc": {"dropout": 0.25, "head_hidden": 8}, "streams": {"layers": 2, "rgb_hidden": 4},
-                            "num_classes": 10}
+    config = _load(
+        "model.fc.head_hidden=8",
+        "model.streams.rgb_hidden=4",
+        "model.num_classes=10",
+        preset=str(preset),
+        arch="fc_stream_lstm",
+    )
+    assert config.model == {
+        "fc": {"dropout": 0.25, "head_hidden": 8},
+        "streams": {"layers": 2, "rgb_hidden": 4},
+        "num_classes": 10,
+    }
     spec = config.spec()
     assert (spec.fc.head_hidden, spec.fc.dropout, spec.fc.num_classes) == (8, 0.25, 10)
     assert (spec.streams.rgb_hidden, spec.streams.audio_hidden, spec.streams.layers) == (4, 64, 2)
@@ -35,24 +43,30 @@ def test_fc_stream_lstm_parts_take_their_own_overrides(tmp_path):
         _load("model.streams.layers=x", arch="fc_stream_lstm")
 
 
-@pytest.mark.parametrize("override, message", [
-    ("epoch=2", "unknown setting 'epoch' \\(command line\\); did you mean 'epochs'\\?"),
-    ("model.widht=3", "unknown setting 'model.widht' \\(command line\\) for bilstm; known: \\['model.dropout'"),
-    ("arch=fc", "unknown setting 'arch' \\(command line\\); set it with its --flag"),
-    ("epochs", "override 'epochs': expected key=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("epoch=2", "unknown setting 'epoch' \\(command line\\); did you mean 'epochs'\\?"),
+        ("model.widht=3", "unknown setting 'model.widht' \\(command line\\) for bilstm; known: \\['model.dropout'"),
+        ("arch=fc", "unknown setting 'arch' \\(command line\\); set it with its --flag"),
+        ("epochs", "override 'epochs': expected key=value"),
+    ],
+)
 def test_unknown_keys_are_named(override, message):
     with pytest.raises(YtlabelError, match=message):
         _load(override)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("epochs=0", "epochs=0: must be >= 1"),
-    ("epochs=two", "epochs='two': expected int"),
-    ("optimizer=rmsprop", "optimizer='rmsprop': choose one of \\('adam', 'sgd'\\)"),
-    ("model.hidden=1.5", "model.hidden='1.5': expected int"),
-    ("amp=maybe", "amp='maybe': expected bool"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("epochs=0", "epochs=0: must be >= 1"),
+        ("epochs=two", "epochs='two': expected int"),
+        ("optimizer=rmsprop", "optimizer='rmsprop': choose one of \\('adam', 'sgd'\\)"),
+        ("model.hidden=1.5", "model.hidden='1.5': expected int"),
+        ("amp=maybe", "amp='maybe': expected bool"),
+    ],
+)
 def test_bad_values_are_named(override, message):
     with pytest.raises(ValueError, match=message):
         _load(override)

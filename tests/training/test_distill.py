@@ -20,8 +20,16 @@ from ytlabel.training.run import train
 
 # One step of one batch without dropout: the run's train_loss is the loss of the untrained student on
 # the first batch, which this file recomputes.
-ONE_STEP = ["model.head_hidden=16", "model.dropout=0", "epochs=1", "batch_size=8", "max_steps_per_epoch=1",
-            "validation_fraction=0", "read_ahead=0", "loader_workers=0"]
+ONE_STEP = [
+    "model.head_hidden=16",
+    "model.dropout=0",
+    "epochs=1",
+    "batch_size=8",
+    "max_steps_per_epoch=1",
+    "validation_fraction=0",
+    "read_ahead=0",
+    "loader_workers=0",
+]
 
 
 def test_soften_mixes_the_labels_with_the_teachers_probabilities():
@@ -33,10 +41,13 @@ def test_soften_mixes_the_labels_with_the_teachers_probabilities():
     np.testing.assert_allclose(softened, [[0.75, 0.375], [0.125, 0.75]], rtol=1e-6)
 
 
-@pytest.mark.parametrize("answer, message", [
-    (np.zeros((2, 3)), r"teacher t: answered \(2, 3\) for labels of \(2, 2\)"),
-    (np.array([[0.0, np.nan], [0.0, 0.0]]), "teacher t: answered NaN or Inf"),
-])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (np.zeros((2, 3)), r"teacher t: answered \(2, 3\) for labels of \(2, 2\)"),
+        (np.array([[0.0, np.nan], [0.0, 0.0]]), "teacher t: answered NaN or Inf"),
+    ],
+)
 def test_a_teacher_that_answers_wrongly_is_refused(answer, message):
     with pytest.raises(YtlabelError, match=message):
         Teacher("t", lambda inputs: answer, weight=0.5).soften({}, np.zeros((2, 2), dtype=np.float32))
@@ -60,8 +71,9 @@ def _first_step_loss(config, targets: np.ndarray) -> float:
     model.train()
     batch = {key: torch.from_numpy(value) for key, value in _first_batch(config).items() if key != "labels"}
     with torch.no_grad():
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(batch), torch.from_numpy(targets),
-                                                                    reduction="none")
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            model(batch), torch.from_numpy(targets), reduction="none"
+        )
     return float(loss.sum(dim=1).mean())
 
 
@@ -101,16 +113,22 @@ def test_a_keras_student_learns_from_a_torch_teacher(synth_dir, fc_run, tmp_path
 
 def test_a_teacher_reading_other_inputs_is_refused(synth_dir, fc_run, tmp_path):
     config = _student(synth_dir, str(tmp_path / "s"), "torch", f"teacher={fc_run}", "l2_normalize=true")
-    with pytest.raises(YtlabelError, match=r"teacher=.*reads its inputs differently from this run: "
-                                           r"l2_normalize False \(this run: True\)"):
+    with pytest.raises(
+        YtlabelError,
+        match=r"teacher=.*reads its inputs differently from this run: "
+        r"l2_normalize False \(this run: True\)",
+    ):
         train(config)
     assert not os.path.exists(os.path.join(config.out, "model"))
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("distill_weight=0", r"distill_weight=0.0: must be in \(0, 1\]"),
-    ("distill_weight=1.5", r"distill_weight=1.5: must be in \(0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("distill_weight=0", r"distill_weight=0.0: must be in \(0, 1\]"),
+        ("distill_weight=1.5", r"distill_weight=1.5: must be in \(0, 1\]"),
+    ],
+)
 def test_distill_weight_out_of_range_is_a_config_error(synth_dir, tmp_path, setting, message):
     with pytest.raises(YtlabelError, match=message):
         _student(synth_dir, str(tmp_path / "s"), "torch", setting)

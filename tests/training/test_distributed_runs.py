@@ -25,9 +25,28 @@ def frames_dir(tmp_path_factory) -> str:
 
 
 def _train(framework, data, out, *extra, workers=1):
-    command = [*CLI, "--arch", "bilstm", "--framework", framework, "--data", data, "--out", out,
-               "--workers", str(workers), "--config", "none", "epochs=3", "batch_size=4", "model.hidden=6", "model.dropout=0",
-               "max_frames=16", "validation_fraction=0", *extra]
+    command = [
+        *CLI,
+        "--arch",
+        "bilstm",
+        "--framework",
+        framework,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--workers",
+        str(workers),
+        "--config",
+        "none",
+        "epochs=3",
+        "batch_size=4",
+        "model.hidden=6",
+        "model.dropout=0",
+        "max_frames=16",
+        "validation_fraction=0",
+        *extra,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
@@ -53,8 +72,23 @@ def test_batch_norm_statistics_are_averaged_across_ranks(frames_dir, tmp_path, f
     # fc normalises its inputs and hidden layer; each rank's moving statistics see only its own batches
     # until the epoch end averages them, so the digests (every weight and statistic) agree only then.
     videos = os.path.join(os.path.dirname(frames_dir), "video")
-    command = [*CLI, "--arch", "fc", "--framework", framework, "--data", videos, "--out", str(tmp_path / "run"),
-               "--workers", "2", "epochs=2", "batch_size=4", "model.head_hidden=8", "validation_fraction=0"]
+    command = [
+        *CLI,
+        "--arch",
+        "fc",
+        "--framework",
+        framework,
+        "--data",
+        videos,
+        "--out",
+        str(tmp_path / "run"),
+        "--workers",
+        "2",
+        "epochs=2",
+        "batch_size=4",
+        "model.head_hidden=8",
+        "validation_fraction=0",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     digests = _digests(done.stdout)
@@ -68,9 +102,26 @@ def test_killed_run_resumes_to_the_same_weights(frames_dir, tmp_path, framework,
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     out = str(tmp_path / "interrupted")
-    command = [*CLI, "--arch", "bilstm", "--framework", framework, "--data", frames_dir, "--out", out,
-               "--config", "none", "epochs=3", "batch_size=4", "model.hidden=6", "model.dropout=0", "max_frames=16",
-               "validation_fraction=0", *extra]
+    command = [
+        *CLI,
+        "--arch",
+        "bilstm",
+        "--framework",
+        framework,
+        "--data",
+        frames_dir,
+        "--out",
+        out,
+        "--config",
+        "none",
+        "epochs=3",
+        "batch_size=4",
+        "model.hidden=6",
+        "model.dropout=0",
+        "max_frames=16",
+        "validation_fraction=0",
+        *extra,
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = os.path.join(out, "checkpoints", marker)
     deadline = time.monotonic() + 120

@@ -38,7 +38,9 @@ def test_keras_contract_from_tfjob_variables():
     worker = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}})}
     assert keras_place(chief) == Place(rank=0, world_size=3, writer=True)
     assert keras_place(worker) == Place(rank=2, world_size=3, writer=False)
-    no_chief = {"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}})}
+    no_chief = {
+        "TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}})
+    }
     assert keras_place(no_chief).writer
     with pytest.raises(YtlabelError, match="TF_CONFIG task worker:5 is not in its cluster"):
         keras_place({"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 5}})})
@@ -77,19 +79,32 @@ def test_free_ports_lie_below_the_kernels_ephemeral_range(monkeypatch):
 
 def test_stop_processes_terminates_then_kills_what_ignores_sigterm():
     polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, sys, time\n"
-                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True)\n"
-                                 "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    stubborn = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import signal, sys, time\n"
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True)\n"
+                "time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert stubborn.stdout.readline() == "ready\n"  # its handler is in place
     stop_processes([polite, None, stubborn], grace_s=0.5)
     assert (polite.returncode, stubborn.returncode) == (-signal.SIGTERM, -signal.SIGKILL)
 
 
-@pytest.mark.parametrize("kernel_range, expected", [
-    ("32768\t60999\n", (20768, 32768)),  # Linux's default: below it
-    ("2000 50000\n", (50001, 62001)),  # starts too low: above it
-    ("1024 65535\n", (65536, 65536)),  # no room at all
-])
+@pytest.mark.parametrize(
+    "kernel_range, expected",
+    [
+        ("32768\t60999\n", (20768, 32768)),  # Linux's default: below it
+        ("2000 50000\n", (50001, 62001)),  # starts too low: above it
+        ("1024 65535\n", (65536, 65536)),  # no room at all
+    ],
+)
 def test_the_unassigned_range_follows_the_kernels(tmp_path, monkeypatch, kernel_range, expected):
     path = tmp_path / "ip_local_port_range"
     path.write_text(kernel_range)

@@ -18,8 +18,17 @@ from ytlabel.training.torch_feed import EpochBatches
 
 def _plan(synth_dir, readers, rank=0, world_size=1):
     shards = sorted(glob.glob(os.path.join(synth_dir, "frame", "*.tfrecord")))
-    return stream.StreamPlan(tuple(shards), tuple(stream.count_records(shards)), InputOptions(max_frames=8),
-                             batch_size=2, seed=5, rank=rank, world_size=world_size, readers=readers, shuffle_buffer=4)
+    return stream.StreamPlan(
+        tuple(shards),
+        tuple(stream.count_records(shards)),
+        InputOptions(max_frames=8),
+        batch_size=2,
+        seed=5,
+        rank=rank,
+        world_size=world_size,
+        readers=readers,
+        shuffle_buffer=4,
+    )
 
 
 def _torch_batches(plan, workers, epoch):
@@ -36,7 +45,9 @@ def test_torch_dataloader_and_keras_feed_yield_identical_batches(synth_dir, work
     # 24 videos in 3 shards of 8: one reader makes 12 batches of 2; two readers hold 16 and 8 videos,
     # 8 + 4 batches, so the second runs dry first and the first goes on alone, as DataLoader workers do.
     assert steps == 12
-    keras_side = [inputs["rgb"] for inputs, _ in itertools.islice(Feed(plan, 0, read_ahead=4 if workers else 0)(), 2 * steps)]
+    keras_side = [
+        inputs["rgb"] for inputs, _ in itertools.islice(Feed(plan, 0, read_ahead=4 if workers else 0)(), 2 * steps)
+    ]
     for epoch in (0, 1):
         torch_side = _torch_batches(plan, workers, epoch)
         assert len(torch_side) == steps
@@ -68,8 +79,14 @@ def test_keras_loss_equals_the_torch_loss():
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, (4, 7)).astype(np.float32)
     labels = (rng.random((4, 7)) < 0.3).astype(np.float32)
-    ours = torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels),
-                                                                 reduction="none").sum(1).mean().item()
+    ours = (
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            torch.from_numpy(logits), torch.from_numpy(labels), reduction="none"
+        )
+        .sum(1)
+        .mean()
+        .item()
+    )
     theirs = float(SummedBinaryCrossentropy()(labels, logits))
     assert theirs == pytest.approx(ours, rel=1e-6)
 

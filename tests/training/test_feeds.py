@@ -26,8 +26,10 @@ def _plan(shards, options, batch_size, **kwargs) -> stream.StreamPlan:
 def _examples(plan: stream.StreamPlan) -> list[dict]:
     """Reader 0's records prepared as one batch (the training path), split back into per-video dicts."""
     batch = stream.batch_of(list(stream.reader_records(plan, reader=0, epoch=0)), plan.options)
-    return [{"id": video, **{key: value[row] for key, value in batch.items() if key != "id"}}
-            for row, video in enumerate(batch["id"])]
+    return [
+        {"id": video, **{key: value[row] for key, value in batch.items() if key != "id"}}
+        for row, video in enumerate(batch["id"])
+    ]
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3])
@@ -37,8 +39,11 @@ def test_every_record_read_once_across_ranks_and_readers(synth_dir, world_size, 
     shards = _shards(synth_dir)[:shard_count]
     expected = [r.id for shard in shards for r in reader.read_shard(shard)]
     plan = _plan(shards, InputOptions(max_frames=4), 3, world_size=world_size, readers=readers, shuffle_buffer=4)
-    seen = collections.Counter(record.id for global_reader in range(world_size * readers)
-                               for record in stream.reader_records(plan, global_reader, epoch=1))
+    seen = collections.Counter(
+        record.id
+        for global_reader in range(world_size * readers)
+        for record in stream.reader_records(plan, global_reader, epoch=1)
+    )
     assert sorted(seen) == sorted(expected) and set(seen.values()) == {1}
 
 
@@ -127,22 +132,28 @@ def test_video_level(synth_dir):
     np.testing.assert_array_equal(batch["rgb"][0].numpy(), first.rgb)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"max_frames": 0}, "max_frames=0: must be in \\[1, 300\\]"),
-    ({"stride": 0}, "stride=0"),
-    ({"level": "video", "min_frames": 100}, "video-level records carry no frame count"),
-    ({"level": "clip"}, "level='clip'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_frames": 0}, "max_frames=0: must be in \\[1, 300\\]"),
+        ({"stride": 0}, "stride=0"),
+        ({"level": "video", "min_frames": 100}, "video-level records carry no frame count"),
+        ({"level": "clip"}, "level='clip'"),
+    ],
+)
 def test_options_errors_name_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         examples.InputOptions(**kwargs)
 
 
-@pytest.mark.parametrize("options", [
-    InputOptions(level="frame", max_frames=8, stride=2),
-    InputOptions(level="frame", max_frames=30, min_frames=15),
-    InputOptions(level="video"),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        InputOptions(level="frame", max_frames=8, stride=2),
+        InputOptions(level="frame", max_frames=30, min_frames=15),
+        InputOptions(level="video"),
+    ],
+)
 def test_same_examples_as_tensorflows_own_parser(synth_dir, options):
     from tf_reference import tf_examples
 
@@ -170,13 +181,16 @@ def test_l2_normalisation_agrees_with_tensorflow_to_float_rounding(synth_dir):
         np.testing.assert_allclose(a["audio"], b["audio"], atol=2e-7)
 
 
-@pytest.mark.parametrize("options", [
-    InputOptions(level="frame", max_frames=8, stride=2),
-    InputOptions(level="frame", max_frames=300, l2_normalize=True),
-    InputOptions(level="frame", max_frames=12, stride=3, l2_normalize=True, target="genres"),
-    InputOptions(level="video"),
-    InputOptions(level="video", l2_normalize=True, target="genres"),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        InputOptions(level="frame", max_frames=8, stride=2),
+        InputOptions(level="frame", max_frames=300, l2_normalize=True),
+        InputOptions(level="frame", max_frames=12, stride=3, l2_normalize=True, target="genres"),
+        InputOptions(level="video"),
+        InputOptions(level="video", l2_normalize=True, target="genres"),
+    ],
+)
 def test_batches_are_the_per_video_rules_stacked_through_the_packed_form(synth_dir, options):
     """`prepare_batch` (packed as a batch crosses a process boundary, then unpacked) gives exactly `prepare`
     of each video, stacked, bit for bit; the packed form holds uint8 codes and label ids."""

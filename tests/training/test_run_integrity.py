@@ -16,14 +16,32 @@ from ytlabel.cli import main
 
 
 def _argv(data: str, out: str, *settings: str, extra: tuple[str, ...] = ()) -> list[str]:
-    return ["train", "--arch", "fc", "--framework", "torch", "--data", data, "--out", out, *extra,
-            "epochs=2", "batch_size=8", "model.head_hidden=8", "validation_fraction=0", *settings]
+    return [
+        "train",
+        "--arch",
+        "fc",
+        "--framework",
+        "torch",
+        "--data",
+        data,
+        "--out",
+        out,
+        *extra,
+        "epochs=2",
+        "batch_size=8",
+        "model.head_hidden=8",
+        "validation_fraction=0",
+        *settings,
+    ]
 
 
 def _contents(folder) -> dict[str, str]:
     """Every file under `folder` with its sha256 (TensorBoard event files included)."""
-    return {os.path.relpath(path, folder): hashlib.sha256(open(path, "rb").read()).hexdigest()
-            for path in glob.glob(os.path.join(folder, "**", "*"), recursive=True) if os.path.isfile(path)}
+    return {
+        os.path.relpath(path, folder): hashlib.sha256(open(path, "rb").read()).hexdigest()
+        for path in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+        if os.path.isfile(path)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +55,11 @@ def finished(synth_dir, tmp_path_factory) -> tuple[str, str]:
 def test_the_run_records_its_data_and_every_setting(finished):
     _, out = finished
     record = json.load(open(os.path.join(out, "data.json")))
-    assert record["train"] == [{"shard": "synth-00000-of-00003.tfrecord", "videos": 8},
-                               {"shard": "synth-00001-of-00003.tfrecord", "videos": 8},
-                               {"shard": "synth-00002-of-00003.tfrecord", "videos": 8}]
+    assert record["train"] == [
+        {"shard": "synth-00000-of-00003.tfrecord", "videos": 8},
+        {"shard": "synth-00001-of-00003.tfrecord", "videos": 8},
+        {"shard": "synth-00002-of-00003.tfrecord", "videos": 8},
+    ]
     assert record["validation"] == [] and record["videos"] == 24 and record["shards"] == 3
     assert record["sha256"] == json.load(open(os.path.join(out, "result.json")))["dataset"]["sha256"]
     import yaml
@@ -49,13 +69,17 @@ def test_the_run_records_its_data_and_every_setting(finished):
     assert (config["schedule"], config["l2_normalize"], config["model"]["gating"]) == ("cosine", True, True)
 
 
-@pytest.mark.parametrize("change, first_difference", [
-    (["epochs=1", "learning_rate=0.1"], "epochs: 2 -> 1"),
-    (["learning_rate=0.1"], "learning_rate: 0.001 -> 0.1"),
-    (["epochs=3"], "epochs: 2 -> 3"),  # more epochs under the cosine schedule would be another run
-    (["seed=1"], "seed: 0 -> 1"),
-    ([], "training data: '3 shards, 24 videos"),  # one shard of the three: see `one_shard` below
-], ids=["the-issue", "learning-rate", "cosine-epochs", "seed", "other-data"])
+@pytest.mark.parametrize(
+    "change, first_difference",
+    [
+        (["epochs=1", "learning_rate=0.1"], "epochs: 2 -> 1"),
+        (["learning_rate=0.1"], "learning_rate: 0.001 -> 0.1"),
+        (["epochs=3"], "epochs: 2 -> 3"),  # more epochs under the cosine schedule would be another run
+        (["seed=1"], "seed: 0 -> 1"),
+        ([], "training data: '3 shards, 24 videos"),  # one shard of the three: see `one_shard` below
+    ],
+    ids=["the-issue", "learning-rate", "cosine-epochs", "seed", "other-data"],
+)
 def test_a_rerun_that_differs_is_refused_and_changes_nothing(finished, capsys, change, first_difference):
     data, out = finished
     if not change:
@@ -107,7 +131,9 @@ def test_more_epochs_continue_a_constant_schedule_run_as_if_asked_from_the_start
     assert short["epochs"] == long["epochs"] == 2
     import torch
 
-    first, second = (torch.load(tmp_path / name / "model" / "model.pt", weights_only=True) for name in ("short", "long"))
+    first, second = (
+        torch.load(tmp_path / name / "model" / "model.pt", weights_only=True) for name in ("short", "long")
+    )
     assert all(torch.equal(first[key], second[key]) for key in first)
 
 

@@ -22,8 +22,11 @@ def test_train_from_and_to_s3_then_resume(s3_env, synth_dir, tmp_path, monkeypat
 
     monkeypatch.setattr(tempfile, "tempdir", None)
     settings = ["batch_size=4", "model.rgb_hidden=8", "model.head_hidden=8", "validation_fraction=0.34"]
-    first = train(load_config("fc", "torch", "s3://ytlabel-train/data/video", "s3://ytlabel-train/runs/fc", None,
-                              ["epochs=1", *settings]))
+    first = train(
+        load_config(
+            "fc", "torch", "s3://ytlabel-train/data/video", "s3://ytlabel-train/runs/fc", None, ["epochs=1", *settings]
+        )
+    )
     assert first["epochs"] == 1 and first["steps_per_epoch"] == 4
     stored = sorted(obj.object_name for obj in client.list_objects("ytlabel-train", prefix="runs/fc/", recursive=True))
     for name in ("result.json", "model/model.pt", "checkpoints/last.pt", "curves.csv", "spec.json", "config.yaml"):
@@ -35,8 +38,11 @@ def test_train_from_and_to_s3_then_resume(s3_env, synth_dir, tmp_path, monkeypat
     import shutil
 
     shutil.rmtree(os.path.join(str(tmp_path), "ytlabel-runs"))
-    second = train(load_config("fc", "torch", "s3://ytlabel-train/data/video", "s3://ytlabel-train/runs/fc", None,
-                               ["epochs=2", *settings]))
+    second = train(
+        load_config(
+            "fc", "torch", "s3://ytlabel-train/data/video", "s3://ytlabel-train/runs/fc", None, ["epochs=2", *settings]
+        )
+    )
     assert second["epochs"] == 2
     curves = client.get_object("ytlabel-train", "runs/fc/curves.csv").read().decode().splitlines()
     assert [line.split(",")[0] for line in curves[1:]] == ["0", "1"]

@@ -14,8 +14,15 @@ from ytlabel.training import inputs
 from ytlabel.training.distributed import Place
 from ytlabel.training.run import train
 
-SETTINGS = ["epochs=2", "batch_size=4", "learning_rate=0.01", "validation_fraction=0", "model.head_hidden=16",
-            "model.dropout=0", "loader_workers=0"]  # no dropout: the forward pass of the first step is reproducible by hand
+SETTINGS = [
+    "epochs=2",
+    "batch_size=4",
+    "learning_rate=0.01",
+    "validation_fraction=0",
+    "model.head_hidden=16",
+    "model.dropout=0",
+    "loader_workers=0",
+]  # no dropout: the forward pass of the first step is reproducible by hand
 
 
 def _step_losses(out: str) -> dict[int, float]:

@@ -11,14 +11,22 @@ import pytest
 from ytlabel.config import load_config
 from ytlabel.training.run import train
 
-TINY = {"fc": ["model.rgb_hidden=16", "model.audio_hidden=8", "model.head_hidden=16"],
-        "bilstm": ["model.hidden=6", "max_frames=12"]}
+TINY = {
+    "fc": ["model.rgb_hidden=16", "model.audio_hidden=8", "model.head_hidden=16"],
+    "bilstm": ["model.hidden=6", "max_frames=12"],
+}
 
 
 def _run(synth_dir, tmp_path, arch, framework, *extra):
     level = "video" if arch == "fc" else "frame"
-    config = load_config(arch, framework, os.path.join(synth_dir, level), str(tmp_path / f"{arch}-{framework}"), None,
-                         ["epochs=2", "batch_size=4", "learning_rate=0.01", "validation_fraction=0.34", *TINY[arch], *extra])
+    config = load_config(
+        arch,
+        framework,
+        os.path.join(synth_dir, level),
+        str(tmp_path / f"{arch}-{framework}"),
+        None,
+        ["epochs=2", "batch_size=4", "learning_rate=0.01", "validation_fraction=0.34", *TINY[arch], *extra],
+    )
     return config, train(config)
 
 
@@ -38,7 +46,9 @@ def test_run_writes_a_complete_result(synth_dir, tmp_path, arch, framework):
     assert usage["cpu_percent_max"] > 0 and usage["rss_mb_max"] > 50
     assert usage["gpu_util_mean"] is None and usage["gpu_mem_mb_max"] is None
     rows = list(csv.DictReader(open(os.path.join(out, "curves.csv"))))
-    assert [row["epoch"] for row in rows] == ["0", "1"] and float(rows[1]["train_loss"]) == pytest.approx(result["train_loss"])
+    assert [row["epoch"] for row in rows] == ["0", "1"] and float(rows[1]["train_loss"]) == pytest.approx(
+        result["train_loss"]
+    )
     assert json.load(open(os.path.join(out, "spec.json")))["arch"] == arch
     assert "epochs: 2" in open(os.path.join(out, "config.yaml")).read()
     model_file = "model.pt" if framework == "torch" else "model.keras"

@@ -63,8 +63,10 @@ class Partition:
     def parse(cls, text: str) -> "Partition":
         parts = text.strip("/").split("/")
         if len(parts) != 3 or not parts[0].isdigit() or parts[1] not in LEVELS or parts[2] not in SPLITS:
-            raise ConfigError(f"partition {text!r}: expected VERSION/LEVEL/SPLIT, e.g. 2/video/train "
-                              f"(LEVEL one of {', '.join(LEVELS)}; SPLIT one of {', '.join(SPLITS)})")
+            raise ConfigError(
+                f"partition {text!r}: expected VERSION/LEVEL/SPLIT, e.g. 2/video/train "
+                f"(LEVEL one of {', '.join(LEVELS)}; SPLIT one of {', '.join(SPLITS)})"
+            )
         return cls(*parts)
 
     def __str__(self) -> str:
@@ -78,7 +80,7 @@ class Partition:
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """"i,N" -> (i, N) with 1 <= i <= N, as the official `shard` variable."""
+    """ "i,N" -> (i, N) with 1 <= i <= N, as the official `shard` variable."""
     try:
         index, count = (int(part) for part in text.split(","))
     except ValueError:
@@ -112,14 +114,17 @@ def parse_plan(raw: bytes, url: str) -> dict[str, str]:
     try:
         files = json.loads(raw)["files"]
     except (ValueError, KeyError, TypeError) as error:
-        raise DataError(f"not a download plan ({error.__class__.__name__}: {error}); expected {{\"files\": {{...}}}}",
-                        source=url) from error
+        raise DataError(
+            f'not a download plan ({error.__class__.__name__}: {error}); expected {{"files": {{...}}}}', source=url
+        ) from error
     if not isinstance(files, dict) or not files:
-        raise DataError("the plan's \"files\" is not a non-empty mapping", source=url)
+        raise DataError('the plan\'s "files" is not a non-empty mapping', source=url)
     for name, digest in files.items():
         if not REMOTE_NAME.match(name) or not isinstance(digest, str) or not MD5.match(digest.lower()):
-            raise DataError(f"entry {name!r}: {digest!r} is not a file name <split><2 chars>.tfrecord with an md5 "
-                            f"of 32 hex digits", source=url)
+            raise DataError(
+                f"entry {name!r}: {digest!r} is not a file name <split><2 chars>.tfrecord with an md5 of 32 hex digits",
+                source=url,
+            )
     return {name: digest.lower() for name, digest in files.items()}
 
 
@@ -135,9 +140,18 @@ class Summary:
     seconds: float
 
 
-def download(partition: str, out: str, shard: str = "1,1", mirror: str = "us", base_url: str | None = None,
-             jobs: int = 4, retries: int = 5, backoff_s: float = 0.5, staging: str | None = None,
-             progress: bool | None = None) -> Summary:
+def download(
+    partition: str,
+    out: str,
+    shard: str = "1,1",
+    mirror: str = "us",
+    base_url: str | None = None,
+    jobs: int = 4,
+    retries: int = 5,
+    backoff_s: float = 0.5,
+    staging: str | None = None,
+    progress: bool | None = None,
+) -> Summary:
     """Downloads the files of `partition` in `shard` into `out` (a directory or s3://bucket/prefix).
 
     `base_url` replaces both official hosts (plan and mirror), for a private mirror or a test server.
@@ -172,8 +186,9 @@ def download(partition: str, out: str, shard: str = "1,1", mirror: str = "us", b
             bar.advance(target, "already verified")
             return
         try:
-            size = transfer.fetch_verified(part.file_url(file_host, name), os.path.join(folder, target), digest,
-                                           retries, backoff_s, bar)
+            size = transfer.fetch_verified(
+                part.file_url(file_host, name), os.path.join(folder, target), digest, retries, backoff_s, bar
+            )
             if remote:
                 storage.upload(os.path.join(folder, target), final_uri)
                 os.remove(os.path.join(folder, target))
@@ -198,8 +213,10 @@ def download(partition: str, out: str, shard: str = "1,1", mirror: str = "us", b
     if summary.failed:
         reasons = "; ".join(f"{name}: {why}" for name, why in sorted(summary.failed.items()))
         kept = len(summary.downloaded) + len(summary.skipped)
-        raise transfer.DownloadError(f"{len(summary.failed)} of {len(chosen)} files failed ({reasons}); {kept} "
-                                     f"verified files are kept in {out} and a rerun resumes")
+        raise transfer.DownloadError(
+            f"{len(summary.failed)} of {len(chosen)} files failed ({reasons}); {kept} "
+            f"verified files are kept in {out} and a rerun resumes"
+        )
     return summary
 
 

@@ -21,6 +21,7 @@ exactly `prepare_batch`'s arrays of it, bit for bit, in the process that consume
 """
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def targets(labels: np.ndarray, target: str = CLASSES) -> np.ndarray:
     return out
 
 
-def prepare(record: VideoRecord | FrameRecord, options: InputOptions) -> dict[str, np.ndarray] | None:
+def prepare(record: VideoRecord | FrameRecord, options: InputOptions) -> dict[str, Any] | None:
     """Model inputs for one record, or None when `min_frames` drops it.
 
     Returns:
@@ -99,6 +100,7 @@ def prepare(record: VideoRecord | FrameRecord, options: InputOptions) -> dict[st
         if options.l2_normalize:
             rgb, audio = l2_normalize_pair(rgb, audio)
         return {"rgb": rgb, "audio": audio, "labels": targets(record.labels, options.target)}
+    assert isinstance(record, FrameRecord)
     if record.num_frames < options.min_frames:
         return None
     rgb_codes = record.rgb[:: options.stride][: options.max_frames]
@@ -114,7 +116,7 @@ def prepare(record: VideoRecord | FrameRecord, options: InputOptions) -> dict[st
 
 def kept(record: VideoRecord | FrameRecord, options: InputOptions) -> bool:
     """False when `min_frames` drops the record (video-level records are always kept)."""
-    return options.level == VIDEO or record.num_frames >= options.min_frames
+    return isinstance(record, VideoRecord) or record.num_frames >= options.min_frames
 
 
 def prepare_batch(records: list[VideoRecord | FrameRecord], options: InputOptions) -> dict[str, np.ndarray]:
@@ -136,11 +138,16 @@ def pack_batch(records: list[VideoRecord | FrameRecord], options: InputOptions) 
         "num_frames" (videos,) int64. The records must all be kept (see `kept`).
     """
     labels = [record.labels for record in records]
-    packed = {"label_ids": np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, np.int64),
-              "label_counts": np.array([len(ids) for ids in labels], dtype=np.int64)}
+    packed = {
+        "label_ids": np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, np.int64),
+        "label_counts": np.array([len(ids) for ids in labels], dtype=np.int64),
+    }
     if options.level == VIDEO:
-        return {"rgb": np.stack([record.rgb for record in records]).astype(np.float32, copy=False),
-                "audio": np.stack([record.audio for record in records]).astype(np.float32, copy=False), **packed}
+        return {
+            "rgb": np.stack([record.rgb for record in records]).astype(np.float32, copy=False),
+            "audio": np.stack([record.audio for record in records]).astype(np.float32, copy=False),
+            **packed,
+        }
     size = len(records)
     rgb = np.zeros((size, options.max_frames, schema.RGB_DIM), dtype=np.uint8)
     audio = np.zeros((size, options.max_frames, schema.AUDIO_DIM), dtype=np.uint8)

@@ -5,7 +5,7 @@ import collections
 import numpy as np
 
 from ytlabel.data.reader import detect_dataset_level, read_shard
-from ytlabel.data.records import FRAME
+from ytlabel.data.records import FrameRecord
 from ytlabel.data.tfrecord import CorruptionReport
 from ytlabel.data.vocabulary import load_vocabulary
 
@@ -28,7 +28,7 @@ def summarize(shards: list[str], *, skip_corrupt: bool = False, top: int = 5) ->
         for record in read_shard(shard, level, skip_corrupt=skip_corrupt, report=report):
             videos += 1
             label_total += len(record.labels)
-            if level == FRAME:
+            if isinstance(record, FrameRecord):
                 frame_counts.append(record.num_frames)
             for genre in {vocabulary.genre(int(label)) for label in record.labels}:
                 genres[genre] += 1

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import queue
 from collections.abc import Iterator
+from typing import Self
 
 import numpy as np
 
@@ -51,11 +52,15 @@ class ReaderPool:
             for slot in range(slots):
                 free.put(slot)
             skip_to = context.RawValue("q", start_epoch)  # epochs before this one are done: stop reading them
-            process = context.Process(target=_read, name=f"ytlabel-reader-{index}", daemon=True,
-                                      args=(plan, plan.rank * plan.readers + index, start_epoch, buffers, free, out,
-                                            skip_to, os.getpid()))
-            self._readers.append(_Reader(process, [np.frombuffer(buffer, np.uint8) for buffer in buffers], free, out,
-                                         skip_to))
+            process = context.Process(
+                target=_read,
+                name=f"ytlabel-reader-{index}",
+                daemon=True,
+                args=(plan, plan.rank * plan.readers + index, start_epoch, buffers, free, out, skip_to, os.getpid()),
+            )
+            self._readers.append(
+                _Reader(process, [np.frombuffer(buffer, np.uint8) for buffer in buffers], free, out, skip_to)
+            )
         for reader in self._readers:
             reader.process.start()
 
@@ -92,7 +97,7 @@ class ReaderPool:
             reader.free.close()
             reader.out.close()
 
-    def __enter__(self) -> "ReaderPool":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -111,8 +116,10 @@ class _Reader:
                 message = self.out.get(timeout=_POLL_S)
             except queue.Empty:
                 if not self.process.is_alive():
-                    raise DataError(f"the data reader {self.process.name} stopped (exit code "
-                                    f"{self.process.exitcode}) without finishing its batches") from None
+                    raise DataError(
+                        f"the data reader {self.process.name} stopped (exit code "
+                        f"{self.process.exitcode}) without finishing its batches"
+                    ) from None
                 continue
             if message[0] == _FAILED:
                 raise message[1]
@@ -125,10 +132,11 @@ class _Reader:
         ids = packed.pop("id")
         for key, dtype, shape, offset in layout:
             count = int(np.prod(shape)) * np.dtype(dtype).itemsize
-            packed[key] = self.slots[slot][offset:offset + count].view(dtype).reshape(shape)
+            packed[key] = self.slots[slot][offset : offset + count].view(dtype).reshape(shape)
         batch = examples.unpack_batch(packed, options)
-        batch = {key: value.copy() if np.may_share_memory(value, self.slots[slot]) else value
-                 for key, value in batch.items()}
+        batch = {
+            key: value.copy() if np.may_share_memory(value, self.slots[slot]) else value for key, value in batch.items()
+        }
         self.free.put(slot)
         return {**batch, "id": ids}
 
@@ -147,7 +155,7 @@ def _read(plan, reader: int, start_epoch: int, buffers, free, out, skip_to, pare
                 for key in _LARGE:
                     if key in batch:
                         array = np.ascontiguousarray(batch.pop(key))
-                        slots[slot][offset:offset + array.nbytes] = array.reshape(-1).view(np.uint8)
+                        slots[slot][offset : offset + array.nbytes] = array.reshape(-1).view(np.uint8)
                         layout.append((key, array.dtype.str, array.shape, offset))
                         offset += array.nbytes
                 out.put((_BATCH, epoch, slot, layout, batch))

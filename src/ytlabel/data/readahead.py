@@ -9,6 +9,7 @@ memory and start-up cost of a DataLoader worker process.
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from typing import Self
 
 _END = object()
 
@@ -40,7 +41,7 @@ class ReadAhead(Iterator):
                 if not self._put(item) or self._stop.is_set():  # closed: read nothing more
                     return
             self._put(_END)
-        except BaseException as error:  # handed to the consumer in order
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer in order
             self._put(_Failed(error))
 
     def _put(self, item) -> bool:
@@ -75,7 +76,7 @@ class ReadAhead(Iterator):
                 break
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "ReadAhead":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

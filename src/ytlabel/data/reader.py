@@ -1,13 +1,16 @@
 """Read shards into decoded records, with every error located by file and byte offset."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from ytlabel.data import records, sources
 from ytlabel.data.records import FRAME, VIDEO, FrameRecord, VideoRecord
 from ytlabel.data.tfrecord import CorruptionReport, read_records, skip_or_raise
 from ytlabel.errors import ConfigError, DataError, NonFiniteError, SchemaError
 
-_DECODERS = {VIDEO: records.decode_video, FRAME: records.decode_frames}
+_DECODERS: dict[str, Callable[[bytes], VideoRecord | FrameRecord]] = {
+    VIDEO: records.decode_video,
+    FRAME: records.decode_frames,
+}
 
 
 def read_shard(

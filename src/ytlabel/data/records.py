@@ -95,17 +95,23 @@ def decode_video(payload: bytes) -> VideoRecord:
 def _decode_video_fast(payload: bytes) -> VideoRecord | None:
     """Packed float lists viewed in place (see `wire.packed_floats`); None when it does not apply."""
     try:
-        (features_start, features_end), = wire.length_delimited_fields(payload)[1]
+        ((features_start, features_end),) = wire.length_delimited_fields(payload)[1]
         ranges = wire.map_entries(payload, features_start, features_end)
         rgb = wire.packed_floats(payload, *ranges[schema.MEAN_RGB_KEY], schema.RGB_DIM)
         audio = wire.packed_floats(payload, *ranges[schema.MEAN_AUDIO_KEY], schema.AUDIO_DIM)
-        small = {key: wire.Feature.FromString(payload[slice(*ranges[key])]) for key in (schema.ID_KEY, schema.LABELS_KEY)}
+        small = {
+            key: wire.Feature.FromString(payload[slice(*ranges[key])]) for key in (schema.ID_KEY, schema.LABELS_KEY)
+        }
     except (ValueError, KeyError, IndexError, UnicodeDecodeError, DecodeError):
         return None
     if rgb is None or audio is None or schema.V1_ID_KEY in ranges:
         return None
-    return VideoRecord(id=_video_id(small), labels=_labels(small), rgb=_finite(rgb, schema.MEAN_RGB_KEY),
-                       audio=_finite(audio, schema.MEAN_AUDIO_KEY))
+    return VideoRecord(
+        id=_video_id(small),
+        labels=_labels(small),
+        rgb=_finite(rgb, schema.MEAN_RGB_KEY),
+        audio=_finite(audio, schema.MEAN_AUDIO_KEY),
+    )
 
 
 def decode_frames(payload: bytes) -> FrameRecord:
@@ -129,8 +135,8 @@ def _decode_frames_fast(payload: bytes) -> FrameRecord | None:
     """The canonical-encoding fast path (see `wire.fixed_width_frames`); None when it does not apply."""
     try:
         top = wire.length_delimited_fields(payload)
-        (context_start, context_end), = top.get(1, [(0, 0)])
-        (lists_start, lists_end), = top[2]
+        ((context_start, context_end),) = top.get(1, [(0, 0)])
+        ((lists_start, lists_end),) = top[2]
         ranges = wire.map_entries(payload, lists_start, lists_end)
         rgb = wire.fixed_width_frames(payload, *ranges[schema.RGB_KEY], schema.RGB_DIM)
         audio = wire.fixed_width_frames(payload, *ranges[schema.AUDIO_KEY], schema.AUDIO_DIM)
@@ -243,7 +249,6 @@ def _frames(lists, key: str, size: int) -> np.ndarray:
         raise SchemaError(f"feature list '{key}' has a frame without a bytes value") from None
     if len(joined) != len(frames) * size:
         raise SchemaError(
-            f"feature list '{key}' has {len(frames)} frames over {len(joined)} bytes; "
-            f"expected {size} bytes per frame"
+            f"feature list '{key}' has {len(frames)} frames over {len(joined)} bytes; expected {size} bytes per frame"
         )
     return np.frombuffer(joined, dtype=np.uint8).reshape(len(frames), size)

@@ -41,7 +41,6 @@ DEQUANT_SCALE = np.float32(_QUANT_RANGE / 255.0)
 DEQUANT_BIAS = np.float32(_QUANT_RANGE / 512.0 + QUANT_MIN)
 
 
-
 def dequantize(quantized: np.ndarray) -> np.ndarray:
     """Maps uint8 codes to float32 features, bit-identical to the official starter code.
 

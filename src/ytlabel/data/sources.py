@@ -45,9 +45,11 @@ def _local_list(source: str) -> list[str]:
         return sorted(path for path in glob.glob(source, recursive=True) if os.path.isfile(path))
     if os.path.isdir(source):
         if os.path.exists(os.path.join(source, SYNTH_TRUTH)):
-            raise DataError(f"this is the root of `ytlabel data synth` output; pass {os.path.join(source, 'video')} "
-                            f"(video-level models) or {os.path.join(source, 'frame')} (frame-level models)",
-                            source=source)
+            raise DataError(
+                f"this is the root of `ytlabel data synth` output; pass {os.path.join(source, 'video')} "
+                f"(video-level models) or {os.path.join(source, 'frame')} (frame-level models)",
+                source=source,
+            )
         pattern = os.path.join(source, "**", "*" + SHARD_SUFFIX)
         return sorted(glob.glob(pattern, recursive=True))
     if os.path.isfile(source):

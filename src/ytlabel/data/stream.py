@@ -91,8 +91,13 @@ def reader_records(plan: StreamPlan, reader: int, epoch: int, report: Corruption
     parts = [parts[i] for i in rng.permutation(len(parts))]
     buffer: list = []
     for part in parts:
-        for record in read_shard(plan.shards[part.shard], plan.options.level, skip_corrupt=plan.skip_corrupt,
-                                 report=report, keep=(part.stride, part.offset)):
+        for record in read_shard(
+            plan.shards[part.shard],
+            plan.options.level,
+            skip_corrupt=plan.skip_corrupt,
+            report=report,
+            keep=(part.stride, part.offset),
+        ):
             if not examples.kept(record, plan.options):
                 continue
             if plan.shuffle_buffer <= 0:
@@ -116,8 +121,9 @@ def reader_batches(plan: StreamPlan, reader: int, epoch: int, packed: bool = Fal
         pending.append(record)
         if len(pending) == plan.batch_size:
             ids = [record.id for record in pending]
-            yield ({**examples.pack_batch(pending, plan.options), "id": ids} if packed
-                   else batch_of(pending, plan.options))
+            yield (
+                {**examples.pack_batch(pending, plan.options), "id": ids} if packed else batch_of(pending, plan.options)
+            )
             pending = []
 
 
@@ -155,4 +161,5 @@ def short_epoch(plan: StreamPlan, epoch: int, produced: int) -> DataError:
         f"epoch {epoch}: the data gave {produced} of {plan.steps_per_epoch} batches; min_frames="
         f"{plan.options.min_frames} dropped videos that the step count includes. Lower min_frames (0 keeps "
         f"every video) or set max_steps_per_epoch={produced} or less",
-        source=plan.shards[0] if len(plan.shards) == 1 else f"{len(plan.shards)} shards")
+        source=plan.shards[0] if len(plan.shards) == 1 else f"{len(plan.shards)} shards",
+    )

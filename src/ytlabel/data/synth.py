@@ -81,8 +81,12 @@ class SynthConfig:
         _require(2 <= self.frames <= schema.MAX_FRAMES, "frames", self.frames, f"must be in [2, {schema.MAX_FRAMES}]")
         _require(0.0 <= self.frame_jitter < 1.0, "frame_jitter", self.frame_jitter, "must be in [0, 1)")
         _require(self.noise >= 0.0, "noise", self.noise, "must be >= 0")
-        _require(1.0 <= self.labels_per_video <= MAX_LABELS, "labels_per_video", self.labels_per_video,
-                 f"must be in [1, {MAX_LABELS}]")
+        _require(
+            1.0 <= self.labels_per_video <= MAX_LABELS,
+            "labels_per_video",
+            self.labels_per_video,
+            f"must be in [1, {MAX_LABELS}]",
+        )
         _require(0.0 <= self.same_genre <= 1.0, "same_genre", self.same_genre, "must be in [0, 1]")
 
     @property
@@ -216,7 +220,9 @@ def decode_oracle(payload: bytes) -> tuple[str, np.ndarray]:
     message = wire.Example()
     message.ParseFromString(payload)
     features = message.features.feature
-    return features[schema.ID_KEY].bytes_list.value[0].decode(), np.array(features[ORACLE_KEY].float_list.value, np.float32)
+    return features[schema.ID_KEY].bytes_list.value[0].decode(), np.array(
+        features[ORACLE_KEY].float_list.value, np.float32
+    )
 
 
 def shard_name(shard: int, shards: int) -> str:

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import struct
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 import google_crc32c
 
@@ -39,8 +39,10 @@ def max_record_bytes() -> int:
 
 def _check_length(length: int, ceiling: int) -> None:
     if length > ceiling:
-        raise DataError(f"record length {length} bytes exceeds the {ceiling}-byte ceiling ({MAX_RECORD_ENV}); "
-                        f"the rest of the file cannot be framed")
+        raise DataError(
+            f"record length {length} bytes exceeds the {ceiling}-byte ceiling ({MAX_RECORD_ENV}); "
+            f"the rest of the file cannot be framed"
+        )
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -70,7 +72,8 @@ def skip_or_raise(error: DataError, skip_corrupt: bool, report: CorruptionReport
     """Counts `error` in `report` when reading leniently (--skip-corrupt); raises it otherwise."""
     if not skip_corrupt:
         raise error from None
-    report.add(error)
+    if report is not None:
+        report.add(error)
 
 
 class _RecoverableError(DataError):
@@ -162,7 +165,7 @@ class TFRecordWriter:
         self.path = os.fspath(path)
         self._atomic = atomic
         self._partial = self.path + ".partial" if atomic else self.path
-        self._file = open(self._partial, "wb")
+        self._file = open(self._partial, "wb")  # noqa: SIM115 - the handle outlives this statement; closed by its owner
         self.count = 0
 
     def write(self, payload: bytes) -> None:
@@ -185,7 +188,7 @@ class TFRecordWriter:
         if self._atomic:
             os.remove(self._partial)
 
-    def __enter__(self) -> "TFRecordWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -11,7 +11,7 @@ import os
 import time
 import urllib.error
 import urllib.request
-from typing import Self
+from typing import Any, Self
 
 from ytlabel.errors import DataError, YtlabelError
 
@@ -121,7 +121,8 @@ class ProgressBar:
     """A rich progress bar on a terminal (files and bytes); one log line per file otherwise."""
 
     def __init__(self, files: int, enabled: bool):
-        self.files, self.enabled, self._progress = files, enabled, None
+        self.files, self.enabled = files, enabled
+        self._progress: Any = None  # a rich Progress, imported only when a bar is shown
 
     def __enter__(self) -> Self:
         if self.enabled and self.files:

@@ -92,9 +92,11 @@ def _read(path: str) -> Vocabulary:
                 raise DataError(f"line {line}: Index {index} appears twice", source=path)
             by_index[index] = row
     if sorted(by_index) != list(range(schema.NUM_CLASSES)):
-        raise DataError(f"Index values must be exactly 0..{schema.NUM_CLASSES - 1}, got {len(by_index)} rows", source=path)
+        raise DataError(
+            f"Index values must be exactly 0..{schema.NUM_CLASSES - 1}, got {len(by_index)} rows", source=path
+        )
     ordered = [by_index[i] for i in range(schema.NUM_CLASSES)]
-    verticals = tuple(tuple(row[f"Vertical{k}"].strip() for k in (1, 2, 3)) for row in ordered)
+    verticals = tuple((row["Vertical1"].strip(), row["Vertical2"].strip(), row["Vertical3"].strip()) for row in ordered)
     genres = tuple(sorted({vertical[0] or UNKNOWN_GENRE for vertical in verticals}))
     genre_of = {genre: i for i, genre in enumerate(genres)}
     return Vocabulary(

@@ -156,7 +156,7 @@ def map_entries(buffer: bytes, start: int, end: int) -> dict[str, tuple[int, int
     ranges = {}
     for entry_start, entry_end in length_delimited_fields(buffer, start, end).get(1, []):
         entry = length_delimited_fields(buffer, entry_start, entry_end)
-        (key_start, key_end), = entry[1]
+        ((key_start, key_end),) = entry[1]
         (ranges[buffer[key_start:key_end].decode()],) = entry[2]
     return ranges
 

@@ -53,18 +53,34 @@ class Evaluation:
         classes = self.classes.result()
         loss = self._loss / self._videos if self._videos and self._loss else None
         if self.target != CLASSES:
-            return {"genre_gap": classes[f"gap_at_{self.classes.k}"], "genre_hit_at_1": classes["hit_at_1"],
-                    "videos": classes["videos"], "loss": loss, "target": self.target}
-        result = {"gap_at_20": classes["gap_at_20"], "hit_at_1": classes["hit_at_1"], "perr": classes["perr"],
-                  "map": classes["map_at_20"], "videos": classes["videos"], "loss": loss}
+            return {
+                "genre_gap": classes[f"gap_at_{self.classes.k}"],
+                "genre_hit_at_1": classes["hit_at_1"],
+                "videos": classes["videos"],
+                "loss": loss,
+                "target": self.target,
+            }
+        result = {
+            "gap_at_20": classes["gap_at_20"],
+            "hit_at_1": classes["hit_at_1"],
+            "perr": classes["perr"],
+            "map": classes["map_at_20"],
+            "videos": classes["videos"],
+            "loss": loss,
+        }
         if self.genres is not None:
             genres = self.genres.result()
             result.update(genre_hit_at_1=genres["hit_at_1"], genre_gap=genres[f"gap_at_{self.genres.k}"])
         return result
 
 
-def evaluate_predictions(predict: Callable[[dict], np.ndarray], shards: list[str], options: InputOptions,
-                         batch_size: int, evaluation: Evaluation | None = None) -> Evaluation:
+def evaluate_predictions(
+    predict: Callable[[dict], np.ndarray],
+    shards: list[str],
+    options: InputOptions,
+    batch_size: int,
+    evaluation: Evaluation | None = None,
+) -> Evaluation:
     """Feeds every video of `shards` once (in shard order) through `predict` (numpy batch -> logits)."""
     evaluation = evaluation or Evaluation()
     plan = stream.StreamPlan(tuple(shards), tuple([0] * len(shards)), options, batch_size, shuffle_buffer=0)
@@ -95,18 +111,29 @@ def evaluate_run(run_dir: str, data: str | list[str], batch_size: int = 64) -> d
     if level != predictor.level:
         raise DataError(f"the model reads {predictor.level}-level data but {shards[0]} is {level}-level")
     started = time.perf_counter()
-    evaluation = evaluate_predictions(predictor.predict, shards, predictor.options, batch_size,
-                                      Evaluation(target=predictor.options.target))
+    evaluation = evaluate_predictions(
+        predictor.predict, shards, predictor.options, batch_size, Evaluation(target=predictor.options.target)
+    )
     seconds = time.perf_counter() - started
-    result = {"arch": predictor.arch, "framework": predictor.framework, **evaluation.result(),
-              "videos_per_s": round(evaluation.classes.result()["videos"] / seconds, 1)}
+    result = {
+        "arch": predictor.arch,
+        "framework": predictor.framework,
+        **evaluation.result(),
+        "videos_per_s": round(evaluation.classes.result()["videos"] / seconds, 1),
+    }
     genres = evaluation.genres or evaluation.classes  # a genre-trained run's outputs are the genres
     if evaluation.genres is not None:
-        result["per_class_ap"] = {str(c): round(float(ap), 6) for c, ap in enumerate(evaluation.classes.class_ap())
-                                  if evaluation.classes.class_positives[c]}
+        result["per_class_ap"] = {
+            str(c): round(float(ap), 6)
+            for c, ap in enumerate(evaluation.classes.class_ap())
+            if evaluation.classes.class_positives[c]
+        }
     genre_ap = genres.class_ap()
-    result["per_genre_ap"] = {name: round(float(genre_ap[g]), 6) for g, name in enumerate(evaluation.vocabulary.genres)
-                              if genres.class_positives[g]}
+    result["per_genre_ap"] = {
+        name: round(float(genre_ap[g]), 6)
+        for g, name in enumerate(evaluation.vocabulary.genres)
+        if genres.class_positives[g]
+    }
     truth = synthetic_truth(shards)
     if truth and predictor.options.target == CLASSES:  # the oracle and the kinds are per class
         oracle = oracle_evaluation(shards, evaluation.vocabulary)
@@ -150,7 +177,9 @@ def kind_breakdown(truth: dict, model: Evaluation, oracle: Evaluation) -> dict:
     breakdown = {}
     for kind, classes in truth["kinds"].items():
         chosen = np.array([c for c in classes if present[c]], dtype=int)
-        breakdown[kind] = {"classes": int(len(chosen)),
-                           "map": float(model_ap[chosen].mean()) if len(chosen) else None,
-                           "oracle_map": float(oracle_ap[chosen].mean()) if len(chosen) else None}
+        breakdown[kind] = {
+            "classes": len(chosen),
+            "map": float(model_ap[chosen].mean()) if len(chosen) else None,
+            "oracle_map": float(oracle_ap[chosen].mean()) if len(chosen) else None,
+        }
     return breakdown

@@ -80,7 +80,9 @@ class MetricAccumulator:
         counts = labels.sum(axis=1).astype(int)
         in_top_n = np.cumsum(labels[rows, ranked], axis=1)  # labels among the top-j, for every j
         with np.errstate(invalid="ignore", divide="ignore"):
-            per_video = np.where(counts > 0, in_top_n[np.arange(len(counts)), np.maximum(counts, 1) - 1] / np.maximum(counts, 1), 0.0)
+            per_video = np.where(
+                counts > 0, in_top_n[np.arange(len(counts)), np.maximum(counts, 1) - 1] / np.maximum(counts, 1), 0.0
+            )
         self._perr += float(per_video.sum())
         self._videos += scores.shape[0]
 
@@ -95,7 +97,8 @@ class MetricAccumulator:
             "hit_at_1": self._hits / self._videos,
             "perr": self._perr / self._videos,
             f"map_at_{self.k}": float(np.mean(self.class_ap()[self._class_positives > 0]))
-            if self._class_positives.any() else 0.0,
+            if self._class_positives.any()
+            else 0.0,
             "videos": self._videos,
         }
 

@@ -6,16 +6,22 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def label(row: dict) -> str:
     return f"{row['arch']}/{row['framework']}{' + expansion' if row['expansion'] else ''}"
 
 
-ARCH_COLORS = {"logistic": "tab:gray", "moe": "tab:brown", "fc": "tab:blue", "bilstm": "tab:green",
-               "stream_lstm": "tab:red", "fc_stream_lstm": "tab:purple"}
+ARCH_COLORS = {
+    "logistic": "tab:gray",
+    "moe": "tab:brown",
+    "fc": "tab:blue",
+    "bilstm": "tab:green",
+    "stream_lstm": "tab:red",
+    "fc_stream_lstm": "tab:purple",
+}
 
 
 def style(arch: str, framework: str) -> dict:
@@ -53,8 +59,11 @@ def loss_curves(rows, out_dir) -> str:
             if points:
                 axis.plot(*zip(*points), style, marker="o", color=color, label=f"{label(row)} {suffix}")
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axis.set(xlabel="epoch", ylabel="loss (BCE summed over classes)",
-             title="Loss per epoch (mean of the epoch's steps; dashed: validation)")
+    axis.set(
+        xlabel="epoch",
+        ylabel="loss (BCE summed over classes)",
+        title="Loss per epoch (mean of the epoch's steps; dashed: validation)",
+    )
     axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save(figure, out_dir, "loss_curves.png")
 
@@ -80,8 +89,11 @@ def speed_vs_gap(rows, out_dir) -> str:
     axis.set_xlim(left=0)
     axis.set_ylim(bottom=0, top=max([row["gap_at_20"] or 0 for row in rows] + [0.01]) * 1.15)
     axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    axis.set(xlabel="training videos/s", ylabel="GAP@20",
-             title=f"Throughput vs GAP@20{evaluated_on(rows)} (circle: PyTorch, square: Keras)")
+    axis.set(
+        xlabel="training videos/s",
+        ylabel="GAP@20",
+        title=f"Throughput vs GAP@20{evaluated_on(rows)} (circle: PyTorch, square: Keras)",
+    )
     return save(figure, out_dir, "throughput_vs_gap.png")
 
 
@@ -99,8 +111,11 @@ def genre_heatmap(rows, out_dir) -> str:
 
 def curve(curves: dict, series: dict) -> list[tuple[int, float]]:
     key = (series["arch"], series["framework"], series["expansion"])
-    return sorted((row["videos"], row["gap_at_20"]) for row in curves.get("rows", [])
-                  if (row["arch"], row["framework"], row["expansion"]) == key)
+    return sorted(
+        (row["videos"], row["gap_at_20"])
+        for row in curves.get("rows", [])
+        if (row["arch"], row["framework"], row["expansion"]) == key
+    )
 
 
 def learning_curves(curves: dict, out_dir: str) -> str:
@@ -109,11 +124,18 @@ def learning_curves(curves: dict, out_dir: str) -> str:
     series = sorted({(row["arch"], row["framework"], row["expansion"]) for row in curves.get("rows", [])})
     for arch, framework, expansion in series:
         points = curve(curves, {"arch": arch, "framework": framework, "expansion": expansion})
-        axis.plot(*zip(*points), marker="s" if expansion else "o", label=label(
-            {"arch": arch, "framework": framework, "expansion": expansion}), **style(arch, framework))
+        axis.plot(
+            *zip(*points),
+            marker="s" if expansion else "o",
+            label=label({"arch": arch, "framework": framework, "expansion": expansion}),
+            **style(arch, framework),
+        )
     axis.set_xscale("log", base=2)
-    axis.set(xlabel="training videos (log scale)", ylabel="GAP@20",
-             title="Learning curves: GAP@20 on held-out real videos against training-set size")
+    axis.set(
+        xlabel="training videos (log scale)",
+        ylabel="GAP@20",
+        title="Learning curves: GAP@20 on held-out real videos against training-set size",
+    )
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save(figure, out_dir, "learning_curves.png")
@@ -122,7 +144,10 @@ def learning_curves(curves: dict, out_dir: str) -> str:
 def scaling(benchmark: dict, out_dir: str) -> list[str]:
     """videos/s against frames and against local workers, from benchmarks/training.py's JSON."""
     plots = []
-    for section, key, name in (("frames", "max_frames", "scaling_frames.png"), ("workers", "workers", "scaling_workers.png")):
+    for section, key, name in (
+        ("frames", "max_frames", "scaling_frames.png"),
+        ("workers", "workers", "scaling_workers.png"),
+    ):
         entries = benchmark.get(section) or []
         if not entries:
             continue
@@ -130,7 +155,9 @@ def scaling(benchmark: dict, out_dir: str) -> list[str]:
         for series in sorted({(e["arch"], e["framework"]) for e in entries}):
             points = sorted((e[key], e["videos_per_s"]) for e in entries if (e["arch"], e["framework"]) == series)
             axis.plot(*zip(*points), marker="o", label="/".join(series), **style(*series))
-        axis.set(xlabel=key.replace("_", " "), ylabel="videos/s", title=f"Training throughput vs {key.replace('_', ' ')}")
+        axis.set(
+            xlabel=key.replace("_", " "), ylabel="videos/s", title=f"Training throughput vs {key.replace('_', ' ')}"
+        )
         axis.set_xticks(sorted({e[key] for e in entries}))
         axis.set_yscale("log")
         axis.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))

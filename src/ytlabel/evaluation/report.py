@@ -15,12 +15,29 @@ from ytlabel import runs, storage
 from ytlabel.errors import YtlabelError
 from ytlabel.evaluation import plots
 
-COLUMNS = [("run", "run"), ("arch", "arch"), ("framework", "framework"), ("expansion", "expansion"),
-           ("optimizer", "optimizer"), ("learning_rate", "lr"), ("epochs", "epochs"), ("batch_size", "batch"),
-           ("train_loss", "train loss"), ("gap_at_20", "GAP@20"), ("hit_at_1", "Hit@1"), ("perr", "PERR"),
-           ("map", "mAP"), ("genre_hit_at_1", "genre Hit@1"), ("videos_per_s", "videos/s"), ("train_s", "train s"),
-           ("cpu_percent_mean", "CPU % mean"), ("cpu_percent_max", "CPU % max"), ("rss_mb_max", "peak RSS MB"),
-           ("gpu_util_mean", "GPU %"), ("gpu_mem_mb_max", "GPU MB")]
+COLUMNS = [
+    ("run", "run"),
+    ("arch", "arch"),
+    ("framework", "framework"),
+    ("expansion", "expansion"),
+    ("optimizer", "optimizer"),
+    ("learning_rate", "lr"),
+    ("epochs", "epochs"),
+    ("batch_size", "batch"),
+    ("train_loss", "train loss"),
+    ("gap_at_20", "GAP@20"),
+    ("hit_at_1", "Hit@1"),
+    ("perr", "PERR"),
+    ("map", "mAP"),
+    ("genre_hit_at_1", "genre Hit@1"),
+    ("videos_per_s", "videos/s"),
+    ("train_s", "train s"),
+    ("cpu_percent_mean", "CPU % mean"),
+    ("cpu_percent_max", "CPU % max"),
+    ("rss_mb_max", "peak RSS MB"),
+    ("gpu_util_mean", "GPU %"),
+    ("gpu_mem_mb_max", "GPU MB"),
+]
 
 
 def load_run(path: str) -> dict:
@@ -28,15 +45,28 @@ def load_run(path: str) -> dict:
     result = runs.read_result(path)
     config = runs.read_config(path)
     metrics = runs.read_metrics(path) or {}
-    quality = metrics or {"gap_at_20": result["val_metrics"]["gap_at_20"], "hit_at_1": result["val_metrics"]["hit_at_1"]}
-    row = {"run": storage.basename(os.path.normpath(path) if not storage.is_remote(path) else path),
-           "arch": result["arch"], "framework": result["framework"],
-           "expansion": bool(config.get("encoder")), "optimizer": result.get("optimizer"),
-           "learning_rate": result.get("learning_rate"), "epochs": result["epochs"], "batch_size": result.get("batch_size"),
-           "train_loss": result["train_loss"], "videos_per_s": result["videos_per_s"], "train_s": result.get("train_s"),
-           **{key: result["usage"].get(key) for key in ("cpu_percent_mean", "cpu_percent_max", "rss_mb_max",
-                                                         "gpu_util_mean", "gpu_mem_mb_max")},
-           **{key: quality.get(key) for key in ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1")}}
+    quality = metrics or {
+        "gap_at_20": result["val_metrics"]["gap_at_20"],
+        "hit_at_1": result["val_metrics"]["hit_at_1"],
+    }
+    row = {
+        "run": storage.basename(os.path.normpath(path) if not storage.is_remote(path) else path),
+        "arch": result["arch"],
+        "framework": result["framework"],
+        "expansion": bool(config.get("encoder")),
+        "optimizer": result.get("optimizer"),
+        "learning_rate": result.get("learning_rate"),
+        "epochs": result["epochs"],
+        "batch_size": result.get("batch_size"),
+        "train_loss": result["train_loss"],
+        "videos_per_s": result["videos_per_s"],
+        "train_s": result.get("train_s"),
+        **{
+            key: result["usage"].get(key)
+            for key in ("cpu_percent_mean", "cpu_percent_max", "rss_mb_max", "gpu_util_mean", "gpu_mem_mb_max")
+        },
+        **{key: quality.get(key) for key in ("gap_at_20", "hit_at_1", "perr", "map", "genre_hit_at_1")},
+    }
     row["_curves"] = runs.read_curves(path)
     row["_videos"] = metrics.get("videos")
     row["_genres"] = metrics.get("per_genre_ap", {})
@@ -45,8 +75,9 @@ def load_run(path: str) -> dict:
     return row
 
 
-def build_report(run_dirs: list[str], out_dir: str, benchmark: str | None = None,
-                 learning_curves: str | None = None) -> dict:
+def build_report(
+    run_dirs: list[str], out_dir: str, benchmark: str | None = None, learning_curves: str | None = None
+) -> dict:
     """Writes report.md, report.html and plots to `out_dir`; returns {"rows", "findings", "plots"}.
 
     `benchmark`: benchmarks/training.py's JSON (scaling plots); `learning_curves`: benchmarks/
@@ -56,7 +87,11 @@ def build_report(run_dirs: list[str], out_dir: str, benchmark: str | None = None
         raise YtlabelError("report needs run directories or --learning-curves")
     rows = sorted((load_run(path) for path in run_dirs), key=lambda r: (r["arch"], r["framework"], r["expansion"]))
     os.makedirs(out_dir, exist_ok=True)
-    made = [plots.loss_curves(rows, out_dir), plots.gap_bars(rows, out_dir), plots.speed_vs_gap(rows, out_dir)] if rows else []
+    made = (
+        [plots.loss_curves(rows, out_dir), plots.gap_bars(rows, out_dir), plots.speed_vs_gap(rows, out_dir)]
+        if rows
+        else []
+    )
     if any(row["_genres"] for row in rows):
         made.append(plots.genre_heatmap(rows, out_dir))
     if benchmark:
@@ -68,8 +103,11 @@ def build_report(run_dirs: list[str], out_dir: str, benchmark: str | None = None
         findings += [_curve_finding(curves, fit) for fit in curves.get("fits", [])]
     _write_markdown(rows, findings, made, os.path.join(out_dir, "report.md"))
     _write_html(rows, findings, made, os.path.join(out_dir, "report.html"))
-    return {"rows": [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows],
-            "findings": findings, "plots": made}
+    return {
+        "rows": [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows],
+        "findings": findings,
+        "plots": made,
+    }
 
 
 def strengths_and_weaknesses(rows: list[dict]) -> list[str]:
@@ -107,9 +145,17 @@ def strengths_and_weaknesses(rows: list[dict]) -> list[str]:
 
 
 # Columns that are not a metric in [0, 1] get the digits their unit deserves (metrics keep 4 decimals).
-FORMATS = {"learning_rate": "{:g}", "train_loss": "{:.3f}", "videos_per_s": "{:,.0f}", "train_s": "{:,.1f}",
-           "cpu_percent_mean": "{:.0f}", "cpu_percent_max": "{:.0f}", "rss_mb_max": "{:,.0f}",
-           "gpu_util_mean": "{:.0f}", "gpu_mem_mb_max": "{:,.0f}"}
+FORMATS = {
+    "learning_rate": "{:g}",
+    "train_loss": "{:.3f}",
+    "videos_per_s": "{:,.0f}",
+    "train_s": "{:,.1f}",
+    "cpu_percent_mean": "{:.0f}",
+    "cpu_percent_max": "{:.0f}",
+    "rss_mb_max": "{:,.0f}",
+    "gpu_util_mean": "{:.0f}",
+    "gpu_mem_mb_max": "{:,.0f}",
+}
 
 
 def _format(value, key: str = "") -> str:
@@ -126,18 +172,26 @@ def _measured_on(rows) -> str:
     """Which data the quality columns come from, in one sentence."""
     counts = sorted({row["_videos"] for row in rows if row.get("_videos")})
     unevaluated = [plots.label(row) for row in rows if not row.get("_videos")]
-    said = (f"GAP@20, Hit@1, PERR and mAP measured by `ytlabel evaluate` on {counts[0]:,} held-out videos"
-            if len(counts) == 1 else "GAP@20, Hit@1, PERR and mAP measured by `ytlabel evaluate` on "
-            f"{' / '.join(f'{count:,}' for count in counts)} held-out videos (not one set: compare with care)"
-            if counts else "GAP@20 and Hit@1 from each run's own validation shards")
+    said = (
+        f"GAP@20, Hit@1, PERR and mAP measured by `ytlabel evaluate` on {counts[0]:,} held-out videos"
+        if len(counts) == 1
+        else "GAP@20, Hit@1, PERR and mAP measured by `ytlabel evaluate` on "
+        f"{' / '.join(f'{count:,}' for count in counts)} held-out videos (not one set: compare with care)"
+        if counts
+        else "GAP@20 and Hit@1 from each run's own validation shards"
+    )
     if counts and unevaluated:
         said += f"; from their own validation for {', '.join(unevaluated)}"
     return said + "."
 
 
 def _write_markdown(rows, findings, images, path) -> None:
-    lines = ["# ytlabel: models × frameworks", "",
-             "| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = [
+        "# ytlabel: models × frameworks",
+        "",
+        "| " + " | ".join(title for _, title in COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
     lines += ["| " + " | ".join(_format(row.get(key), key) for key, _ in COLUMNS) + " |" for row in rows]
     lines += ["", _measured_on(rows)]
     lines += ["", "## Strengths and weaknesses", "", *[f"- {finding}" for finding in findings], "", "## Plots", ""]
@@ -148,13 +202,18 @@ def _write_markdown(rows, findings, images, path) -> None:
 
 def _write_html(rows, findings, images, path) -> None:
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_format(row.get(key), key))}</td>" for key, _ in COLUMNS) + "</tr>"
-                   for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_format(row.get(key), key))}</td>" for key, _ in COLUMNS) + "</tr>"
+        for row in rows
+    )
     items = "".join(f"<li>{html.escape(finding)}</li>" for finding in findings)
     # The plots travel inside the page (data: URIs): the Kubeflow UI shows an HTML artifact as one file, and
     # a report copied anywhere keeps its plots. Shown at their own size, pixel for pixel.
-    figures = "".join(f'<figure><img src="{_data_uri(os.path.join(os.path.dirname(path), plot))}" '
-                      f'alt="{html.escape(os.path.splitext(plot)[0])}"></figure>' for plot in images)
+    figures = "".join(
+        f'<figure><img src="{_data_uri(os.path.join(os.path.dirname(path), plot))}" '
+        f'alt="{html.escape(os.path.splitext(plot)[0])}"></figure>'
+        for plot in images
+    )
     with open(path, "w") as handle:
         handle.write(f"""<!doctype html><html><head><meta charset="utf-8"><title>ytlabel report</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
@@ -178,12 +237,14 @@ def _read_json(path: str) -> dict:
 
 
 def _curve_finding(curves: dict, fit: dict) -> str:
-    text = (f"{plots.label(fit)}: {fit['per_doubling']:+.4f} GAP@20 per doubling of the training videos (fit over "
-            f"{len(plots.curve(curves, fit))} sizes, largest residual {fit['max_residual']:.4f})")
+    text = (
+        f"{plots.label(fit)}: {fit['per_doubling']:+.4f} GAP@20 per doubling of the training videos (fit over "
+        f"{len(plots.curve(curves, fit))} sizes, largest residual {fit['max_residual']:.4f})"
+    )
     if "ceiling" in fit:
-        text += (f"; a saturating fit levels off at {fit['ceiling']:.4f} (back-test: fitted without the largest "
-                 f"size it predicts {fit['backtest_predicted_largest']:.4f}, measured "
-                 f"{fit['backtest_measured_largest']:.4f})")
+        text += (
+            f"; a saturating fit levels off at {fit['ceiling']:.4f} (back-test: fitted without the largest "
+            f"size it predicts {fit['backtest_predicted_largest']:.4f}, measured "
+            f"{fit['backtest_measured_largest']:.4f})"
+        )
     return text
-
-

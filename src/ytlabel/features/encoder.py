@@ -63,8 +63,10 @@ class Encoder:
     def encode(self, rgb: np.ndarray, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Codes for (…, 1024) rgb and (…, 128) audio, float32; used by tests and the numpy reference."""
         codes = []
-        for modality, features, kernel, bias in (("rgb", rgb, self.rgb_kernel, self.rgb_bias),
-                                                  ("audio", audio, self.audio_kernel, self.audio_bias)):
+        for modality, features, kernel, bias in (
+            ("rgb", rgb, self.rgb_kernel, self.rgb_bias),
+            ("audio", audio, self.audio_kernel, self.audio_bias),
+        ):
             mean, std = self.standardisation(modality)
             codes.append(((np.maximum(features @ kernel + bias, 0.0) - mean) / std).astype(np.float32))
         return codes[0], codes[1]
@@ -75,8 +77,10 @@ def save_encoder(out_dir: str, weights: dict[str, np.ndarray], metadata: dict) -
     try:
         json.dumps(metadata, allow_nan=False)
     except ValueError:
-        raise YtlabelError(f"{out_dir}: the encoder's figures are not finite (did its training diverge? lower "
-                           f"--learning-rate); nothing was saved") from None
+        raise YtlabelError(
+            f"{out_dir}: the encoder's figures are not finite (did its training diverge? lower "
+            f"--learning-rate); nothing was saved"
+        ) from None
     if not all(np.isfinite(value).all() for value in weights.values()):
         raise YtlabelError(f"{out_dir}: the encoder's weights are not finite; nothing was saved")
     os.makedirs(out_dir, exist_ok=True)
@@ -115,7 +119,9 @@ def load_encoder(path: str) -> Encoder:
     with open(metadata_path) as handle:
         metadata = json.load(handle)
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise YtlabelError(f"{metadata_path}: format_version {metadata.get('format_version')!r}, expected {FORMAT_VERSION}")
+        raise YtlabelError(
+            f"{metadata_path}: format_version {metadata.get('format_version')!r}, expected {FORMAT_VERSION}"
+        )
     if not os.path.exists(weights_path) or _sha256(weights_path) != metadata["weights_sha256"]:
         raise YtlabelError(f"{weights_path}: missing or does not match the sha256 in {METADATA}")
     with np.load(weights_path) as archive:
@@ -128,7 +134,13 @@ def _check_shapes(weights: dict[str, np.ndarray], where: str) -> None:
     expected_in = {"rgb_kernel": schema.RGB_DIM, "audio_kernel": schema.AUDIO_DIM}
     for name, rows in expected_in.items():
         kernel, bias = weights.get(name), weights.get(name.replace("kernel", "bias"))
-        if kernel is None or bias is None or kernel.ndim != 2 or kernel.shape[0] != rows or bias.shape != kernel.shape[1:]:
+        if (
+            kernel is None
+            or bias is None
+            or kernel.ndim != 2
+            or kernel.shape[0] != rows
+            or bias.shape != kernel.shape[1:]
+        ):
             raise YtlabelError(f"{where}: encoder weight {name!r} must be ({rows}, code) with a matching bias")
 
 

@@ -28,8 +28,10 @@ def sample_batch(level: str, batch: int = 4, frames: int = 9, seed: int = 0) -> 
     """Dequantized-range random inputs; frame level mixes full, short and one-frame videos (zero-padded)."""
     rng = np.random.default_rng(seed)
     if level == VIDEO:
-        return {"rgb": rng.uniform(-2, 2, (batch, schema.RGB_DIM)).astype(np.float32),
-                "audio": rng.uniform(-2, 2, (batch, schema.AUDIO_DIM)).astype(np.float32)}
+        return {
+            "rgb": rng.uniform(-2, 2, (batch, schema.RGB_DIM)).astype(np.float32),
+            "audio": rng.uniform(-2, 2, (batch, schema.AUDIO_DIM)).astype(np.float32),
+        }
     num_frames = np.array([frames, max(1, frames // 2), 1, frames - 1][:batch] + [frames] * max(0, batch - 4), np.int64)
     rgb = rng.uniform(-2, 2, (batch, frames, schema.RGB_DIM)).astype(np.float32)
     audio = rng.uniform(-2, 2, (batch, frames, schema.AUDIO_DIM)).astype(np.float32)
@@ -71,5 +73,10 @@ def check(arch: str, spec=None, seed: int = 0) -> ParityResult:
     fresh = keras_models.build(arch, spec)  # Keras-initialised weights, carried back to torch
     torch_layers.import_weights(torch_model, keras_layers.export_weights(fresh))
     back = float(np.max(np.abs(torch_logits(torch_model, batch) - keras_logits(fresh, batch))))
-    return ParityResult(arch, torch_layers.trainable_parameters(torch_model),
-                        keras_layers.trainable_parameters(keras_model), forward, back)
+    return ParityResult(
+        arch,
+        torch_layers.trainable_parameters(torch_model),
+        keras_layers.trainable_parameters(keras_model),
+        forward,
+        back,
+    )

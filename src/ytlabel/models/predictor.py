@@ -48,8 +48,13 @@ def load_predictor(run_dir: str) -> Predictor:
     if encoder:
         encoder = {**encoder, "path": runs.encoder_location(local, encoder["path"])}
     spec = make_spec(record["arch"], encoder=EncoderRef(**encoder) if encoder else None, **fields)
-    options = InputOptions(level=record["level"], max_frames=record["max_frames"], stride=record["stride"],
-                           l2_normalize=record["l2_normalize"], target=record.get("target", "classes"))
+    options = InputOptions(
+        level=record["level"],
+        max_frames=record["max_frames"],
+        stride=record["stride"],
+        l2_normalize=record["l2_normalize"],
+        target=record.get("target", "classes"),
+    )
     model_path = runs.model_file(local, record["framework"])
     if record["framework"] == "torch":
         return Predictor(record["arch"], "torch", record["level"], options, _torch(model_path, record["arch"], spec))
@@ -70,11 +75,17 @@ def _ensemble(local: str, record: dict) -> Predictor:
     for member in spec["members"]:
         path = os.path.join(local, *storage.check_key(member, "ensemble member").split("/"))
         if os.path.realpath(path) != os.path.join(root, os.path.basename(path)) or os.path.islink(path):
-            raise runs.RunError(f"{local}: ensemble member {member!r} is not a folder under "
-                                f"{runs.MODEL_DIR}/{MEMBERS_DIR}/")
+            raise runs.RunError(
+                f"{local}: ensemble member {member!r} is not a folder under {runs.MODEL_DIR}/{MEMBERS_DIR}/"
+            )
         members.append(load_predictor(path))
-    options = InputOptions(level=record["level"], max_frames=record["max_frames"], stride=record["stride"],
-                           l2_normalize=record["l2_normalize"], target=record.get("target", "classes"))
+    options = InputOptions(
+        level=record["level"],
+        max_frames=record["max_frames"],
+        stride=record["stride"],
+        l2_normalize=record["l2_normalize"],
+        target=record.get("target", "classes"),
+    )
     if any(member.options != options for member in members):
         raise runs.RunError(f"{local}: the members read their inputs differently from the ensemble's spec")
 
@@ -83,8 +94,14 @@ def _ensemble(local: str, record: dict) -> Predictor:
         probabilities = np.clip(probabilities, 1e-7, 1.0 - 1e-7)
         return np.log(probabilities / (1.0 - probabilities)).astype(np.float32)
 
-    return Predictor(ENSEMBLE, record["framework"], record["level"], options, predict,
-                     lambda: sum(member.warm_up() for member in members))
+    return Predictor(
+        ENSEMBLE,
+        record["framework"],
+        record["level"],
+        options,
+        predict,
+        lambda: sum(member.warm_up() for member in members),
+    )
 
 
 def _torch(path: str, arch: str, spec):
@@ -132,7 +149,12 @@ def _video_warm_up(forward: Callable[[dict], np.ndarray]) -> int:
     """Traces a Keras video model for two batch sizes: reduce_retracing then keeps one graph for any batch, so
     no request pays a trace (~100 ms) later."""
     for videos in (1, 2):
-        forward({"rgb": np.zeros((videos, schema.RGB_DIM), np.float32), "audio": np.zeros((videos, schema.AUDIO_DIM), np.float32)})
+        forward(
+            {
+                "rgb": np.zeros((videos, schema.RGB_DIM), np.float32),
+                "audio": np.zeros((videos, schema.AUDIO_DIM), np.float32),
+            }
+        )
     return 2
 
 
@@ -151,20 +173,30 @@ def _shape_buckets(forward: Callable[[dict], np.ndarray], max_frames: int):
         videos, frames = batch["rgb"].shape[:2]
         if videos > BATCH_BUCKETS[-1]:
             step = BATCH_BUCKETS[-1]
-            return np.concatenate([predict({key: value[start : start + step] for key, value in batch.items()})
-                                   for start in range(0, videos, step)])
+            return np.concatenate(
+                [
+                    predict({key: value[start : start + step] for key, value in batch.items()})
+                    for start in range(0, videos, step)
+                ]
+            )
         rows = next(size for size in BATCH_BUCKETS if size >= videos)
         length = next((size for size in frame_sizes if size >= frames), frames)
-        padded = {key: np.pad(batch[key], ((0, rows - videos), (0, length - frames), (0, 0))) for key in ("rgb", "audio")}
+        padded = {
+            key: np.pad(batch[key], ((0, rows - videos), (0, length - frames), (0, 0))) for key in ("rgb", "audio")
+        }
         padded["num_frames"] = np.concatenate([batch["num_frames"], np.ones(rows - videos, np.int64)])
         return forward(padded)[:videos]
 
     def warm_up() -> int:
         for rows in BATCH_BUCKETS:
             for length in frame_sizes:
-                forward({"rgb": np.zeros((rows, length, schema.RGB_DIM), np.float32),
-                         "audio": np.zeros((rows, length, schema.AUDIO_DIM), np.float32),
-                         "num_frames": np.ones(rows, np.int64)})
+                forward(
+                    {
+                        "rgb": np.zeros((rows, length, schema.RGB_DIM), np.float32),
+                        "audio": np.zeros((rows, length, schema.AUDIO_DIM), np.float32),
+                        "num_frames": np.ones(rows, np.int64),
+                    }
+                )
         return len(BATCH_BUCKETS) * len(frame_sizes)
 
     return predict, warm_up

@@ -37,8 +37,15 @@ class DatasetSplit:
         return cls(**storage.read_json(os.path.join(folder, DATASET_FILE)))
 
 
-def ingest(source: str, out_dir: str, shard_fraction: float, eval_fraction: float, synthetic_videos: int = 600,
-           seed: int = 7, publish_uri: str = "") -> DatasetSplit:
+def ingest(
+    source: str,
+    out_dir: str,
+    shard_fraction: float,
+    eval_fraction: float,
+    synthetic_videos: int = 600,
+    seed: int = 7,
+    publish_uri: str = "",
+) -> DatasetSplit:
     """Resolves, downloads or generates the shards of `source` and splits each level into train and eval.
 
     `source` is one or more comma-separated parts:
@@ -65,8 +72,14 @@ def ingest(source: str, out_dir: str, shard_fraction: float, eval_fraction: floa
     for (partition, _), target in zip(downloads, targets):  # every level claimed before anything is downloaded
         _claim(levels, partition.level.removesuffix("_level"), target, source)
     for (partition, query), target in zip(downloads, targets):
-        download.download(str(partition), target, shard=query.get("shard", "1/1").replace("/", ","),
-                          mirror=query.get("mirror", "us"), base_url=query.get("base_url"), progress=False)
+        download.download(
+            str(partition),
+            target,
+            shard=query.get("shard", "1/1").replace("/", ","),
+            mirror=query.get("mirror", "us"),
+            base_url=query.get("base_url"),
+            progress=False,
+        )
     synthetic = []
     if SYNTHETIC in parts:
         synth.generate(synth.SynthConfig(videos=synthetic_videos, shards=6, seed=seed, frames=40, noise=2.0), out_dir)
@@ -83,8 +96,10 @@ def ingest(source: str, out_dir: str, shard_fraction: float, eval_fraction: floa
         shards = sources.every_nth(sources.resolve_shards(location), max(1, round(1 / shard_fraction)))
         train[level], evaluation[level] = sources.split_shards(shards, eval_fraction)
         if not train[level] or not evaluation[level]:
-            raise YtlabelError(f"{source}: {len(shards)} {level}-level shard(s) cannot be split into train and eval; "
-                               f"raise shard_fraction or lower eval_fraction")
+            raise YtlabelError(
+                f"{source}: {len(shards)} {level}-level shard(s) cannot be split into train and eval; "
+                f"raise shard_fraction or lower eval_fraction"
+            )
         videos.setdefault("train", sum(stream.count_records(train[level])))
         videos.setdefault("eval", sum(stream.count_records(evaluation[level])))
     return DatasetSplit(train, evaluation, videos, source, synthetic)
@@ -106,7 +121,9 @@ def _official(source: str) -> tuple[download.Partition, dict[str, str]]:
     return download.Partition.parse(parts.netloc + parts.path), query
 
 
-def plan_runs(architectures: list[str], frameworks: list[str], expansion_archs: list[str], levels: list[str]) -> list[dict]:
+def plan_runs(
+    architectures: list[str], frameworks: list[str], expansion_archs: list[str], levels: list[str]
+) -> list[dict]:
     """One {arch, framework, expansion} per training job; archs whose data level is missing are refused."""
     unknown = sorted(set(architectures) - set(ARCHITECTURES))
     if unknown:
@@ -116,7 +133,13 @@ def plan_runs(architectures: list[str], frameworks: list[str], expansion_archs: 
         raise YtlabelError(f"{missing} need {ARCHITECTURES[missing[0]].level}-level data, the dataset has {levels}")
     if set(frameworks) - {"torch", "keras"} or not frameworks:
         raise YtlabelError(f"frameworks={frameworks}: choose from ['keras', 'torch']")
-    runs = [{"arch": arch, "framework": framework, "expansion": False} for arch in architectures for framework in frameworks]
-    runs += [{"arch": arch, "framework": framework, "expansion": True}
-             for arch in expansion_archs if arch in architectures for framework in frameworks]
+    runs = [
+        {"arch": arch, "framework": framework, "expansion": False} for arch in architectures for framework in frameworks
+    ]
+    runs += [
+        {"arch": arch, "framework": framework, "expansion": True}
+        for arch in expansion_archs
+        if arch in architectures
+        for framework in frameworks
+    ]
     return runs

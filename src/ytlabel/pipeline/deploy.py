@@ -30,8 +30,13 @@ def deploy(model_ref: str, registry: str, backend: str, namespace: str, data: Da
     videos = held_out_videos(data.eval[level], count=3)
     answers = serve_and_ask(f"{name}:{version}", registry, videos)
     kind = "generated" if level in data.synthetic else "real"
-    lines = [f"{name}:{version} ({manifest['arch']}/{manifest['framework']}) asked about {len(videos)} {kind} "
-             f"videos ({level} level) it never trained on; true labels beside the predicted ones (hits in bold):", ""]
+    lines = [
+        (
+            f"{name}:{version} ({manifest['arch']}/{manifest['framework']}) asked about {len(videos)} {kind} "
+            f"videos ({level} level) it never trained on; true labels beside the predicted ones (hits in bold):"
+        ),
+        "",
+    ]
     for video, answer in zip(videos, answers):
         lines += describe(video, answer)
     return "\n".join(lines), json.dumps(answers)
@@ -57,11 +62,19 @@ def describe(video: dict, answer: dict) -> list[str]:
     vocabulary = load_vocabulary()
     truth = set(video["labels"])
     true = ", ".join(f"{vocabulary.name(label) or label} ({vocabulary.genre(label)})" for label in video["labels"])
-    predicted = ", ".join(f"{'**' if label['id'] in truth else ''}{label['name'] or label['id']}"
-                          f"{'**' if label['id'] in truth else ''} {label['score']:.2f}" for label in answer["labels"])
+    predicted = ", ".join(
+        f"{'**' if label['id'] in truth else ''}{label['name'] or label['id']}"
+        f"{'**' if label['id'] in truth else ''} {label['score']:.2f}"
+        for label in answer["labels"]
+    )
     genres = ", ".join(f"{genre['genre']} {genre['score']:.2f}" for genre in answer["genres"])
-    return [f"- video `{video['id']}`", f"  - true:      {true}", f"  - predicted: {predicted}",
-            f"  - genres:    {genres}", ""]
+    return [
+        f"- video `{video['id']}`",
+        f"  - true:      {true}",
+        f"  - predicted: {predicted}",
+        f"  - genres:    {genres}",
+        "",
+    ]
 
 
 def serve_and_ask(model_ref: str, registry: str, videos: list[dict], timeout_s: float = 120.0) -> list[dict]:
@@ -72,7 +85,8 @@ def serve_and_ask(model_ref: str, registry: str, videos: list[dict], timeout_s: 
     name = model_ref.split("@")[0].split(":")[0]
     with running("--model", model_ref, "--registry", registry, "--top-k", "5", timeout_s=timeout_s) as url:
         body = json.dumps({"instances": [video["instance"] for video in videos]}).encode()
-        request = urllib.request.Request(f"{url}/v1/models/{name}:predict", data=body,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{url}/v1/models/{name}:predict", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())["predictions"]

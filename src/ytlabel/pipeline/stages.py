@@ -33,8 +33,9 @@ def train_overrides(arch: str, epochs: int, settings: dict, encoder: str = "") -
     return overrides
 
 
-def expand(data: DatasetSplit, folder: str, publish_uri: str, rgb_dim: int, audio_dim: int, epochs: int,
-           log=print) -> dict:
+def expand(
+    data: DatasetSplit, folder: str, publish_uri: str, rgb_dim: int, audio_dim: int, epochs: int, log=print
+) -> dict:
     """Trains the encoder on the video-level (else frame-level) training shards into `folder`, copies it to
     `publish_uri` when that is s3://, and returns the summary with "uri": where training reads it."""
     from ytlabel.features.autoencoder import ExpandConfig
@@ -50,9 +51,24 @@ def expand(data: DatasetSplit, folder: str, publish_uri: str, rgb_dim: int, audi
     return {**summary, "uri": uri}
 
 
-def train(data: DatasetSplit, arch: str, framework: str, expansion: bool, *, epochs: int, workers: int,
-          gpus: int, settings: dict, run_root: str, pipeline_run: str, backend: str, namespace: str, image: str,
-          encoder: str = "", trainer: str = "auto") -> tuple[dict, dict]:
+def train(
+    data: DatasetSplit,
+    arch: str,
+    framework: str,
+    expansion: bool,
+    *,
+    epochs: int,
+    workers: int,
+    gpus: int,
+    settings: dict,
+    run_root: str,
+    pipeline_run: str,
+    backend: str,
+    namespace: str,
+    image: str,
+    encoder: str = "",
+    trainer: str = "auto",
+) -> tuple[dict, dict]:
     """Renders the job of one grid cell (trainer v1: PyTorchJob or TFJob; v2: TrainJob; auto: what the cluster
     serves), runs it on `backend` to the end, and returns (the job manifest, what the run is: run_dir, arch,
     framework, expansion and its figures)."""
@@ -62,16 +78,32 @@ def train(data: DatasetSplit, arch: str, framework: str, expansion: bool, *, epo
     out = run_folder(run_root, pipeline_run, name)
     overrides = train_overrides(arch, epochs, settings, encoder if expansion else "")
     job_settings = manifests.TrainJobSettings(
-        arch, framework, ",".join(data.train[ARCHITECTURES[arch].level]), out, image, workers=workers, gpus=gpus,
-        overrides=tuple(overrides), name=f"ytlabel-{name}-{pipeline_run}"[:63].rstrip("-"), namespace=namespace,
-        labels={"ytlabel.io/pipeline-run": pipeline_run[:63]})
+        arch,
+        framework,
+        ",".join(data.train[ARCHITECTURES[arch].level]),
+        out,
+        image,
+        workers=workers,
+        gpus=gpus,
+        overrides=tuple(overrides),
+        name=f"ytlabel-{name}-{pipeline_run}"[:63].rstrip("-"),
+        namespace=namespace,
+        labels={"ytlabel.io/pipeline-run": pipeline_run[:63]},
+    )
     v2 = launch.resolve_trainer(trainer, backend) == "v2"
     job = trainer_v2.train_job(job_settings) if v2 else manifests.training_job(job_settings)
     outcome = launch.backend(backend).run(job)
     result = runs.read_result(out)
-    return job, {"run_dir": out, "arch": arch, "framework": framework, "expansion": expansion, "job": outcome.name,
-                 "job_seconds": outcome.seconds, "train_loss": result.get("train_loss"),
-                 "videos_per_s": result.get("videos_per_s")}
+    return job, {
+        "run_dir": out,
+        "arch": arch,
+        "framework": framework,
+        "expansion": expansion,
+        "job": outcome.name,
+        "job_seconds": outcome.seconds,
+        "train_loss": result.get("train_loss"),
+        "videos_per_s": result.get("videos_per_s"),
+    }
 
 
 def evaluate(data: DatasetSplit, run: dict, batch_size: int = 64) -> dict:
@@ -93,8 +125,15 @@ def evaluate(data: DatasetSplit, run: dict, batch_size: int = 64) -> dict:
 def metrics_table(label: str, metrics: dict) -> str:
     """A Markdown table of the headline metrics, for the Kubeflow UI."""
     keys = [key for key in runs.HEADLINE if metrics.get(key) is not None]
-    return (f"### {label}\n\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n| "
-            + " | ".join(f"{metrics[key]:.4f}" for key in keys) + " |\n")
+    return (
+        f"### {label}\n\n| "
+        + " | ".join(keys)
+        + " |\n|"
+        + "---|" * len(keys)
+        + "\n| "
+        + " | ".join(f"{metrics[key]:.4f}" for key in keys)
+        + " |\n"
+    )
 
 
 def genre_table_html(label: str, metrics: dict) -> str:
@@ -102,18 +141,24 @@ def genre_table_html(label: str, metrics: dict) -> str:
     (Vertical1), best first, each with a bar of its value."""
     import html
 
-    headline = "".join(f"<tr><th>{key}</th><td>{metrics[key]:.4f}</td></tr>" for key in runs.HEADLINE
-                       if metrics.get(key) is not None)
+    headline = "".join(
+        f"<tr><th>{key}</th><td>{metrics[key]:.4f}</td></tr>" for key in runs.HEADLINE if metrics.get(key) is not None
+    )
     genres = sorted((metrics.get("per_genre_ap") or {}).items(), key=lambda item: -item[1])
     on = f" on {metrics['videos']:,} held-out videos" if metrics.get("videos") else ""
-    rows = "".join(f'<tr><td>{html.escape(name)}</td><td>{ap:.4f}</td><td><div class="bar" style="width:'
-                   f'{round(300 * ap)}px"></div></td></tr>' for name, ap in genres)
-    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(label)}</title><style>'
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px;margin-bottom:1em}"
-            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.bar{height:10px;background:#1f77b4}"
-            f"</style></head><body><h1>{html.escape(label)}{on}</h1><table>{headline}</table>"
-            f"<h2>Average precision per genre ({len(genres)} genres with positives)</h2>"
-            f"<table><tr><th>genre</th><th>AP</th><th></th></tr>{rows}</table></body></html>\n")
+    rows = "".join(
+        f'<tr><td>{html.escape(name)}</td><td>{ap:.4f}</td><td><div class="bar" style="width:'
+        f'{round(300 * ap)}px"></div></td></tr>'
+        for name, ap in genres
+    )
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(label)}</title><style>'
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px;margin-bottom:1em}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.bar{height:10px;background:#1f77b4}"
+        f"</style></head><body><h1>{html.escape(label)}{on}</h1><table>{headline}</table>"
+        f"<h2>Average precision per genre ({len(genres)} genres with positives)</h2>"
+        f"<table><tr><th>genre</th><th>AP</th><th></th></tr>{rows}</table></body></html>\n"
+    )
 
 
 def pick_winner(summaries: list[dict]) -> dict:
@@ -134,8 +179,9 @@ def select(summaries: list[dict], report_dir: str, learning_curves: str | None =
     from ytlabel.evaluation.report import build_report
 
     best = pick_winner(summaries)
-    return best, build_report([summary["run_dir"] for summary in summaries], report_dir,
-                              learning_curves=learning_curves)
+    return best, build_report(
+        [summary["run_dir"] for summary in summaries], report_dir, learning_curves=learning_curves
+    )
 
 
 def register(winner: dict, registry: str, model_name: str, alias: str = "champion") -> str:

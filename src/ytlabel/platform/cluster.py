@@ -28,18 +28,23 @@ def _clients(api_client=None):
 
 
 def trainer_api(api_client=None) -> str:
-    """"v2" when the cluster serves Kubeflow Trainer (trainer.kubeflow.org/v1alpha1), else "v1" when it serves
+    """ "v2" when the cluster serves Kubeflow Trainer (trainer.kubeflow.org/v1alpha1), else "v1" when it serves
     the training operator (kubeflow.org/v1); Trainer v2 wins where both are installed."""
     from kubernetes import client
 
     api_client, _, _ = _clients(api_client)
-    served = {(group.name, version.version) for group in client.ApisApi(api_client).get_api_versions().groups
-              for version in group.versions}
+    served = {
+        (group.name, version.version)
+        for group in client.ApisApi(api_client).get_api_versions().groups
+        for version in group.versions
+    }
     for trainer in ("v2", "v1"):
         if TRAINER_GROUPS[trainer] in served:
             return trainer
-    raise JobFailed("the cluster serves neither Kubeflow Trainer (trainer.kubeflow.org/v1alpha1) nor the training "
-                    "operator (kubeflow.org/v1); install one, or run with backend=local")
+    raise JobFailed(
+        "the cluster serves neither Kubeflow Trainer (trainer.kubeflow.org/v1alpha1) nor the training "
+        "operator (kubeflow.org/v1); install one, or run with backend=local"
+    )
 
 
 class KubernetesBackend:
@@ -68,8 +73,10 @@ class KubernetesBackend:
             state, streaming = "Pending", False
             while state not in TERMINAL:
                 if time.monotonic() - started > self.timeout_s:
-                    raise JobFailed(f"{job['kind']} {namespace}/{name} did not finish within {self.timeout_s:.0f} s "
-                                    f"(last state {state})")
+                    raise JobFailed(
+                        f"{job['kind']} {namespace}/{name} did not finish within {self.timeout_s:.0f} s "
+                        f"(last state {state})"
+                    )
                 time.sleep(self.poll_s)
                 current = custom.get_namespaced_custom_object(kind.group, kind.version, namespace, kind.plural, name)
                 state = job_state(current.get("status"), job["kind"])
@@ -90,8 +97,9 @@ class KubernetesBackend:
         custom, _ = self._clients()
         kind = KINDS[job["kind"]]
         try:
-            custom.delete_namespaced_custom_object(kind.group, kind.version, job["metadata"]["namespace"], kind.plural,
-                                                   job["metadata"]["name"])
+            custom.delete_namespaced_custom_object(
+                kind.group, kind.version, job["metadata"]["namespace"], kind.plural, job["metadata"]["name"]
+            )
         except ApiException as error:
             if error.status != 404:
                 raise
@@ -102,8 +110,10 @@ class KubernetesBackend:
         name, namespace = job["metadata"]["name"], job["metadata"]["namespace"]
         if KINDS[job["kind"]].leader:
             return f"{name}-{KINDS[job['kind']].leader.lower()}-0"
-        selector = (f"jobset.sigs.k8s.io/jobset-name={name},jobset.sigs.k8s.io/replicatedjob-name=node,"
-                    f"jobset.sigs.k8s.io/job-index=0,batch.kubernetes.io/job-completion-index=0")
+        selector = (
+            f"jobset.sigs.k8s.io/jobset-name={name},jobset.sigs.k8s.io/replicatedjob-name=node,"
+            f"jobset.sigs.k8s.io/job-index=0,batch.kubernetes.io/job-completion-index=0"
+        )
         pods = core.list_namespaced_pod(namespace, label_selector=selector).items
         return pods[0].metadata.name if pods else None
 
@@ -112,16 +122,20 @@ class KubernetesBackend:
             return state == "Running"
         pod = self.leader_pod(core, job)  # a TrainJob has no Running condition: its node 0 pod tells
         return pod is not None and core.read_namespaced_pod(pod, job["metadata"]["namespace"]).status.phase in (
-            "Running", "Succeeded", "Failed")
+            "Running",
+            "Succeeded",
+            "Failed",
+        )
 
     def _stream_log(self, core, job: dict) -> None:
         pod = self.leader_pod(core, job)
         try:
-            response = core.read_namespaced_pod_log(pod, job["metadata"]["namespace"], follow=True,
-                                                    _preload_content=False)
+            response = core.read_namespaced_pod_log(
+                pod, job["metadata"]["namespace"], follow=True, _preload_content=False
+            )
             for line in response.stream():
                 sys.stdout.write(f"[{pod}] {line.decode(errors='replace')}")
-        except Exception as error:  # a log stream is best effort; the job's state decides success
+        except Exception as error:  # noqa: BLE001 - a log stream is best effort; the job's state decides success
             sys.stdout.write(f"[{pod}] log stream ended: {error}\n")
 
     def _log_tail(self, core, job: dict, lines: int = 50) -> str:
@@ -145,15 +159,21 @@ def delete_run_jobs(namespace: str, pipeline_run: str, api_client=None) -> int:
     deleted = 0
     for kind in KINDS.values():
         try:
-            listing = custom.list_namespaced_custom_object(kind.group, kind.version, namespace, kind.plural,
-                                                           label_selector=f"ytlabel.io/pipeline-run={pipeline_run[:63]}")
+            listing = custom.list_namespaced_custom_object(
+                kind.group,
+                kind.version,
+                namespace,
+                kind.plural,
+                label_selector=f"ytlabel.io/pipeline-run={pipeline_run[:63]}",
+            )
         except ApiException as error:
             if error.status == 404:
                 continue
             raise
         for item in listing.get("items", []):
-            custom.delete_namespaced_custom_object(kind.group, kind.version, namespace, kind.plural,
-                                                   item["metadata"]["name"])
+            custom.delete_namespaced_custom_object(
+                kind.group, kind.version, namespace, kind.plural, item["metadata"]["name"]
+            )
             deleted += 1
     return deleted
 
@@ -163,8 +183,9 @@ def service_ready(status: dict | None) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (status or {}).get("conditions") or [])
 
 
-def apply_inference_service(name: str, storage_uri: str, namespace: str, timeout_s: float = 900.0,
-                            poll_s: float = 5.0, api_client=None) -> str:
+def apply_inference_service(
+    name: str, storage_uri: str, namespace: str, timeout_s: float = 900.0, poll_s: float = 5.0, api_client=None
+) -> str:
     """Creates the InferenceService (or replaces its spec) and waits until Ready; returns its URL."""
     from kubernetes.client.exceptions import ApiException
 
@@ -179,7 +200,9 @@ def apply_inference_service(name: str, storage_uri: str, namespace: str, timeout
         custom.create_namespaced_custom_object(group, version, namespace, plural, service)
     except ApiException as error:
         if error.status != 409:
-            raise JobFailed(f"cannot create InferenceService {namespace}/{name}: {error.status} {error.reason}") from error
+            raise JobFailed(
+                f"cannot create InferenceService {namespace}/{name}: {error.status} {error.reason}"
+            ) from error
         current = custom.get_namespaced_custom_object(group, version, namespace, plural, name)
         service["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         custom.replace_namespaced_custom_object(group, version, namespace, plural, name, service)

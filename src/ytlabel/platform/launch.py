@@ -81,8 +81,11 @@ def leader_command(job: dict) -> list[str]:
 def framework(job: dict) -> str:
     """torch or keras: the `--framework` of the job's `ytlabel train` command."""
     command = leader_command(job)
-    return command[command.index("--framework") + 1] if "--framework" in command else \
-        ("torch" if job["kind"] == "PyTorchJob" else "keras")
+    return (
+        command[command.index("--framework") + 1]
+        if "--framework" in command
+        else ("torch" if job["kind"] == "PyTorchJob" else "keras")
+    )
 
 
 class LocalBackend:
@@ -91,12 +94,17 @@ class LocalBackend:
     def run(self, job: dict) -> JobOutcome:
         command = leader_command(job)
         if command[0] != "ytlabel":
-            raise YtlabelError(f"{job['metadata']['name']}: the local backend runs `ytlabel` commands, got {command[0]!r}")
+            raise YtlabelError(
+                f"{job['metadata']['name']}: the local backend runs `ytlabel` commands, got {command[0]!r}"
+            )
         argv = [sys.executable, "-m", "ytlabel", *[_loopback(arg, replicas(job)) for arg in command[1:]]]
         started = time.monotonic()
         count, contract = replicas(job), KINDS[job["kind"]].trainer
-        code = distributed.launch_local(argv, count, framework(job), contract, job["metadata"]["name"]) \
-            if count > 1 else _single(argv)
+        code = (
+            distributed.launch_local(argv, count, framework(job), contract, job["metadata"]["name"])
+            if count > 1
+            else _single(argv)
+        )
         if code:
             raise JobFailed(f"{job['metadata']['name']}: a training process exited with {code}")
         return JobOutcome(job["metadata"]["name"], "Succeeded", round(time.monotonic() - started, 1))
@@ -118,7 +126,7 @@ def _single(argv: list[str]) -> int:
 
 
 def resolve_trainer(trainer: str, backend: str) -> str:
-    """"v1" or "v2": as given, or for "auto" what the cluster serves (API discovery; Trainer v2 first).
+    """ "v1" or "v2": as given, or for "auto" what the cluster serves (API discovery; Trainer v2 first).
     The local backend reproduces either contract; "auto" picks v1 there."""
     if trainer in ("v1", "v2"):
         return trainer

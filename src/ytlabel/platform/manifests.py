@@ -81,13 +81,18 @@ class TrainJobSettings:
         if self.gpus < 0:
             raise ConfigError(f"gpus={self.gpus}: must be >= 0")
         if self.framework == "torch" and self.gpus > 1:
-            raise ConfigError(f"gpus={self.gpus}: PyTorchJob pods run one training process each; "
-                              f"use workers={self.workers * self.gpus} with gpus=1")
+            raise ConfigError(
+                f"gpus={self.gpus}: PyTorchJob pods run one training process each; "
+                f"use workers={self.workers * self.gpus} with gpus=1"
+            )
         check_name(self.job_name, "job name")
-        if self.preset not in (None, "none") and (self.preset not in ARCHITECTURES
-                                                   or default_preset(self.preset, None) != self.preset):
-            raise ConfigError(f"--config {self.preset!r}: a pod reads only the presets the image ships "
-                              f"({', '.join(sorted(ARCHITECTURES))}) or 'none'; pass other settings as key=value")
+        if self.preset not in (None, "none") and (
+            self.preset not in ARCHITECTURES or default_preset(self.preset, None) != self.preset
+        ):
+            raise ConfigError(
+                f"--config {self.preset!r}: a pod reads only the presets the image ships "
+                f"({', '.join(sorted(ARCHITECTURES))}) or 'none'; pass other settings as key=value"
+            )
         for override in self.overrides:
             if "=" not in override:
                 raise ConfigError(f"override {override!r}: expected key=value")
@@ -118,22 +123,40 @@ def chart_service_account(role: str, release: str = "ytlabel") -> str:
 def check_name(name: str, what: str) -> str:
     """Job and service names must be DNS-1035 labels (the operators' webhooks reject others)."""
     if len(name) > 63 or not DNS_1035.match(name):
-        raise ConfigError(f"{what} {name!r}: must be a DNS-1035 label (lowercase letters, digits, '-', "
-                          f"starting with a letter, at most 63 characters)")
+        raise ConfigError(
+            f"{what} {name!r}: must be a DNS-1035 label (lowercase letters, digits, '-', "
+            f"starting with a letter, at most 63 characters)"
+        )
     return name
 
 
 def train_command(settings: TrainJobSettings) -> list[str]:
     """The `ytlabel train` command every training pod runs (v1 jobs and v2 TrainJobs alike)."""
-    return ["ytlabel", "train", "--arch", settings.arch, "--framework", settings.framework,
-            "--data", settings.data, "--out", settings.run_dir, "--config", settings.preset or settings.arch,
-            f"metrics_port={METRICS_PORT}", "metrics_host=0.0.0.0", *settings.overrides]
+    return [
+        "ytlabel",
+        "train",
+        "--arch",
+        settings.arch,
+        "--framework",
+        settings.framework,
+        "--data",
+        settings.data,
+        "--out",
+        settings.run_dir,
+        "--config",
+        settings.preset or settings.arch,
+        f"metrics_port={METRICS_PORT}",
+        "metrics_host=0.0.0.0",
+        *settings.overrides,
+    ]
 
 
 def resources(settings: TrainJobSettings) -> dict:
     """Requests and limits of one training pod (GPUs as limits)."""
-    out = {"requests": {"cpu": settings.cpu, "memory": settings.memory},
-           "limits": {"cpu": settings.cpu, "memory": settings.memory}}
+    out = {
+        "requests": {"cpu": settings.cpu, "memory": settings.memory},
+        "limits": {"cpu": settings.cpu, "memory": settings.memory},
+    }
     if settings.gpus:
         out["limits"]["nvidia.com/gpu"] = str(settings.gpus)
     return out
@@ -149,15 +172,26 @@ def training_job(settings: TrainJobSettings) -> dict:
     replicas = {roles[0]: _replica(settings, container, command, 1)}
     if settings.workers > 1:
         replicas[roles[1]] = _replica(settings, container, command, settings.workers - 1)
-    spec = {field: replicas, "runPolicy": {"backoffLimit": 3, "cleanPodPolicy": "None", "ttlSecondsAfterFinished": 86400}}
+    spec = {
+        field: replicas,
+        "runPolicy": {"backoffLimit": 3, "cleanPodPolicy": "None", "ttlSecondsAfterFinished": 86400},
+    }
     if settings.framework == "torch":
         spec["nprocPerNode"] = "1"
     return {
         "apiVersion": "kubeflow.org/v1",
         "kind": kind,
-        "metadata": {"name": settings.job_name, "namespace": settings.namespace,
-                     "labels": {**LABELS, "app.kubernetes.io/component": "trainer", "ytlabel.io/arch": settings.arch,
-                                "ytlabel.io/framework": settings.framework, **(settings.labels or {})}},
+        "metadata": {
+            "name": settings.job_name,
+            "namespace": settings.namespace,
+            "labels": {
+                **LABELS,
+                "app.kubernetes.io/component": "trainer",
+                "ytlabel.io/arch": settings.arch,
+                "ytlabel.io/framework": settings.framework,
+                **(settings.labels or {}),
+            },
+        },
         "spec": spec,
     }
 
@@ -166,11 +200,16 @@ def trainer_pod_metadata(settings: TrainJobSettings) -> dict:
     """Labels and Prometheus scrape annotations of every training pod (v1 replicas and v2 nodes)."""
     from ytlabel import __version__
 
-    labels = {**LABELS, "app.kubernetes.io/name": "ytlabel-trainer", "app.kubernetes.io/instance": settings.job_name,
-              "app.kubernetes.io/version": __version__, "app.kubernetes.io/managed-by": "ytlabel",
-              "app.kubernetes.io/component": "trainer", **(settings.labels or {})}
-    return {"labels": labels,
-            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}}
+    labels = {
+        **LABELS,
+        "app.kubernetes.io/name": "ytlabel-trainer",
+        "app.kubernetes.io/instance": settings.job_name,
+        "app.kubernetes.io/version": __version__,
+        "app.kubernetes.io/managed-by": "ytlabel",
+        "app.kubernetes.io/component": "trainer",
+        **(settings.labels or {}),
+    }
+    return {"labels": labels, "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}}
 
 
 def _replica(settings: TrainJobSettings, container: str, command: list[str], count: int) -> dict:
@@ -183,16 +222,18 @@ def _replica(settings: TrainJobSettings, container: str, command: list[str], cou
                 "serviceAccountName": settings.service_account,
                 "securityContext": pod_security(),
                 **placement(settings),
-                "containers": [{
-                    "name": container,
-                    "image": settings.image,
-                    "command": command,
-                    "envFrom": [{"secretRef": {"name": settings.s3_secret}}],
-                    "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
-                    "resources": resources(settings),
-                    "securityContext": container_security(),
-                    "volumeMounts": trainer_mounts(),
-                }],
+                "containers": [
+                    {
+                        "name": container,
+                        "image": settings.image,
+                        "command": command,
+                        "envFrom": [{"secretRef": {"name": settings.s3_secret}}],
+                        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
+                        "resources": resources(settings),
+                        "securityContext": container_security(),
+                        "volumeMounts": trainer_mounts(),
+                    }
+                ],
                 "volumes": trainer_volumes(),
             },
         },
@@ -220,8 +261,13 @@ def trainer_mounts() -> list[dict]:
 
 
 def pod_security() -> dict:
-    return {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
-            "seccompProfile": {"type": "RuntimeDefault"}}
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def container_security() -> dict:

@@ -36,16 +36,29 @@ from ytlabel.training.distributed import JOBSET_ENV, NODE, NODE_INDEX_ENV, NUM_N
 API_VERSION = "trainer.kubeflow.org/v1alpha1"
 RUNTIMES = {"torch": "ytlabel-torch", "keras": "ytlabel-keras"}  # the ClusterTrainingRuntimes the chart ships
 PATCH_MANAGER = "ytlabel.io/platform"
-S3_KEYS = (("AWS_ACCESS_KEY_ID", False), ("AWS_SECRET_ACCESS_KEY", False), ("AWS_ENDPOINT_URL", True),
-           ("AWS_DEFAULT_REGION", True), ("S3_USE_HTTPS", True), ("S3_VERIFY_SSL", True))
+S3_KEYS = (
+    ("AWS_ACCESS_KEY_ID", False),
+    ("AWS_SECRET_ACCESS_KEY", False),
+    ("AWS_ENDPOINT_URL", True),
+    ("AWS_DEFAULT_REGION", True),
+    ("S3_USE_HTTPS", True),
+    ("S3_VERIFY_SSL", True),
+)
 
 
 def train_job(settings: TrainJobSettings, runtime: str | None = None) -> dict:
     """A TrainJob running `ytlabel train` on `workers` nodes of the framework's runtime (or `runtime`)."""
-    labels = {**LABELS, "app.kubernetes.io/component": "trainer", "ytlabel.io/arch": settings.arch,
-              "ytlabel.io/framework": settings.framework, **(settings.labels or {})}
-    env = [{"name": key, "valueFrom": {"secretKeyRef": {"name": settings.s3_secret, "key": key, "optional": optional}}}
-           for key, optional in S3_KEYS]
+    labels = {
+        **LABELS,
+        "app.kubernetes.io/component": "trainer",
+        "ytlabel.io/arch": settings.arch,
+        "ytlabel.io/framework": settings.framework,
+        **(settings.labels or {}),
+    }
+    env = [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": settings.s3_secret, "key": key, "optional": optional}}}
+        for key, optional in S3_KEYS
+    ]
     if settings.framework == "keras":
         env.append({"name": NUM_NODES_ENV, "value": str(settings.workers)})
     pod_patch = {
@@ -63,45 +76,96 @@ def train_job(settings: TrainJobSettings, runtime: str | None = None) -> dict:
         "kind": "TrainJob",
         "metadata": {"name": settings.job_name, "namespace": settings.namespace, "labels": labels},
         "spec": {
-            "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime",
-                           "name": runtime or RUNTIMES[settings.framework]},
-            "trainer": {"image": settings.image, "command": train_command(settings), "env": env,
-                        "numNodes": settings.workers, "numProcPerNode": 1, "resourcesPerNode": resources(settings)},
-            "runtimePatches": [{"manager": PATCH_MANAGER, "trainingRuntimeSpec": {"template": {"spec": {
-                "replicatedJobs": [{"name": NODE, "template": {"spec": {"template": pod_patch}}}]}}}}],
+            "runtimeRef": {
+                "apiGroup": "trainer.kubeflow.org",
+                "kind": "ClusterTrainingRuntime",
+                "name": runtime or RUNTIMES[settings.framework],
+            },
+            "trainer": {
+                "image": settings.image,
+                "command": train_command(settings),
+                "env": env,
+                "numNodes": settings.workers,
+                "numProcPerNode": 1,
+                "resourcesPerNode": resources(settings),
+            },
+            "runtimePatches": [
+                {
+                    "manager": PATCH_MANAGER,
+                    "trainingRuntimeSpec": {
+                        "template": {
+                            "spec": {"replicatedJobs": [{"name": NODE, "template": {"spec": {"template": pod_patch}}}]}
+                        }
+                    },
+                }
+            ],
         },
     }
 
 
 def cluster_training_runtime(framework: str, image: str) -> dict:
     """Our ClusterTrainingRuntime for `framework`; `image` is the default the TrainJob's own replaces."""
-    container = {"name": NODE, "image": image, "command": ["ytlabel", "train"], "securityContext": container_security(),
-                 "ports": [{"name": "metrics", "containerPort": METRICS_PORT}]}
+    container = {
+        "name": NODE,
+        "image": image,
+        "command": ["ytlabel", "train"],
+        "securityContext": container_security(),
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
+    }
     if framework == "keras":
         container["ports"].append({"name": "tf-worker", "containerPort": TF_PORT})
         container["env"] = [
-            {"name": JOBSET_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['jobset.sigs.k8s.io/jobset-name']"}}},
-            {"name": NODE_INDEX_ENV, "valueFrom": {"fieldRef": {
-                "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
+            {
+                "name": JOBSET_ENV,
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['jobset.sigs.k8s.io/jobset-name']"}},
+            },
+            {
+                "name": NODE_INDEX_ENV,
+                "valueFrom": {
+                    "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}
+                },
+            },
         ]
         policy = {"numNodes": 1}
     else:
         policy = {"numNodes": 1, "torch": {}}
-    job = {"name": NODE, "replicas": 1, "template": {
-        "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
-        "spec": {"backoffLimit": 3, "template": {
-            # The pods' own labels: the chart's NetworkPolicy selects training pods (and their peers) by them.
-            "metadata": {"labels": {**LABELS, "app.kubernetes.io/component": "trainer"}},
-            "spec": {"restartPolicy": "OnFailure", "securityContext": pod_security(), "containers": [container]}}},
-    }}
+    job = {
+        "name": NODE,
+        "replicas": 1,
+        "template": {
+            "metadata": {"labels": {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}},
+            "spec": {
+                "backoffLimit": 3,
+                "template": {
+                    # The pods' own labels: the chart's NetworkPolicy selects training pods (and their peers) by them.
+                    "metadata": {"labels": {**LABELS, "app.kubernetes.io/component": "trainer"}},
+                    "spec": {
+                        "restartPolicy": "OnFailure",
+                        "securityContext": pod_security(),
+                        "containers": [container],
+                    },
+                },
+            },
+        },
+    }
     return {
         "apiVersion": API_VERSION,
         "kind": "ClusterTrainingRuntime",
-        "metadata": {"name": RUNTIMES[framework],
-                     "labels": {**LABELS, "app.kubernetes.io/component": "training-runtime",
-                                "trainer.kubeflow.org/framework": "torch" if framework == "torch" else "tensorflow"}},
-        "spec": {"mlPolicy": policy, "template": {"spec": {
-            "network": {"enableDNSHostnames": True, "publishNotReadyAddresses": True},
-            "replicatedJobs": [job]}}},
+        "metadata": {
+            "name": RUNTIMES[framework],
+            "labels": {
+                **LABELS,
+                "app.kubernetes.io/component": "training-runtime",
+                "trainer.kubeflow.org/framework": "torch" if framework == "torch" else "tensorflow",
+            },
+        },
+        "spec": {
+            "mlPolicy": policy,
+            "template": {
+                "spec": {
+                    "network": {"enableDNSHostnames": True, "publishNotReadyAddresses": True},
+                    "replicatedJobs": [job],
+                }
+            },
+        },
     }
-

@@ -47,8 +47,10 @@ def problems(manifest: dict) -> list[str]:
     schema = crd_schemas().get((api_version, kind))
     if schema is None:
         return _core_problems(manifest)
-    found = [f"{_path(error)}: {error.message}" for error in
-             sorted(jsonschema.Draft7Validator(schema).iter_errors(manifest), key=lambda e: list(e.path))]
+    found = [
+        f"{_path(error)}: {error.message}"
+        for error in sorted(jsonschema.Draft7Validator(schema).iter_errors(manifest), key=lambda e: list(e.path))
+    ]
     return found + _metadata_problems(manifest.get("metadata")) + _webhook_problems(manifest)
 
 
@@ -60,8 +62,12 @@ def _core_problems(manifest: dict) -> list[str]:
     except kubernetes_validate.ValidationError as error:
         return [f"{_path(error)}: {error.message}"]
     except kubernetes_validate.SchemaNotFoundError:
-        return [f"no schema for {manifest.get('apiVersion')}/{manifest.get('kind')} (neither core Kubernetes "
-                f"{KUBERNETES_VERSION} nor a CRD in platform/crds)"]
+        return [
+            (
+                f"no schema for {manifest.get('apiVersion')}/{manifest.get('kind')} (neither core Kubernetes "
+                f"{KUBERNETES_VERSION} nor a CRD in platform/crds)"
+            )
+        ]
     return _metadata_problems(manifest.get("metadata"))
 
 
@@ -96,12 +102,23 @@ def _webhook_problems(manifest: dict) -> list[str]:
         if kind == "PyTorchJob" and replicas.get("Master", {}).get("replicas") != 1:
             found.append("spec.pytorchReplicaSpecs.Master: exactly one replica is required")
     if kind == "ClusterTrainingRuntime":  # Trainer v2 fills the `node` container of the `node` job from the TrainJob
-        jobs = {job.get("name"): job for job in manifest.get("spec", {}).get("template", {}).get("spec", {})
-                .get("replicatedJobs", [])}
-        containers = [c.get("name") for c in jobs.get("node", {}).get("template", {}).get("spec", {})
-                      .get("template", {}).get("spec", {}).get("containers", [])]
+        jobs = {
+            job.get("name"): job
+            for job in manifest.get("spec", {}).get("template", {}).get("spec", {}).get("replicatedJobs", [])
+        }
+        containers = [
+            c.get("name")
+            for c in jobs.get("node", {})
+            .get("template", {})
+            .get("spec", {})
+            .get("template", {})
+            .get("spec", {})
+            .get("containers", [])
+        ]
         if "node" not in containers:
-            found.append(f"spec.template.spec.replicatedJobs: needs a job 'node' with a container 'node' (has {containers})")
+            found.append(
+                f"spec.template.spec.replicatedJobs: needs a job 'node' with a container 'node' (has {containers})"
+            )
     return found
 
 
@@ -125,8 +142,11 @@ def strict(schema: dict) -> dict:
 
     def visit(node):
         if isinstance(node, dict):
-            if ("properties" in node and "additionalProperties" not in node
-                    and not node.get("x-kubernetes-preserve-unknown-fields")):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
                 node["additionalProperties"] = False
             for value in node.values():
                 visit(value)

@@ -20,8 +20,10 @@ def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
     local = runs.local_run(run_dir)
     missing = [name for name in runs.PUBLISHED[:3] if not os.path.exists(os.path.join(local, name))]
     if missing:
-        raise RegistryError(f"{run_dir}: not a finished training run (missing {', '.join(missing)}); "
-                            f"push the --out of a completed `ytlabel train`")
+        raise RegistryError(
+            f"{run_dir}: not a finished training run (missing {', '.join(missing)}); "
+            f"push the --out of a completed `ytlabel train`"
+        )
     spec_record = runs.read_spec(local)
     config = runs.read_config(local)
     result = runs.read_result(local)
@@ -41,8 +43,9 @@ def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
         except storage.NotFound:
             source = ""
         if not os.path.isdir(source):
-            raise RegistryError(f"{run_dir}: the model's encoder {spec['encoder']['path']} is gone; "
-                                f"it must travel with the model")
+            raise RegistryError(
+                f"{run_dir}: the model's encoder {spec['encoder']['path']} is gone; it must travel with the model"
+            )
         for name in sorted(os.listdir(source)):
             files[f"{runs.ENCODER_DIR}/{name}"] = os.path.join(source, name)
         encoder = {"source": spec["encoder"]["path"], **file_digest(os.path.join(source, "encoder.npz"))}
@@ -53,21 +56,36 @@ def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
         root = encoder_root if relative.startswith(f"{runs.ENCODER_DIR}/") else run_root
         inside = os.path.realpath(path).startswith(root + os.sep)
         if not os.path.isfile(path) or os.path.islink(path) or not inside:
-            raise RegistryError(f"{run_dir}: {relative} is not a regular file of the run (a symbolic link, a "
-                                f"folder, or a path leading outside it); only the run's own files are published")
+            raise RegistryError(
+                f"{run_dir}: {relative} is not a regular file of the run (a symbolic link, a "
+                f"folder, or a path leading outside it); only the run's own files are published"
+            )
     files[runs.SPEC] = json.dumps({**spec_record, "spec": spec}, indent=2, sort_keys=True).encode()
     record = {
-        "arch": spec_record["arch"], "framework": spec_record["framework"], "level": spec_record["level"],
-        "spec": spec, "config": config, "metrics": headline(runs.read_metrics(local)), "encoder": encoder,
+        "arch": spec_record["arch"],
+        "framework": spec_record["framework"],
+        "level": spec_record["level"],
+        "spec": spec,
+        "config": config,
+        "metrics": headline(runs.read_metrics(local)),
+        "encoder": encoder,
         "dataset": result.get("dataset"),
-        "training": {key: result.get(key) for key in ("epochs", "train_loss", "videos_per_s", "train_s", "params",
-                                                      "world_size", "device")},
+        "training": {
+            key: result.get(key)
+            for key in ("epochs", "train_loss", "videos_per_s", "train_s", "params", "world_size", "device")
+        },
     }
-    nonfinite = sorted(f"{part}.{key}" for part in ("metrics", "training") for key, value in (record[part] or {}).items()
-                       if isinstance(value, float) and not math.isfinite(value))
+    nonfinite = sorted(
+        f"{part}.{key}"
+        for part in ("metrics", "training")
+        for key, value in (record[part] or {}).items()
+        if isinstance(value, float) and not math.isfinite(value)
+    )
     if nonfinite:
-        raise RegistryError(f"{run_dir}: {', '.join(nonfinite)} not finite (NaN or infinity); a model with "
-                            f"non-finite figures is not published")
+        raise RegistryError(
+            f"{run_dir}: {', '.join(nonfinite)} not finite (NaN or infinity); a model with "
+            f"non-finite figures is not published"
+        )
     return files, record
 
 
@@ -78,8 +96,10 @@ def _model_files(run_dir: str, model_dir: str) -> dict[str, str]:
     for folder, folders, names in os.walk(model_dir):
         for name in folders:
             if os.path.islink(os.path.join(folder, name)):
-                raise RegistryError(f"{run_dir}: {os.path.relpath(os.path.join(folder, name), os.path.dirname(model_dir))}"
-                                    f" is a symbolic link to a folder; only the run's own files are published")
+                raise RegistryError(
+                    f"{run_dir}: {os.path.relpath(os.path.join(folder, name), os.path.dirname(model_dir))}"
+                    f" is a symbolic link to a folder; only the run's own files are published"
+                )
         for name in names:
             path = os.path.join(folder, name)
             found[os.path.relpath(path, os.path.dirname(model_dir)).replace(os.sep, "/")] = path
@@ -109,8 +129,13 @@ def code_version() -> dict:
     """The package version and, from a git checkout, the commit (None in an installed image)."""
     commit = None
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(ytlabel.__file__),
-                              capture_output=True, text=True, timeout=5)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=os.path.dirname(ytlabel.__file__),
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         commit = done.stdout.strip() or None if done.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired):
         pass

@@ -51,24 +51,45 @@ def build_ensemble(members: list[str], out: str) -> dict:
                     shutil.copyfile(source, target)
             packed.append(folder)
             records.append(spec)
-            results.append({"run": member, "arch": spec["arch"], "framework": spec["framework"],
-                            "metrics": record["metrics"], **record["training"]})
+            results.append(
+                {
+                    "run": member,
+                    "arch": spec["arch"],
+                    "framework": spec["framework"],
+                    "metrics": record["metrics"],
+                    **record["training"],
+                }
+            )
         disagree = [key for key in OPTIONS if len({str(record.get(key)) for record in records}) > 1]
         if disagree:
-            raise RegistryError(f"the runs read their inputs differently ({', '.join(disagree)}: "
-                                f"{[record.get(disagree[0]) for record in records]}); an ensemble feeds one batch to all")
+            raise RegistryError(
+                f"the runs read their inputs differently ({', '.join(disagree)}: "
+                f"{[record.get(disagree[0]) for record in records]}); an ensemble feeds one batch to all"
+            )
         frameworks = sorted({record["framework"] for record in records})
-        spec_record = {"arch": ENSEMBLE, "framework": frameworks[0] if len(frameworks) == 1 else "+".join(frameworks),
-                       "spec": {"members": packed, "combine": COMBINE},
-                       **{key: records[0].get(key) for key in OPTIONS}}
+        spec_record = {
+            "arch": ENSEMBLE,
+            "framework": frameworks[0] if len(frameworks) == 1 else "+".join(frameworks),
+            "spec": {"members": packed, "combine": COMBINE},
+            **{key: records[0].get(key) for key in OPTIONS},
+        }
         writer = runs.RunDir(staging)
         writer.write_json(runs.SPEC, spec_record)
         writer.write_yaml(runs.CONFIG, {"members": list(members), "combine": COMBINE})
-        writer.write_json(runs.RESULT, {
-            "arch": ENSEMBLE, "framework": spec_record["framework"], "members": results, "epochs": None,
-            "train_loss": None, "videos_per_s": None, "usage": {},
-            "train_s": round(sum(result.get("train_s") or 0 for result in results), 1),
-            "params": sum(result.get("params") or 0 for result in results)})
+        writer.write_json(
+            runs.RESULT,
+            {
+                "arch": ENSEMBLE,
+                "framework": spec_record["framework"],
+                "members": results,
+                "epochs": None,
+                "train_loss": None,
+                "videos_per_s": None,
+                "usage": {},
+                "train_s": round(sum(result.get("train_s") or 0 for result in results), 1),
+                "params": sum(result.get("params") or 0 for result in results),
+            },
+        )
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         if os.path.exists(out):
             os.rmdir(out)

@@ -52,8 +52,10 @@ def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
 
 def check_name(name: str, what: str) -> str:
     if not NAME.match(name or ""):
-        raise RegistryError(f"{what} {name!r}: use lowercase letters, digits and '-' (at most 63, like a "
-                            f"Kubernetes name), e.g. 'yt8m-fc'")
+        raise RegistryError(
+            f"{what} {name!r}: use lowercase letters, digits and '-' (at most 63, like a "
+            f"Kubernetes name), e.g. 'yt8m-fc'"
+        )
     return name
 
 
@@ -85,9 +87,14 @@ class Registry:
                     self.store.put_file(prefix + relative, source)
                     entries[relative] = file_digest(source)
                 written.append(prefix + relative)
-            manifest = {**record, "name": name, "version": version, "files": entries,
-                        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                        "code_version": code_version()}
+            manifest = {
+                **record,
+                "name": name,
+                "version": version,
+                "files": entries,
+                "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "code_version": code_version(),
+            }
             self.store.put(prefix + MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False).encode())
         except BaseException:
             for key in written:
@@ -103,8 +110,7 @@ class Registry:
         check_name(name, "model name")
         check_name(alias, "alias")
         manifest = self.manifest(name, version)
-        pointer = {"version": version,
-                   "promoted": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        pointer = {"version": version, "promoted": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
         self.store.put(f"{name}/aliases/{alias}.json", json.dumps(pointer).encode())
         return manifest
 
@@ -130,7 +136,7 @@ class Registry:
                 try:
                     found[key.rsplit("/", 1)[1].removesuffix(".json")] = int(json.loads(data)["version"])
                 except (ValueError, KeyError, TypeError):
-                    raise RegistryError(f"{self.uri}/{key}: not an alias (expected {{\"version\": N}})") from None
+                    raise RegistryError(f'{self.uri}/{key}: not an alias (expected {{"version": N}})') from None
         return found
 
     def resolve(self, ref: str) -> tuple[str, int]:
@@ -138,8 +144,9 @@ class Registry:
         if alias is not None:
             aliases = self.aliases(name)
             if alias not in aliases:
-                raise RegistryError(f"{ref}: {name} has no alias {alias!r} in {self.uri} "
-                                    f"(aliases: {sorted(aliases) or 'none'})")
+                raise RegistryError(
+                    f"{ref}: {name} has no alias {alias!r} in {self.uri} (aliases: {sorted(aliases) or 'none'})"
+                )
             return name, aliases[alias]
         if version is None:
             versions = self.versions(name)
@@ -167,11 +174,17 @@ class Registry:
             aliases = self.aliases(name)
             for version in self.versions(name):
                 manifest = self.manifest(name, version)
-                rows.append({
-                    "name": name, "version": version, "arch": manifest["arch"], "framework": manifest["framework"],
-                    "aliases": sorted(alias for alias, v in aliases.items() if v == version),
-                    "metrics": headline(manifest.get("metrics")), "created": manifest["created"],
-                })
+                rows.append(
+                    {
+                        "name": name,
+                        "version": version,
+                        "arch": manifest["arch"],
+                        "framework": manifest["framework"],
+                        "aliases": sorted(alias for alias, v in aliases.items() if v == version),
+                        "metrics": headline(manifest.get("metrics")),
+                        "created": manifest["created"],
+                    }
+                )
         return rows
 
     def pull(self, ref: str, out_dir: str) -> dict:
@@ -196,9 +209,11 @@ class Registry:
                 self.store.get_file(f"{name}/{version}/{relative}", target)
                 actual = file_digest(target)
                 if actual["sha256"] != expected["sha256"]:
-                    raise RegistryError(f"{name}:{version}/{relative}: sha256 {actual['sha256'][:12]}... does not "
-                                        f"match the manifest's {expected['sha256'][:12]}...; the registry copy is "
-                                        f"damaged, nothing was written to {out_dir}")
+                    raise RegistryError(
+                        f"{name}:{version}/{relative}: sha256 {actual['sha256'][:12]}... does not "
+                        f"match the manifest's {expected['sha256'][:12]}...; the registry copy is "
+                        f"damaged, nothing was written to {out_dir}"
+                    )
             with open(os.path.join(staging, MANIFEST), "w") as handle:
                 json.dump(manifest, handle, indent=2, sort_keys=True)
             if os.path.exists(out_dir):
@@ -225,8 +240,10 @@ class Registry:
             if self.store.list(f"{name}/{version}/.claims/") == [key]:
                 return version
             time.sleep(random.uniform(0.0, 0.02 * (attempt + 1)))
-        raise RegistryError(f"could not claim a version of {name!r} in {self.uri} after {CLAIM_ATTEMPTS} attempts "
-                            f"(too many concurrent pushes?)")
+        raise RegistryError(
+            f"could not claim a version of {name!r} in {self.uri} after {CLAIM_ATTEMPTS} attempts "
+            f"(too many concurrent pushes?)"
+        )
 
     def _highest_used(self, name: str) -> int:
         used = [int(key.split("/")[1]) for key in self.store.list(f"{name}/") if key.split("/")[1].isdigit()]

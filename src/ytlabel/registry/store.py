@@ -41,8 +41,10 @@ class Store:
         except Exception as error:
             raise RegistryError(f"cannot reach registry {self.uri}: {storage.s3_reason(error)}") from error
         if not exists:
-            raise RegistryError(f"registry {self.uri}: bucket {bucket!r} does not exist; create it first "
-                                f"(e.g. `mc mb`, or the chart's bucket job)")
+            raise RegistryError(
+                f"registry {self.uri}: bucket {bucket!r} does not exist; create it first "
+                f"(e.g. `mc mb`, or the chart's bucket job)"
+            )
 
     def _where(self, key: str) -> str:
         try:
@@ -70,8 +72,10 @@ class Store:
     def list(self, prefix: str) -> list[str]:
         """Every key under `prefix` (a folder, ending in '/', or '' for all), recursively."""
         if not self.remote and not os.path.isdir(self.root):
-            raise RegistryError(f"registry {self.uri} does not exist (no such directory): check the path; "
-                                f"`ytlabel registry push` creates a new one")
+            raise RegistryError(
+                f"registry {self.uri} does not exist (no such directory): check the path; "
+                f"`ytlabel registry push` creates a new one"
+            )
         folder = self._where(prefix.rstrip("/")) if prefix.strip("/") else self.root
         found = self._call(lambda: storage.listdir(folder))
         return sorted(storage.relative(uri, self.root) for uri in found)
@@ -92,8 +96,9 @@ class Store:
 def open_store(uri: str) -> Store:
     """`file://DIR`, a plain directory path, or `s3://bucket[/prefix]`."""
     if not uri:
-        raise RegistryError("no registry given: pass --registry file://DIR or s3://bucket/prefix, "
-                            "or set YTLABEL_REGISTRY")
+        raise RegistryError(
+            "no registry given: pass --registry file://DIR or s3://bucket/prefix, or set YTLABEL_REGISTRY"
+        )
     if uri.startswith("s3://") and not uri.removeprefix("s3://").strip("/"):
         raise RegistryError(f"registry {uri!r}: name a bucket, e.g. s3://models/ytlabel")
     if "://" in uri and not uri.startswith(("file://", "s3://")):

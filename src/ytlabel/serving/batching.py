@@ -76,11 +76,11 @@ class Batcher:
             group = self._take()
             try:
                 await self._answer(group)
-            except Exception:  # one request's input broke the forward: answer each alone, so only it fails
+            except Exception:  # noqa: BLE001 - one request's input broke the forward: answer each alone, so only it fails
                 for request in group:
                     try:
                         await self._answer([request])
-                    except Exception as error:
+                    except Exception as error:  # noqa: BLE001
                         if not request.future.done():
                             request.future.set_exception(error)
 

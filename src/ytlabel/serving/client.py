@@ -27,8 +27,14 @@ def binary_infer_request(tensors: dict[str, np.ndarray]) -> tuple[bytes, dict[st
         if datatype is None:
             raise ValueError(f"{name}: dtype {array.dtype} has no V2 datatype here; send uint8, float32 or int64")
         data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-        inputs.append({"name": name, "shape": list(array.shape), "datatype": datatype,
-                       "parameters": {"binary_data_size": len(data)}})
+        inputs.append(
+            {
+                "name": name,
+                "shape": list(array.shape),
+                "datatype": datatype,
+                "parameters": {"binary_data_size": len(data)},
+            }
+        )
         chunks.append(data)
     header = json.dumps({"inputs": inputs}).encode()
     headers = {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(len(header))}

@@ -14,8 +14,8 @@ import uuid
 
 import numpy as np
 from kserve import InferOutput, InferRequest, InferResponse, Model
-from kserve.protocol.infer_type import RequestedOutput
 from kserve.errors import InferenceError, InvalidInput
+from kserve.protocol.infer_type import RequestedOutput
 
 from ytlabel import runs, storage
 from ytlabel.data import schema
@@ -32,12 +32,18 @@ log = logging.getLogger("ytlabel.serve")
 
 
 class YT8MModel(Model):
-    def __init__(self, name: str, model_dir: str, top_k: int = 20, top_genres: int = 3,
-                 batching: BatchingOptions = BatchingOptions()):
+    def __init__(
+        self,
+        name: str,
+        model_dir: str,
+        top_k: int = 20,
+        top_genres: int = 3,
+        batching: BatchingOptions | None = None,
+    ):
         super().__init__(name)
         self.model_dir = model_dir
         self.top_k, self.top_genres = top_k, top_genres
-        self.batching = batching
+        self.batching = batching or BatchingOptions()
         self.manifest: dict | None = None
         self.predictor = None
         self.batcher: Batcher | None = None
@@ -51,12 +57,15 @@ class YT8MModel(Model):
         self.batcher = Batcher(self._forward, self.batching)
         self.predictor = self.batcher.call(load_predictor, self.model_dir)
         if self.predictor.options.target != "classes":
-            raise YtlabelError(f"{self.model_dir}: a model trained on {self.predictor.options.target} only; the "
-                               f"server answers class labels (with genres derived from them)")
+            raise YtlabelError(
+                f"{self.model_dir}: a model trained on {self.predictor.options.target} only; the "
+                f"server answers class labels (with genres derived from them)"
+            )
         probe = self.batcher.call(self.predictor.predict, _probe_batch(self.predictor.options))
         if not np.isfinite(probe).all():  # e.g. weights that diverged to NaN: never answer null scores
-            raise YtlabelError(f"{self.model_dir}: the model's scores for a probe input are not finite; "
-                               f"refusing to serve it")
+            raise YtlabelError(
+                f"{self.model_dir}: the model's scores for a probe input are not finite; refusing to serve it"
+            )
         self.classes = probe.shape[1]
         shapes = self.batcher.call(self.predictor.warm_up)  # Keras frame models: compile every shape bucket
         if shapes:
@@ -69,7 +78,9 @@ class YT8MModel(Model):
         FORWARD_VIDEOS.labels(self.name).observe(len(inputs["rgb"]))
         return self.predictor.predict(inputs)
 
-    async def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+    async def predict(
+        self, payload: dict | InferRequest, headers: dict[str, str] | None = None
+    ) -> dict | InferResponse:
         v2 = isinstance(payload, InferRequest)
         try:
             batch = self._v2_batch(payload) if v2 else self._v1_batch(payload)
@@ -98,16 +109,21 @@ class YT8MModel(Model):
     # --- V2 model metadata (GET /v2/models/<name>) -------------------------------------------------
     def get_input_types(self) -> list[dict]:
         if self.predictor is None or self.predictor.options.level == VIDEO:
-            return [{"name": "mean_rgb", "datatype": "FP32", "shape": [-1, schema.RGB_DIM]},
-                    {"name": "mean_audio", "datatype": "FP32", "shape": [-1, schema.AUDIO_DIM]}]
+            return [
+                {"name": "mean_rgb", "datatype": "FP32", "shape": [-1, schema.RGB_DIM]},
+                {"name": "mean_audio", "datatype": "FP32", "shape": [-1, schema.AUDIO_DIM]},
+            ]
         # Frames may also come as UINT8 (the quantized codes of the TFRecords); metadata has one datatype each.
-        return [{"name": "rgb", "datatype": "FP32", "shape": [-1, -1, schema.RGB_DIM]},
-                {"name": "audio", "datatype": "FP32", "shape": [-1, -1, schema.AUDIO_DIM]},
-                {"name": "num_frames", "datatype": "INT64", "shape": [-1]}]
+        return [
+            {"name": "rgb", "datatype": "FP32", "shape": [-1, -1, schema.RGB_DIM]},
+            {"name": "audio", "datatype": "FP32", "shape": [-1, -1, schema.AUDIO_DIM]},
+            {"name": "num_frames", "datatype": "INT64", "shape": [-1]},
+        ]
 
     def get_output_types(self) -> list[dict]:
-        return [{"name": name, "datatype": datatype, "shape": [-1, self._width(name)]}
-                for name, datatype in OUTPUTS.items()]
+        return [
+            {"name": name, "datatype": datatype, "shape": [-1, self._width(name)]} for name, datatype in OUTPUTS.items()
+        ]
 
     def _width(self, output: str) -> int:
         return self.top_genres if output.startswith("genre") else min(self.top_k, self.classes or self.top_k)
@@ -118,8 +134,9 @@ class YT8MModel(Model):
             try:
                 body = json.loads(body)
             except ValueError as error:
-                raise payloads.PayloadError("the body is not JSON; send {\"instances\": [...]} with "
-                                            "Content-Type: application/json") from error
+                raise payloads.PayloadError(
+                    'the body is not JSON; send {"instances": [...]} with Content-Type: application/json'
+                ) from error
         if not isinstance(body, dict) or "instances" not in body:
             raise payloads.PayloadError('V1 body must be {"instances": [...]}')
         return payloads.from_instances(body["instances"], self.predictor.options)
@@ -130,8 +147,9 @@ class YT8MModel(Model):
             try:
                 array = item.as_numpy()
             except Exception as error:  # kserve raises plain errors for data that does not fit the shape
-                raise payloads.PayloadError(f"input {item.name!r}: data does not match shape {item.shape} "
-                                            f"and datatype {item.datatype}") from error
+                raise payloads.PayloadError(
+                    f"input {item.name!r}: data does not match shape {item.shape} and datatype {item.datatype}"
+                ) from error
             tensors[item.name] = (item.datatype, array)
         return payloads.from_tensors(tensors, self.predictor.options)
 
@@ -146,8 +164,9 @@ class YT8MModel(Model):
         wanted = {}
         for output in request.request_outputs:
             if output.name not in OUTPUTS:
-                raise payloads.PayloadError(f"requested output {output.name!r} does not exist; this model answers "
-                                            f"{', '.join(OUTPUTS)}")
+                raise payloads.PayloadError(
+                    f"requested output {output.name!r} does not exist; this model answers {', '.join(OUTPUTS)}"
+                )
             binary = output.binary_data
             wanted[output.name] = default if binary is None else bool(binary)
         return wanted
@@ -168,8 +187,9 @@ class YT8MModel(Model):
             outputs.append(output)
         # KServe's to_rest() writes exactly the requested outputs, each as JSON or raw bytes as asked.
         requested = [RequestedOutput(name, {"binary_data": binary}) for name, binary in wanted.items()]
-        return InferResponse(request.id or str(uuid.uuid4()), self.name, outputs, model_version=self.version,
-                             requested_outputs=requested)
+        return InferResponse(
+            request.id or str(uuid.uuid4()), self.name, outputs, model_version=self.version, requested_outputs=requested
+        )
 
 
 OUTPUTS = {"class_ids": "INT32", "scores": "FP32", "labels": "BYTES", "genres": "BYTES", "genre_scores": "FP32"}
@@ -179,9 +199,11 @@ def _probe_batch(options) -> dict:
     """One all-zero video in the model's input layout (one frame for frame-level models)."""
     if options.level == "video":
         return {"rgb": np.zeros((1, schema.RGB_DIM), np.float32), "audio": np.zeros((1, schema.AUDIO_DIM), np.float32)}
-    return {"rgb": np.zeros((1, options.max_frames, schema.RGB_DIM), np.float32),
-            "audio": np.zeros((1, options.max_frames, schema.AUDIO_DIM), np.float32),
-            "num_frames": np.ones(1, np.int64)}
+    return {
+        "rgb": np.zeros((1, options.max_frames, schema.RGB_DIM), np.float32),
+        "audio": np.zeros((1, options.max_frames, schema.AUDIO_DIM), np.float32),
+        "num_frames": np.ones(1, np.int64),
+    }
 
 
 def verify_model_dir(model_dir: str) -> dict:
@@ -192,8 +214,10 @@ def verify_model_dir(model_dir: str) -> dict:
     """
     path = os.path.join(model_dir, runs.VERSION_MANIFEST)
     if not os.path.exists(path):
-        raise YtlabelError(f"{model_dir}: no manifest.json; serve a registry version "
-                           f"(`ytlabel registry pull`, or KServe's storage initializer from the registry)")
+        raise YtlabelError(
+            f"{model_dir}: no manifest.json; serve a registry version "
+            f"(`ytlabel registry pull`, or KServe's storage initializer from the registry)"
+        )
     with open(path) as handle:
         manifest = json.load(handle)
     for relative, entry in sorted(manifest["files"].items()):

@@ -22,8 +22,10 @@ from ytlabel.models import spec
 from ytlabel.models.genre import genre_scores
 
 MAX_INSTANCES = 256  # per request; a bigger batch is the client's job to split
-FIELDS = {VIDEO: (("mean_rgb", schema.RGB_DIM), ("mean_audio", schema.AUDIO_DIM)),
-          "frame": (("rgb", schema.RGB_DIM), ("audio", schema.AUDIO_DIM))}
+FIELDS = {
+    VIDEO: (("mean_rgb", schema.RGB_DIM), ("mean_audio", schema.AUDIO_DIM)),
+    "frame": (("rgb", schema.RGB_DIM), ("audio", schema.AUDIO_DIM)),
+}
 
 
 class PayloadError(ValueError):
@@ -65,8 +67,10 @@ def instance(record) -> dict:
     """The V1 instance of a TFRecord's video, as a client sends it: `mean_rgb`/`mean_audio` floats for a
     video-level record, `rgb`/`audio` quantized frames ({"b64": ...} per frame) for a frame-level one."""
     if hasattr(record, "num_frames"):
-        return {name: [{"b64": base64.b64encode(row.tobytes()).decode()} for row in codes]
-                for name, codes in (("rgb", record.rgb), ("audio", record.audio))}
+        return {
+            name: [{"b64": base64.b64encode(row.tobytes()).decode()} for row in codes]
+            for name, codes in (("rgb", record.rgb), ("audio", record.audio))
+        }
     return {"mean_rgb": record.rgb.tolist(), "mean_audio": record.audio.tolist()}
 
 
@@ -82,7 +86,7 @@ def from_tensors(tensors: dict[str, tuple[str, np.ndarray]], options: InputOptio
         datatype, array = tensors[name]
         rank = 2 if options.level == VIDEO else 3
         if array.ndim != rank or array.shape[-1] != width:
-            shape = "[n, %d]" % width if rank == 2 else "[n, frames, %d]" % width
+            shape = f"[n, {width}]" if rank == 2 else f"[n, frames, {width}]"
             raise PayloadError(f"input {name!r}: shape {list(array.shape)}, expected {shape}")
         if datatype == "UINT8":
             if options.level == VIDEO:
@@ -99,8 +103,9 @@ def from_tensors(tensors: dict[str, tuple[str, np.ndarray]], options: InputOptio
         return _video_batch(arrays["mean_rgb"], arrays["mean_audio"], options)
     rgb, audio = arrays["rgb"], arrays["audio"]
     if rgb.shape[1] != audio.shape[1]:
-        raise PayloadError(f"inputs 'rgb' and 'audio' must have the same number of frames "
-                           f"({rgb.shape[1]} vs {audio.shape[1]})")
+        raise PayloadError(
+            f"inputs 'rgb' and 'audio' must have the same number of frames ({rgb.shape[1]} vs {audio.shape[1]})"
+        )
     counts = np.full(len(rgb), rgb.shape[1], dtype=np.int64)
     if "num_frames" in tensors:
         counts = np.asarray(tensors["num_frames"][1], dtype=np.int64).reshape(-1)
@@ -108,8 +113,11 @@ def from_tensors(tensors: dict[str, tuple[str, np.ndarray]], options: InputOptio
             raise PayloadError(f"input 'num_frames': one count in [1, {rgb.shape[1]}] per video, got {counts.tolist()}")
     for index, count in enumerate(counts):
         _check_frames(int(count), f"video {index}")
-    return _frame_batch([rgb[i, :count] for i, count in enumerate(counts)],
-                        [audio[i, :count] for i, count in enumerate(counts)], options)
+    return _frame_batch(
+        [rgb[i, :count] for i, count in enumerate(counts)],
+        [audio[i, :count] for i, count in enumerate(counts)],
+        options,
+    )
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -122,11 +130,20 @@ def answers(logits: np.ndarray, vocabulary: Vocabulary, top_k: int, top_genres: 
     for row, genre_row in zip(probabilities, genres):
         classes = top_indices(row, top_k)
         ranked = top_indices(genre_row, top_genres)
-        results.append({
-            "labels": [{"id": int(c), "name": vocabulary.name(int(c)), "genre": vocabulary.genre(int(c)),
-                        "score": float(row[c])} for c in classes],
-            "genres": [{"genre": vocabulary.genres[g], "score": float(genre_row[g])} for g in ranked],
-        })
+        results.append(
+            {
+                "labels": [
+                    {
+                        "id": int(c),
+                        "name": vocabulary.name(int(c)),
+                        "genre": vocabulary.genre(int(c)),
+                        "score": float(row[c]),
+                    }
+                    for c in classes
+                ],
+                "genres": [{"genre": vocabulary.genres[g], "score": float(genre_row[g])} for g in ranked],
+            }
+        )
     return results
 
 
@@ -143,10 +160,16 @@ def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
 # --- helpers -------------------------------------------------------------------------------------
 def _expected(options: InputOptions, v2: bool = False) -> str:
     if options.level == VIDEO:
-        return "mean_rgb [n, 1024] and mean_audio [n, 128] (FP32)" if v2 else \
-            "'mean_rgb' (1024 numbers) and 'mean_audio' (128 numbers)"
-    return "rgb [n, frames, 1024] and audio [n, frames, 128] (FP32, or UINT8 quantized)" if v2 else \
-        "'rgb' (frames x 1024) and 'audio' (frames x 128), numbers or {\"b64\": quantized bytes} per frame"
+        return (
+            "mean_rgb [n, 1024] and mean_audio [n, 128] (FP32)"
+            if v2
+            else "'mean_rgb' (1024 numbers) and 'mean_audio' (128 numbers)"
+        )
+    return (
+        "rgb [n, frames, 1024] and audio [n, frames, 128] (FP32, or UINT8 quantized)"
+        if v2
+        else "'rgb' (frames x 1024) and 'audio' (frames x 128), numbers or {\"b64\": quantized bytes} per frame"
+    )
 
 
 def _check_level(fields, options: InputOptions, where: str) -> None:
@@ -186,7 +209,7 @@ def _floats(value, shape: tuple[int, ...], where: str) -> np.ndarray:
 
 def _frames(value, width: int, where: str, options: InputOptions) -> np.ndarray:
     if not isinstance(value, list):
-        raise PayloadError(f"{where}: must be a list of frames, each {width} numbers or {{\"b64\": ...}}")
+        raise PayloadError(f'{where}: must be a list of frames, each {width} numbers or {{"b64": ...}}')
     _check_frames(len(value), where)
     if value and isinstance(value[0], dict):
         return _quantized_frames(value, width, where, options)
@@ -208,10 +231,11 @@ def _quantized_frames(value: list, width: int, where: str, options: InputOptions
     for index, frame in enumerate(value):
         text = frame.get("b64") if isinstance(frame, dict) else None
         if not isinstance(text, str):
-            raise PayloadError(f"{where}[{index}]: every frame must be {{\"b64\": ...}} once one is")
+            raise PayloadError(f'{where}[{index}]: every frame must be {{"b64": ...}} once one is')
         if len(text) != encoded_length:  # the strict decoder below would refuse it too; say why
-            raise PayloadError(f"{where}[{index}]: {len(text)} base64 characters; {width} quantized bytes are "
-                               f"{encoded_length}")
+            raise PayloadError(
+                f"{where}[{index}]: {len(text)} base64 characters; {width} quantized bytes are {encoded_length}"
+            )
         if index % options.stride or index > last_kept:
             continue
         try:
@@ -235,8 +259,9 @@ def _frame_batch(rgb_list: list[np.ndarray], audio_list: list[np.ndarray], optio
     sent = []
     for index, (rgb, audio) in enumerate(zip(rgb_list, audio_list)):
         if len(rgb) != len(audio):
-            raise PayloadError(f"instance {index}: rgb has {len(rgb)} frames but audio {len(audio)}; "
-                               f"both carry one row per second")
+            raise PayloadError(
+                f"instance {index}: rgb has {len(rgb)} frames but audio {len(audio)}; both carry one row per second"
+            )
         sent.append(len(rgb))
     kept = [rgb[:: options.stride][: options.max_frames] for rgb in rgb_list]
     time = max(len(frames) for frames in kept)

@@ -75,14 +75,17 @@ def _decode_headerless_and_malformed_bodies(dataplane) -> None:
         except InvalidInput as error:
             if json_length is not None:
                 raise
-            raise InvalidInput(f"the request body ({len(body)} bytes) is not an inference request in JSON: "
-                               f"{_first_line(error)}") from error
+            raise InvalidInput(
+                f"the request body ({len(body)} bytes) is not an inference request in JSON: {_first_line(error)}"
+            ) from error
         except (ValueError, TypeError, KeyError, IndexError) as error:
             if json_length is None:
-                raise InvalidInput(f"the request body ({len(body)} bytes) is not an inference request in JSON: "
-                                   f"{_first_line(error)}") from error
-            raise InvalidInput(f"the binary request body ({len(body)} bytes) does not match its JSON header: "
-                               f"{_first_line(error)}") from error
+                raise InvalidInput(
+                    f"the request body ({len(body)} bytes) is not an inference request in JSON: {_first_line(error)}"
+                ) from error
+            raise InvalidInput(
+                f"the binary request body ({len(body)} bytes) does not match its JSON header: {_first_line(error)}"
+            ) from error
 
     dataplane.decode_inference_request = decoded
 

@@ -41,8 +41,10 @@ def resolve_model_dir(model: str, registry: str | None, cache_dir: str | None = 
         except storage.NotFound:
             raise YtlabelError(f"--model {model}: nothing stored there (pass a registry version's directory)") from None
     if not registry:
-        raise YtlabelError(f"--model {model!r} is not a directory; to serve a registry reference "
-                           f"(NAME[:VERSION|@ALIAS]) pass --registry or set YTLABEL_REGISTRY")
+        raise YtlabelError(
+            f"--model {model!r} is not a directory; to serve a registry reference "
+            f"(NAME[:VERSION|@ALIAS]) pass --registry or set YTLABEL_REGISTRY"
+        )
     from ytlabel.registry import Registry
 
     target = os.path.join(cache_dir or tempfile.mkdtemp(prefix="ytlabel-serve-"), "model")
@@ -64,8 +66,15 @@ def build_model(model_dir: str, name: str | None = None, top_k: int = 20, batchi
     return model
 
 
-def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: int = 20, batching=None,
-          listen_fd: int | None = None) -> None:
+def serve(
+    model_dir: str,
+    name: str | None,
+    http_port: int,
+    host: str,
+    top_k: int = 20,
+    batching=None,
+    listen_fd: int | None = None,
+) -> None:
     """Blocks serving until SIGTERM/SIGINT. `batching`: a `serving.batching.BatchingOptions` (default: its defaults).
     `listen_fd`: accept on this inherited listening socket (one of `serve_processes`' workers) instead of binding."""
     if listen_fd is None:
@@ -81,8 +90,14 @@ def serve(model_dir: str, name: str | None, http_port: int, host: str, top_k: in
 
     from ytlabel.serving.protocol import conform
 
-    log.info("serving %s (%s/%s) on http://%s:%d", model.name, model.manifest["arch"], model.manifest["framework"],
-             host, http_port)
+    log.info(
+        "serving %s (%s/%s) on http://%s:%d",
+        model.name,
+        model.manifest["arch"],
+        model.manifest["framework"],
+        host,
+        http_port,
+    )
     server = ModelServer(http_port=http_port, enable_grpc=False, workers=1)
     conform(server, host, listen_fd)
     server.start([model])
@@ -122,8 +137,9 @@ def serve_processes(worker_argv: list[str], workers: int, host: str, port: int) 
     from ytlabel.processes import stop_processes
 
     _check_port_free(host, port)
-    listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
-                                    backlog=2048)
+    listener = socket.create_server(
+        (host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET, backlog=2048
+    )
     # Accepted connections inherit TCP_NODELAY from the listener. Set here, because a worker's event loop sees
     # the inherited socket as a Unix one (uvicorn wraps the fd so) and would not set it: each small answer
     # then waits for the client's delayed ACK, ~40 ms (measured: 52 ms p50 for a 3 ms request).
@@ -141,14 +157,18 @@ def serve_processes(worker_argv: list[str], workers: int, host: str, port: int) 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         for _ in range(workers):
-            processes.append(subprocess.Popen([*worker_argv, "--listen-fd", str(listener.fileno())],
-                                              pass_fds=(listener.fileno(),), env=env))
+            processes.append(
+                subprocess.Popen(
+                    [*worker_argv, "--listen-fd", str(listener.fileno())], pass_fds=(listener.fileno(),), env=env
+                )
+            )
         log.info("serving from %d processes (%s threads each) on http://%s:%d", workers, threads, host, port)
         while not stopping:
             exited = [process for process in processes if process.poll() is not None]
             if exited:
-                log.error("serving worker %d exited with code %d; stopping the others", exited[0].pid,
-                          exited[0].returncode)
+                log.error(
+                    "serving worker %d exited with code %d; stopping the others", exited[0].pid, exited[0].returncode
+                )
                 return exited[0].returncode or 1
             time.sleep(0.2)
         return 0
@@ -169,8 +189,10 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise YtlabelError(f"--http-port {port}: cannot listen on {host}:{port} ({error.strerror}); "
-                               f"another server holds it, pick another port") from None
+            raise YtlabelError(
+                f"--http-port {port}: cannot listen on {host}:{port} ({error.strerror}); "
+                f"another server holds it, pick another port"
+            ) from None
 
 
 @contextlib.contextmanager
@@ -188,9 +210,13 @@ def running(*serve_args: str, timeout_s: float = 120.0, log_path: str | None = N
     from ytlabel.processes import free_port, stop_processes
 
     port = free_port()
-    log = open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+")
-    process = subprocess.Popen([sys.executable, "-m", "ytlabel", "serve", *serve_args, "--http-port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, text=True)
+    log = open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+")  # noqa: SIM115 - the handle outlives this statement; closed by its owner
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ytlabel", "serve", *serve_args, "--http-port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s

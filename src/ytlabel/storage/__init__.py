@@ -63,11 +63,12 @@ def open_read(uri: str, buffering: int = 1 << 20) -> Iterator[BinaryIO]:
         StorageError: anything else that stops the open.
     """
     location = parse(uri)
+    stream: BinaryIO
     if location.remote:
         stream = io.BufferedReader(ResumingReader(s3_client(), location), buffer_size=buffering)
     else:
         try:
-            stream = open(location.path, "rb", buffering=buffering)
+            stream = open(location.path, "rb", buffering=buffering)  # noqa: SIM115 - the handle outlives this statement; closed by its owner
         except FileNotFoundError as error:
             raise NotFound(f"{uri}: no such file", error.strerror) from error
         except OSError as error:
@@ -120,8 +121,11 @@ def listdir(uri: str, suffix: str = "") -> list[str]:
     if location.remote:
         prefix = location.key.rstrip("/") + "/" if location.key else ""
         client = s3_client()
-        names = s3_call("list", uri, lambda: [obj.object_name for obj in client.list_objects(
-            location.bucket, prefix=prefix, recursive=True)])
+        names = s3_call(
+            "list",
+            uri,
+            lambda: [obj.object_name for obj in client.list_objects(location.bucket, prefix=prefix, recursive=True)],
+        )
         base = f"{S3}{location.bucket}/"
         return sorted(base + name for name in names if name.endswith(suffix))
     found = []

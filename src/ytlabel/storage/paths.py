@@ -47,12 +47,12 @@ def parse(uri: str) -> Location:
     if not uri:
         raise StorageError("empty location: pass a path, file://PATH or s3://bucket/prefix")
     if uri.startswith(S3):
-        bucket, _, key = uri[len(S3):].partition("/")
+        bucket, _, key = uri[len(S3) :].partition("/")
         if not bucket:
             raise StorageError(f"{uri}: an S3 URI needs a bucket, e.g. s3://bucket/prefix")
         return Location(uri=uri, bucket=bucket, key=key)
     if uri.startswith(FILE):
-        return Location(uri=uri, path=uri[len(FILE):])
+        return Location(uri=uri, path=uri[len(FILE) :])
     if "://" in uri:
         raise StorageError(f"{uri}: only local paths, file:// and s3:// are supported")
     return Location(uri=uri, path=uri)
@@ -89,4 +89,4 @@ def basename(uri: str) -> str:
 
 def relative(uri: str, root: str) -> str:
     """The key of `uri` below `root` (both as returned by `listdir`)."""
-    return uri[len(root.rstrip("/")) + 1:]
+    return uri[len(root.rstrip("/")) + 1 :]

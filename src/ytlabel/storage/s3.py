@@ -44,10 +44,20 @@ def _http_client(verify: bool):
         raise StorageError(f"{S3_RETRIES_ENV}={retries!r}: must be a whole number of attempts")
     budget = int(retries)
     return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=10, read=120), maxsize=10, cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE",
+        timeout=urllib3.Timeout(connect=10, read=120),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-        retries=urllib3.Retry(total=budget, connect=budget, read=budget, status=budget, backoff_factor=0.5,
-                              backoff_max=8, status_forcelist=[500, 502, 503, 504]))
+        retries=urllib3.Retry(
+            total=budget,
+            connect=budget,
+            read=budget,
+            status=budget,
+            backoff_factor=0.5,
+            backoff_max=8,
+            status_forcelist=[500, 502, 503, 504],
+        ),
+    )
 
 
 def s3_reason(error: Exception) -> str:
@@ -82,8 +92,11 @@ class ResumingReader(io.RawIOBase):
         self._response = self._open()
 
     def _open(self):
-        return s3_call("read", self._location.uri, lambda: self._client.get_object(
-            self._location.bucket, self._location.key, offset=self._position))
+        return s3_call(
+            "read",
+            self._location.uri,
+            lambda: self._client.get_object(self._location.bucket, self._location.key, offset=self._position),
+        )
 
     def readable(self) -> bool:
         return True
@@ -95,8 +108,9 @@ class ResumingReader(io.RawIOBase):
                 break
             except Exception as error:  # urllib3 protocol / timeout errors: resume where we were
                 if attempt == READ_RETRIES:
-                    raise StorageError(f"cannot read {self._location.uri} at byte {self._position}: "
-                                       f"{s3_reason(error)}") from error
+                    raise StorageError(
+                        f"cannot read {self._location.uri} at byte {self._position}: {s3_reason(error)}"
+                    ) from error
                 self._release()
                 self._response = self._open()
         buffer[: len(data)] = data

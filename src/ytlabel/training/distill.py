@@ -50,9 +50,13 @@ def load_teacher(config: TrainConfig, options: InputOptions) -> Teacher | None:
     except YtlabelError as error:
         raise YtlabelError(f"teacher={config.teacher}: {error}") from None
     compared = ("level", "l2_normalize", "target") + (("max_frames", "stride") if options.level == FRAME else ())
-    differ = [f"{name} {getattr(predictor.options, name)!r} (this run: {getattr(options, name)!r})"
-              for name in compared if getattr(predictor.options, name) != getattr(options, name)]
+    differ = [
+        f"{name} {getattr(predictor.options, name)!r} (this run: {getattr(options, name)!r})"
+        for name in compared
+        if getattr(predictor.options, name) != getattr(options, name)
+    ]
     if differ:
-        raise YtlabelError(f"teacher={config.teacher}: it reads its inputs differently from this run: "
-                           + ", ".join(differ))
+        raise YtlabelError(
+            f"teacher={config.teacher}: it reads its inputs differently from this run: " + ", ".join(differ)
+        )
     return Teacher(config.teacher, predictor.predict, config.distill_weight)

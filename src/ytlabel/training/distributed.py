@@ -84,18 +84,23 @@ def trainer_v2_tf_config(env) -> str | None:
     try:
         nodes, index = int(env[NUM_NODES_ENV]), int(env.get(NODE_INDEX_ENV, ""))
     except ValueError:
-        raise YtlabelError(f"{NUM_NODES_ENV}={env.get(NUM_NODES_ENV)!r} and {NODE_INDEX_ENV}="
-                           f"{env.get(NODE_INDEX_ENV)!r} must be integers (the ytlabel-keras runtime sets them)") from None
+        raise YtlabelError(
+            f"{NUM_NODES_ENV}={env.get(NUM_NODES_ENV)!r} and {NODE_INDEX_ENV}="
+            f"{env.get(NODE_INDEX_ENV)!r} must be integers (the ytlabel-keras runtime sets them)"
+        ) from None
     if env.get(ADDRESSES_ENV):
         addresses = env[ADDRESSES_ENV].split(",")
     elif env.get(JOBSET_ENV):
         addresses = keras_worker_addresses(env[JOBSET_ENV], nodes)
     else:
-        raise YtlabelError(f"{NUM_NODES_ENV} is set but neither {JOBSET_ENV} nor {ADDRESSES_ENV}: run on the "
-                           f"ytlabel-keras ClusterTrainingRuntime, which sets them")
+        raise YtlabelError(
+            f"{NUM_NODES_ENV} is set but neither {JOBSET_ENV} nor {ADDRESSES_ENV}: run on the "
+            f"ytlabel-keras ClusterTrainingRuntime, which sets them"
+        )
     if len(addresses) != nodes or not 0 <= index < nodes:
-        raise YtlabelError(f"node {index} of {nodes} with {len(addresses)} worker addresses: the Trainer v2 "
-                           f"contract does not add up")
+        raise YtlabelError(
+            f"node {index} of {nodes} with {len(addresses)} worker addresses: the Trainer v2 contract does not add up"
+        )
     return json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
 
 
@@ -122,7 +127,9 @@ def keras_place(env=None) -> Place:
     return Place(rank=rank, world_size=len(order), local_rank=int(env.get("LOCAL_RANK", 0)), writer=rank == 0)
 
 
-def worker_environments(workers: int, framework: str, trainer: str = "v1", job: str = "ytlabel") -> list[dict[str, str]]:
+def worker_environments(
+    workers: int, framework: str, trainer: str = "v1", job: str = "ytlabel"
+) -> list[dict[str, str]]:
     """The variables a PyTorchJob / TFJob (trainer v1) or a TrainJob on our runtimes (v2, JobSet `job`) would
     give each of `workers` processes, on 127.0.0.1.
 
@@ -130,7 +137,9 @@ def worker_environments(workers: int, framework: str, trainer: str = "v1", job: 
     processes each running a full-width thread pool oversubscribe the cores (measured 14x slower for 2 LSTM
     ranks on 2 cores), and LOCAL_WORLD_SIZE, from which each process sizes its readers (ytlabel/cores.py).
     """
-    threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
+    threads = (
+        {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
+    )
     contract = _contract(workers, framework) if trainer == "v1" else _trainer_v2_contract(workers, framework, job)
     return [{**threads, "LOCAL_WORLD_SIZE": str(workers), **env} for env in contract]
 
@@ -140,24 +149,53 @@ def _trainer_v2_contract(workers: int, framework: str, job: str) -> list[dict[st
     share one host, so Keras workers get loopback addresses instead of the JobSet's host names."""
     if framework == "torch":
         port = str(free_port())
-        return [{"PET_NNODES": str(workers), "PET_NPROC_PER_NODE": "1", "PET_NODE_RANK": str(rank),
-                 "PET_MASTER_ADDR": "127.0.0.1", "PET_MASTER_PORT": port, "LOCAL_RANK": str(rank)}
-                for rank in range(workers)]
+        return [
+            {
+                "PET_NNODES": str(workers),
+                "PET_NPROC_PER_NODE": "1",
+                "PET_NODE_RANK": str(rank),
+                "PET_MASTER_ADDR": "127.0.0.1",
+                "PET_MASTER_PORT": port,
+                "LOCAL_RANK": str(rank),
+            }
+            for rank in range(workers)
+        ]
     base = free_port(span=workers)
     addresses = ",".join(f"127.0.0.1:{base + index}" for index in range(workers))
-    return [{JOBSET_ENV: job, NODE_INDEX_ENV: str(rank), NUM_NODES_ENV: str(workers), ADDRESSES_ENV: addresses,
-             "LOCAL_RANK": str(rank)} for rank in range(workers)]
+    return [
+        {
+            JOBSET_ENV: job,
+            NODE_INDEX_ENV: str(rank),
+            NUM_NODES_ENV: str(workers),
+            ADDRESSES_ENV: addresses,
+            "LOCAL_RANK": str(rank),
+        }
+        for rank in range(workers)
+    ]
 
 
 def _contract(workers: int, framework: str) -> list[dict[str, str]]:
     if framework == "torch":
         port = str(free_port())
-        return [{"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": str(workers),
-                 "RANK": str(rank), "LOCAL_RANK": str(rank)} for rank in range(workers)]
+        return [
+            {
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": port,
+                "WORLD_SIZE": str(workers),
+                "RANK": str(rank),
+                "LOCAL_RANK": str(rank),
+            }
+            for rank in range(workers)
+        ]
     base = free_port(span=workers)
     addresses = [f"127.0.0.1:{base + index}" for index in range(workers)]
-    return [{"TF_CONFIG": json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": rank}}),
-             "LOCAL_RANK": str(rank)} for rank in range(workers)]
+    return [
+        {
+            "TF_CONFIG": json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": rank}}),
+            "LOCAL_RANK": str(rank),
+        }
+        for rank in range(workers)
+    ]
 
 
 def launch_local(argv: list[str], workers: int, framework: str, trainer: str = "v1", job: str = "ytlabel") -> int:
@@ -169,8 +207,9 @@ def launch_local(argv: list[str], workers: int, framework: str, trainer: str = "
     processes = []
     for rank, extra in enumerate(worker_environments(workers, framework, trainer, job)):
         env = {**os.environ, **extra, LAUNCHED: "1"}
-        process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
         threading.Thread(target=_relay, args=(process, rank), daemon=True).start()
         processes.append(process)
     failed = 0

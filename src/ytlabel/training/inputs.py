@@ -54,8 +54,14 @@ def resolve_data(config: TrainConfig) -> RunData:
         train, validation = sources.split_shards(shards, config.validation_fraction)
     else:
         train, validation = shards, []
-    options = InputOptions(level=config.level, max_frames=config.max_frames, stride=config.stride,
-                            min_frames=config.min_frames, l2_normalize=config.l2_normalize, target=config.target)
+    options = InputOptions(
+        level=config.level,
+        max_frames=config.max_frames,
+        stride=config.stride,
+        min_frames=config.min_frames,
+        l2_normalize=config.l2_normalize,
+        target=config.target,
+    )
     return RunData(train, stream.count_records(train), validation, options)
 
 
@@ -63,10 +69,17 @@ def make_plan(config: TrainConfig, data: RunData, place: Place) -> stream.Stream
     if config.loader_workers is None:
         raise YtlabelError("loader_workers is still auto: training.run.choose_readers settles it before the plan")
     plan = stream.StreamPlan(
-        shards=tuple(data.train_shards), counts=tuple(data.train_counts), options=data.options,
-        batch_size=config.batch_size, seed=config.seed, rank=place.rank, world_size=place.world_size,
-        readers=max(1, config.loader_workers), shuffle_buffer=config.shuffle_buffer,
-        max_steps=config.max_steps_per_epoch, skip_corrupt=config.skip_corrupt,
+        shards=tuple(data.train_shards),
+        counts=tuple(data.train_counts),
+        options=data.options,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        rank=place.rank,
+        world_size=place.world_size,
+        readers=max(1, config.loader_workers),
+        shuffle_buffer=config.shuffle_buffer,
+        max_steps=config.max_steps_per_epoch,
+        skip_corrupt=config.skip_corrupt,
     )
     if plan.steps_per_epoch < 1:
         raise YtlabelError(

@@ -26,8 +26,14 @@ class Feed:
     trainer reads synchronously. A `teacher` softens the labels (distill.py).
     """
 
-    def __init__(self, plan: stream.StreamPlan, start_epoch: int, read_ahead: int, teacher: Teacher | None = None,
-                 workers: int = 0):
+    def __init__(
+        self,
+        plan: stream.StreamPlan,
+        start_epoch: int,
+        read_ahead: int,
+        teacher: Teacher | None = None,
+        workers: int = 0,
+    ):
         self.plan, self.start_epoch, self.read_ahead, self.teacher = plan, start_epoch, read_ahead, teacher
         self.workers = workers
         self.wait_seconds = 0.0
@@ -64,8 +70,10 @@ class Feed:
 
 def signature(level: str, classes: int):
     frames = (None,) if level == VIDEO else (None, None)
-    inputs = {"rgb": tf.TensorSpec(frames + (schema.RGB_DIM,), tf.float32),
-              "audio": tf.TensorSpec(frames + (schema.AUDIO_DIM,), tf.float32)}
+    inputs = {
+        "rgb": tf.TensorSpec(frames + (schema.RGB_DIM,), tf.float32),
+        "audio": tf.TensorSpec(frames + (schema.AUDIO_DIM,), tf.float32),
+    }
     if level != VIDEO:
         inputs["num_frames"] = tf.TensorSpec((None,), tf.int64)
     return inputs, tf.TensorSpec((None, classes), tf.float32)

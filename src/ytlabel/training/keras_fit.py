@@ -41,7 +41,13 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """`ytlabel.training.schedule.learning_rate` in Keras ops (tested equal)."""
 
     def __init__(self, kind: str, base: float, steps_per_epoch: int, epochs: int, decay_rate: float):
-        self.kind, self.base, self.steps_per_epoch, self.epochs, self.decay_rate = kind, base, steps_per_epoch, epochs, decay_rate
+        self.kind, self.base, self.steps_per_epoch, self.epochs, self.decay_rate = (
+            kind,
+            base,
+            steps_per_epoch,
+            epochs,
+            decay_rate,
+        )
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
@@ -53,8 +59,13 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return ops.convert_to_tensor(self.base, "float32")
 
     def get_config(self):
-        return {"kind": self.kind, "base": self.base, "steps_per_epoch": self.steps_per_epoch,
-                "epochs": self.epochs, "decay_rate": self.decay_rate}
+        return {
+            "kind": self.kind,
+            "base": self.base,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.epochs,
+            "decay_rate": self.decay_rate,
+        }
 
 
 @keras.saving.register_keras_serializable(package="ytlabel")
@@ -118,9 +129,11 @@ class _EpochEnd(keras.callbacks.Callback):
         self.waited_before = self.feed.wait_seconds
         loss = float(logs["step_loss"])  # this step's (TrainingModel.train_step), as the PyTorch loop logs it
         if not math.isfinite(loss):
-            raise TrainingError(f"the training loss became {loss} at epoch {self.epoch_index}, step {batch}: lower "
-                                f"learning_rate (now {self.config.learning_rate}) or check the data; the last "
-                                f"checkpoint in {self.config.out} is from before it")
+            raise TrainingError(
+                f"the training loss became {loss} at epoch {self.epoch_index}, step {batch}: lower "
+                f"learning_rate (now {self.config.learning_rate}) or check the data; the last "
+                f"checkpoint in {self.config.out} is from before it"
+            )
         self.telemetry.step(now - self.batch_started, min(wait, now - self.batch_started), videos, loss)
         self.train_seconds += now - self.batch_started
         if self.first_step_seconds is None:
@@ -135,22 +148,36 @@ class _EpochEnd(keras.callbacks.Callback):
         videos = self.epoch_videos * self.place.world_size
         self.videos += videos
         # The mean of the epoch's step losses, as in the PyTorch loop (Keras's `loss` log is the same number).
-        row = {"epoch": epoch, "train_loss": float(np.mean(self.losses)) if self.losses else None,
-               "learning_rate": self._rate(self.steps - 1), "epoch_s": round(elapsed, 3),
-               "videos_per_s": round(videos / elapsed, 2)}
+        row = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(self.losses)) if self.losses else None,
+            "learning_rate": self._rate(self.steps - 1),
+            "epoch_s": round(elapsed, 3),
+            "videos_per_s": round(videos / elapsed, 2),
+        }
         if self.place.distributed:
             _average_across_workers(self.model.non_trainable_variables, self.strategy)
         if self.place.writer and self.data.validation_shards:
             self.plain_model.set_weights(self.model.get_weights())
-            metrics = validate(lambda b: np.asarray(self.plain_model(b, training=False)), self.data.validation_shards,
-                               self.data.options, self.config.batch_size)
+            metrics = validate(
+                lambda b: np.asarray(self.plain_model(b, training=False)),
+                self.data.validation_shards,
+                self.data.options,
+                self.config.batch_size,
+            )
             row.update(val_loss=metrics["loss"], val_gap_at_20=metrics["gap_at_20"], val_hit_at_1=metrics["hit_at_1"])
         self.history.add(row, (epoch + 1) * self.steps)
         if self.place.writer:
             self.model.save_weights(self.run.path(CHECKPOINT_DIR, "last.weights.h5"))
-            self.run.write_json(os.path.join(CHECKPOINT_DIR, "state.json"), {
-                "epoch": epoch + 1, "history": self.history.rows, "videos": self.videos,
-                "train_seconds": self.train_seconds})
+            self.run.write_json(
+                os.path.join(CHECKPOINT_DIR, "state.json"),
+                {
+                    "epoch": epoch + 1,
+                    "history": self.history.rows,
+                    "videos": self.videos,
+                    "train_seconds": self.train_seconds,
+                },
+            )
             self.run.sync()
 
     @property
@@ -159,8 +186,14 @@ class _EpochEnd(keras.callbacks.Callback):
 
     def _rate(self, batch: int) -> float:
         step = self.epoch_index * self.steps + batch
-        return schedule.learning_rate(self.config.schedule, self.config.learning_rate, step, self.steps,
-                                      self.config.epochs, self.config.decay_rate)
+        return schedule.learning_rate(
+            self.config.schedule,
+            self.config.learning_rate,
+            step,
+            self.steps,
+            self.config.epochs,
+            self.config.decay_rate,
+        )
 
 
 def train(config: TrainConfig, run: RunDir, place: Place, data: inputs.RunData) -> dict:
@@ -189,8 +222,11 @@ def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
         inner = keras_models.build(config.arch, spec)
         model = TrainingModel(inner)
         rate = StepSchedule(config.schedule, config.learning_rate, steps, config.epochs, config.decay_rate)
-        optimizer = (keras.optimizers.Adam(rate, epsilon=1e-7) if config.optimizer == "adam"
-                     else keras.optimizers.SGD(rate, momentum=0.9))
+        optimizer = (
+            keras.optimizers.Adam(rate, epsilon=1e-7)
+            if config.optimizer == "adam"
+            else keras.optimizers.SGD(rate, momentum=0.9)
+        )
         model.compile(optimizer=optimizer, loss=SummedBinaryCrossentropy())
     state = {"epoch": 0, "history": [], "videos": 0, "train_seconds": 0.0}
     checkpoint = run.path(CHECKPOINT_DIR, "last.weights.h5")
@@ -202,12 +238,19 @@ def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
                 model.load_weights(checkpoint)
         except (OSError, ValueError, KeyError, TypeError) as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise runs.RunError(f"{run.uri}/{CHECKPOINT_DIR}: not a checkpoint this run can resume from "
-                                f"({reason[:200]}); remove checkpoints/ to train from scratch") from None
+            raise runs.RunError(
+                f"{run.uri}/{CHECKPOINT_DIR}: not a checkpoint this run can resume from "
+                f"({reason[:200]}); remove checkpoints/ to train from scratch"
+            ) from None
         record.log.info("resuming from epoch %d", state["epoch"])
     plain_model = keras_models.build(config.arch, spec) if place.writer else None  # validation outside the strategy
-    feed = keras_feed.Feed(plan, state["epoch"], read_ahead=config.read_ahead,
-                           teacher=distill.load_teacher(config, data.options), workers=config.loader_workers)
+    feed = keras_feed.Feed(
+        plan,
+        state["epoch"],
+        read_ahead=config.read_ahead,
+        teacher=distill.load_teacher(config, data.options),
+        workers=config.loader_workers,
+    )
 
     def dataset_fn(_context=None):
         return keras_feed.dataset(feed, spec.num_classes)
@@ -223,9 +266,15 @@ def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
     # --- train --------------------------------------------------------------------------------
     if state["epoch"] < config.epochs:
         try:
-            model.fit(dataset, epochs=config.epochs, initial_epoch=state["epoch"], steps_per_epoch=steps,
-                      callbacks=[callback], verbose=1 if record.interactive(place.writer) else 0,
-                      shuffle=False)
+            model.fit(
+                dataset,
+                epochs=config.epochs,
+                initial_epoch=state["epoch"],
+                steps_per_epoch=steps,
+                callbacks=[callback],
+                verbose=1 if record.interactive(place.writer) else 0,
+                shuffle=False,
+            )
         except tf.errors.OpError:
             if feed.error is not None:  # our data error, not TensorFlow's wrapping of it
                 raise feed.error from None
@@ -235,11 +284,20 @@ def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
     digest = _digest(inner)
     record.log.info("rank %d final weights sha256 %s", place.rank, digest)
     history.close()
-    result = record.result_record(config, data, place, history, telemetry.summary(), callback.videos,
-                                  callback.train_seconds, started, _layers.trainable_parameters(inner),
-                                  callback.first_step_seconds, config.batch_size * place.world_size,
-                                  {"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "amp": amp,
-                                   "steps_per_epoch": steps})
+    result = record.result_record(
+        config,
+        data,
+        place,
+        history,
+        telemetry.summary(),
+        callback.videos,
+        callback.train_seconds,
+        started,
+        _layers.trainable_parameters(inner),
+        callback.first_step_seconds,
+        config.batch_size * place.world_size,
+        {"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "amp": amp, "steps_per_epoch": steps},
+    )
     if place.writer:
         inner.save(run.path(runs.MODEL_FILES["keras"]))
         run.write_json(RESULT, result)

@@ -32,8 +32,14 @@ class _RichProgress:
     def __init__(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(), transient=True)
+        self._progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f}"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
         self._progress.start()
         self._task = None
         self._epoch = None
@@ -58,8 +64,16 @@ def progress_bar(writer: bool):
 class History:
     """Per-epoch rows kept in memory, written to curves.csv and TensorBoard by the writer rank."""
 
-    COLUMNS = ("epoch", "train_loss", "val_loss", "val_gap_at_20", "val_hit_at_1", "learning_rate",
-               "videos_per_s", "epoch_s")
+    COLUMNS = (
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "val_gap_at_20",
+        "val_hit_at_1",
+        "learning_rate",
+        "videos_per_s",
+        "epoch_s",
+    )
 
     def __init__(self, run: RunDir, writer: bool, rows: list[dict] | None = None):
         self.run, self.writer = run, writer
@@ -97,9 +111,20 @@ class History:
             self._events.close()
 
 
-def result_record(config: TrainConfig, data: RunData, place: Place, history: History, usage: dict, videos: int,
-                  train_seconds: float, started: float, params: int, first_step_s: float | None,
-                  first_step_videos: int, extra: dict) -> dict:
+def result_record(
+    config: TrainConfig,
+    data: RunData,
+    place: Place,
+    history: History,
+    usage: dict,
+    videos: int,
+    train_seconds: float,
+    started: float,
+    params: int,
+    first_step_s: float | None,
+    first_step_videos: int,
+    extra: dict,
+) -> dict:
     """result.json: the columns of the research's comparison table, measured.
 
     `videos_per_s` leaves out the first step (graph tracing in Keras, allocator warm-up in PyTorch)
@@ -114,8 +139,11 @@ def result_record(config: TrainConfig, data: RunData, place: Place, history: His
         "framework": config.framework,
         "epochs": len(history.rows),
         "train_loss": last.get("train_loss"),
-        "val_metrics": {"gap_at_20": last.get("val_gap_at_20"), "hit_at_1": last.get("val_hit_at_1"),
-                        "loss": last.get("val_loss")},
+        "val_metrics": {
+            "gap_at_20": last.get("val_gap_at_20"),
+            "hit_at_1": last.get("val_hit_at_1"),
+            "loss": last.get("val_loss"),
+        },
         "videos_per_s": steady if steady is not None else (round(videos / train_seconds, 2) if train_seconds else None),
         "videos_per_s_with_first_step": round(videos / train_seconds, 2) if train_seconds else None,
         "wall_s": round(time.perf_counter() - started, 2),

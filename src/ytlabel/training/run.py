@@ -16,11 +16,10 @@ import os
 import shutil
 import sys
 
-from ytlabel import runs, storage
+from ytlabel import cores, runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.errors import TrainingError, YtlabelError
 from ytlabel.runs import RESULT, RunDir, differences, spec_record
-from ytlabel import cores
 from ytlabel.training import distributed, inputs
 
 log = logging.getLogger("ytlabel.train")
@@ -42,16 +41,19 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, 
     if workers > 1 and not launched:
         if force:
             start_over(config.out)
-        code = distributed.launch_local(argv or [sys.executable, "-m", "ytlabel", *sys.argv[1:]], workers,
-                                        config.framework)
+        code = distributed.launch_local(
+            argv or [sys.executable, "-m", "ytlabel", *sys.argv[1:]], workers, config.framework
+        )
         if code:
             raise YtlabelError(f"a training worker failed with exit code {code}; see the [rank N] lines above")
         run = RunDir(config.out)
         return run.read_json(RESULT) if run.exists(RESULT) else None
     place = distributed.torch_place() if config.framework == "torch" else distributed.keras_place()
     if force and place.distributed and not launched:
-        raise YtlabelError("--force starts a run over by hand; a cluster job's pods restart into their run and must "
-                           "resume it: give the job a new --out instead")
+        raise YtlabelError(
+            "--force starts a run over by hand; a cluster job's pods restart into their run and must "
+            "resume it: give the job a new --out instead"
+        )
     data = inputs.resolve_data(config)  # missing or unreadable data fails here, before anything is written
     if force and not launched:
         start_over(config.out)
@@ -62,8 +64,11 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, 
     finished = run.read_json(RESULT) if run.exists(RESULT) else None
     if finished is not None:
         if finished.get("epochs", 0) >= config.epochs:
-            log.info("%s already holds this run, finished; nothing to train (pass --force to train it again, "
-                     "or a new --out)", config.out)
+            log.info(
+                "%s already holds this run, finished; nothing to train (pass --force to train it again, "
+                "or a new --out)",
+                config.out,
+            )
             return finished if place.writer else None
         if place.writer:  # trained on to more epochs: until it finishes again it is not a finished run
             log.info("%s: continuing the finished run to epochs=%d", config.out, config.epochs)
@@ -102,10 +107,14 @@ def choose_readers(config: TrainConfig, run: RunDir) -> TrainConfig:
 
 def data_record(data: inputs.RunData) -> dict:
     """data.json: the shards a run reads (names and record counts for training, names for validation)."""
-    return {"train": [{"shard": os.path.basename(shard), "videos": count}
-                      for shard, count in zip(data.train_shards, data.train_counts)],
-            "validation": [os.path.basename(shard) for shard in data.validation_shards],
-            **data.fingerprint()}
+    return {
+        "train": [
+            {"shard": os.path.basename(shard), "videos": count}
+            for shard, count in zip(data.train_shards, data.train_counts)
+        ],
+        "validation": [os.path.basename(shard) for shard in data.validation_shards],
+        **data.fingerprint(),
+    }
 
 
 def check_same_run(run: RunDir, config: TrainConfig, data: inputs.RunData) -> None:
@@ -127,25 +136,30 @@ def check_same_run(run: RunDir, config: TrainConfig, data: inputs.RunData) -> No
             # learning rates do not depend on how many epochs there are in all.
             ignored = (*OPERATIONAL, "epochs")
         stored.append({key: value for key, value in settings.items() if key not in ignored})
-        wanted.append({key: value for key, value in json.loads(json.dumps(config.to_dict())).items()
-                       if key not in ignored})
+        wanted.append(
+            {key: value for key, value in json.loads(json.dumps(config.to_dict())).items() if key not in ignored}
+        )
     if run.exists(runs.DATA):
         stored.append(_data_summary(run.read_json(runs.DATA)))
         wanted.append(_data_summary(data_record(data)))
     for old, new in zip(stored, wanted):
         changed = differences(old, new)
         if changed:
-            raise TrainingError(f"{config.out} holds another run ({changed[0]}); nothing was changed: pass --force "
-                                f"to start over in it, or a new --out")
+            raise TrainingError(
+                f"{config.out} holds another run ({changed[0]}); nothing was changed: pass --force "
+                f"to start over in it, or a new --out"
+            )
 
 
 def _data_summary(record: dict) -> dict:
     """What data.json compares on: the training shards and counts in one line, then the validation shards."""
     train = record.get("train", [])
-    return {"training data": f"{len(train)} shards, {sum(item['videos'] for item in train)} videos, "
-                             f"sha256 {record.get('sha256', '?')[:12]}",
-            "validation data": f"{len(record.get('validation', []))} shards "
-                               f"{', '.join(record.get('validation', [])[:3])}".strip()}
+    return {
+        "training data": f"{len(train)} shards, {sum(item['videos'] for item in train)} videos, "
+        f"sha256 {record.get('sha256', '?')[:12]}",
+        "validation data": f"{len(record.get('validation', []))} shards "
+        f"{', '.join(record.get('validation', [])[:3])}".strip(),
+    }
 
 
 def start_over(out: str) -> None:
@@ -153,8 +167,10 @@ def start_over(out: str) -> None:
     remote = storage.is_remote(out)
     held = storage.listdir(out.rstrip("/")) if remote else os.listdir(out) if os.path.isdir(out) else []
     if held and not storage.exists(storage.join(out, runs.SPEC) if remote else os.path.join(out, runs.SPEC)):
-        raise YtlabelError(f"--force: {out} holds files but no {runs.SPEC}, so it is not a run directory; "
-                           f"refusing to empty it (pass another --out)")
+        raise YtlabelError(
+            f"--force: {out} holds files but no {runs.SPEC}, so it is not a run directory; "
+            f"refusing to empty it (pass another --out)"
+        )
     if remote:
         for uri in held:
             storage.delete(uri)

@@ -1,8 +1,8 @@
 """Learning-rate schedules, one formula per name, used per step by both frameworks.
 
-    constant     lr
-    cosine       lr * (1 + cos(pi * step / total_steps)) / 2        (to 0 at the end of training)
-    exponential  lr * decay_rate ** (step / steps_per_epoch)         (decay_rate per epoch, smoothly)
+constant     lr
+cosine       lr * (1 + cos(pi * step / total_steps)) / 2        (to 0 at the end of training)
+exponential  lr * decay_rate ** (step / steps_per_epoch)         (decay_rate per epoch, smoothly)
 """
 
 import math

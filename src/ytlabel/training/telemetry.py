@@ -35,13 +35,15 @@ class Gpus:
             pynvml.nvmlInit()
             self._nvml = pynvml
             self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
-        except Exception:  # no library, no driver or no device: CPU-only machine
+        except Exception:  # noqa: BLE001 - no library, no driver or no device: CPU-only machine
             self.handles = []
 
     def sample(self) -> list[tuple[float, float]]:
         """(utilisation %, memory used bytes) per GPU."""
-        return [(float(self._nvml.nvmlDeviceGetUtilizationRates(h).gpu), float(self._nvml.nvmlDeviceGetMemoryInfo(h).used))
-                for h in self.handles]
+        return [
+            (float(self._nvml.nvmlDeviceGetUtilizationRates(h).gpu), float(self._nvml.nvmlDeviceGetMemoryInfo(h).used))
+            for h in self.handles
+        ]
 
 
 class Telemetry:
@@ -51,23 +53,53 @@ class Telemetry:
         self.rank = str(rank)
         self.registry = CollectorRegistry()
         labels = ["rank"]
-        self.videos_per_second = Gauge("ytlabel_train_videos_per_second", "Training throughput of the last step", labels, registry=self.registry)
-        self.step_seconds = Histogram("ytlabel_train_step_seconds", "Wall time per optimizer step", labels, buckets=_STEP_BUCKETS, registry=self.registry)
-        self.data_wait_seconds = Histogram("ytlabel_train_data_wait_seconds", "Time waiting for the next batch", labels, buckets=_STEP_BUCKETS, registry=self.registry)
+        self.videos_per_second = Gauge(
+            "ytlabel_train_videos_per_second", "Training throughput of the last step", labels, registry=self.registry
+        )
+        self.step_seconds = Histogram(
+            "ytlabel_train_step_seconds",
+            "Wall time per optimizer step",
+            labels,
+            buckets=_STEP_BUCKETS,
+            registry=self.registry,
+        )
+        self.data_wait_seconds = Histogram(
+            "ytlabel_train_data_wait_seconds",
+            "Time waiting for the next batch",
+            labels,
+            buckets=_STEP_BUCKETS,
+            registry=self.registry,
+        )
         self.videos_total = Counter("ytlabel_train_videos", "Training videos consumed", labels, registry=self.registry)
         self.loss = Gauge("ytlabel_train_loss", "Loss of the last step", labels, registry=self.registry)
         self.epoch = Gauge("ytlabel_train_epoch", "Current epoch (0-based)", labels, registry=self.registry)
-        self.cpu = Gauge("ytlabel_process_cpu_percent", "CPU of the trainer and its children (100 = one core)", labels, registry=self.registry)
-        self.rss = Gauge("ytlabel_process_resident_memory_bytes", "RSS of the trainer and its children", labels, registry=self.registry)
-        self.gpu_util = Gauge("ytlabel_gpu_utilization_percent", "GPU utilisation (NVML)", labels + ["gpu"], registry=self.registry)
-        self.gpu_memory = Gauge("ytlabel_gpu_memory_used_bytes", "GPU memory used (NVML)", labels + ["gpu"], registry=self.registry)
+        self.cpu = Gauge(
+            "ytlabel_process_cpu_percent",
+            "CPU of the trainer and its children (100 = one core)",
+            labels,
+            registry=self.registry,
+        )
+        self.rss = Gauge(
+            "ytlabel_process_resident_memory_bytes",
+            "RSS of the trainer and its children",
+            labels,
+            registry=self.registry,
+        )
+        self.gpu_util = Gauge(
+            "ytlabel_gpu_utilization_percent", "GPU utilisation (NVML)", labels + ["gpu"], registry=self.registry
+        )
+        self.gpu_memory = Gauge(
+            "ytlabel_gpu_memory_used_bytes", "GPU memory used (NVML)", labels + ["gpu"], registry=self.registry
+        )
         self.port = port
         if port:
             try:
                 self._server, self._server_thread = start_http_server(self.port, addr=host, registry=self.registry)
             except OSError as error:
-                raise ConfigError(f"metrics_port: cannot serve metrics on {host}:{port} ({error.strerror}); "
-                                  "choose a free port, or 0 for no exporter") from error
+                raise ConfigError(
+                    f"metrics_port: cannot serve metrics on {host}:{port} ({error.strerror}); "
+                    "choose a free port, or 0 for no exporter"
+                ) from error
         self._gpus = Gpus()
         self._process = psutil.Process()
         self._cpu_samples: list[float] = []

@@ -63,17 +63,31 @@ class EpochBatches(torch.utils.data.IterableDataset):
             yield {**tensors, "id": ids} if self.keep_ids else tensors
 
 
-def data_loader(plan: stream.StreamPlan, workers: int = 0, pin_memory: bool = False, keep_ids: bool = False,
-                packed: bool = False, start_epoch: int = 0):
+def data_loader(
+    plan: stream.StreamPlan,
+    workers: int = 0,
+    pin_memory: bool = False,
+    keep_ids: bool = False,
+    packed: bool = False,
+    start_epoch: int = 0,
+):
     """A DataLoader over the plan with `workers` processes (0: read in this process) that live across epochs;
     the plan's `readers` must be max(1, workers), as `training.inputs.make_plan` sets it. Iterate it once per
     epoch, from `start_epoch` on. `packed`: batches as `examples.pack_batch` packs them (see `batches`)."""
     dataset = EpochBatches(plan, keep_ids, packed)
     dataset.epoch = start_epoch
-    return Loader(torch.utils.data.DataLoader(
-        dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
-        collate_fn=_as_is if packed else None, generator=torch.Generator().manual_seed(plan.seed),
-        worker_init_fn=functools.partial(_worker_started, os.getpid()) if workers else None))
+    return Loader(
+        torch.utils.data.DataLoader(
+            dataset,
+            batch_size=None,
+            num_workers=workers,
+            pin_memory=pin_memory,
+            persistent_workers=workers > 0,
+            collate_fn=_as_is if packed else None,
+            generator=torch.Generator().manual_seed(plan.seed),
+            worker_init_fn=functools.partial(_worker_started, os.getpid()) if workers else None,
+        )
+    )
 
 
 class Loader:
@@ -114,8 +128,10 @@ def batches(packed: Iterable[dict], options: InputOptions, device: torch.device 
         if on_gpu:
             tensors = unpack_on(batch, options, device)
         else:
-            arrays = examples.unpack_batch({key: value.numpy() if isinstance(value, torch.Tensor) else value
-                                            for key, value in batch.items()}, options)
+            arrays = examples.unpack_batch(
+                {key: value.numpy() if isinstance(value, torch.Tensor) else value for key, value in batch.items()},
+                options,
+            )
             tensors = {key: torch.from_numpy(value) for key, value in arrays.items()}
         yield tensors if ids is None else {**tensors, "id": ids}
 

@@ -34,8 +34,9 @@ def train(config: TrainConfig, run: RunDir, place: Place, data: inputs.RunData) 
     if place.distributed:
         # Rank and world size from our place, not env://'s RANK/WORLD_SIZE: under torchrun-style contracts
         # (Trainer v2's PET_* variables) only the node rank and count are given.
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=place.rank,
-                                world_size=place.world_size)
+        dist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo", rank=place.rank, world_size=place.world_size
+        )
     telemetry = Telemetry(place.rank, config.exporter_port(place), config.metrics_host)
     try:
         return _train(config, run, place, data, device, telemetry, started)
@@ -52,8 +53,11 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
     torch.manual_seed(config.seed)
     model = torch_models.build(config.arch, config.spec()).to(device)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = (torch.optim.Adam(parameters, lr=config.learning_rate, eps=1e-7) if config.optimizer == "adam"
-                 else torch.optim.SGD(parameters, lr=config.learning_rate, momentum=0.9))
+    optimizer = (
+        torch.optim.Adam(parameters, lr=config.learning_rate, eps=1e-7)
+        if config.optimizer == "adam"
+        else torch.optim.SGD(parameters, lr=config.learning_rate, momentum=0.9)
+    )
     amp = config.amp and device.type == "cuda"
     if config.amp and not amp:
         record.log.warning("amp=true needs a GPU; training in float32 on %s", device)
@@ -93,13 +97,17 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
                 waited = time.perf_counter()
                 continue
             if teacher is not None:
-                batch["labels"] = torch.from_numpy(teacher.soften(
-                    {key: value.numpy() for key, value in batch.items() if key != "labels"}, batch["labels"].numpy()))
+                batch["labels"] = torch.from_numpy(
+                    teacher.soften(
+                        {key: value.numpy() for key, value in batch.items() if key != "labels"}, batch["labels"].numpy()
+                    )
+                )
             batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
             fetched = time.perf_counter()
             global_step = epoch * steps + step
-            rate = schedule.learning_rate(config.schedule, config.learning_rate, global_step, steps, config.epochs,
-                                          config.decay_rate)
+            rate = schedule.learning_rate(
+                config.schedule, config.learning_rate, global_step, steps, config.epochs, config.decay_rate
+            )
             for group in optimizer.param_groups:
                 group["lr"] = rate
             labels = batch.pop("labels")
@@ -113,9 +121,11 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
             scaler.update()
             value = loss.item()
             if not math.isfinite(value):
-                raise TrainingError(f"the training loss became {value} at epoch {epoch}, step {step}: lower "
-                                    f"learning_rate (now {config.learning_rate}) or check the data; "
-                                    f"the last checkpoint in {config.out} is from before it")
+                raise TrainingError(
+                    f"the training loss became {value} at epoch {epoch}, step {step}: lower "
+                    f"learning_rate (now {config.learning_rate}) or check the data; "
+                    f"the last checkpoint in {config.out} is from before it"
+                )
             done = time.perf_counter()
             telemetry.step(done - waited, fetched - waited, len(labels), value)
             state["train_seconds"] += done - waited
@@ -125,9 +135,20 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
             history.step(global_step, value, rate)
             progress.update(epoch, step + 1, steps, value)
             if config.checkpoint_every_steps and (step + 1) % config.checkpoint_every_steps == 0 and step + 1 < steps:
-                _checkpoint(run, place, model, optimizer, scaler,
-                            {**state, "epoch": epoch, "step": step + 1, "history": history.rows,
-                             "videos": state["videos"] + epoch_videos * place.world_size})
+                _checkpoint(
+                    run,
+                    place,
+                    model,
+                    optimizer,
+                    scaler,
+                    {
+                        **state,
+                        "epoch": epoch,
+                        "step": step + 1,
+                        "history": history.rows,
+                        "videos": state["videos"] + epoch_videos * place.world_size,
+                    },
+                )
             # The step's bookkeeping (telemetry, curves, progress, checkpoints) is training time, not data wait.
             waited = time.perf_counter()
             state["train_seconds"] += waited - done
@@ -140,13 +161,18 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
             average_buffers(model, place.world_size)
 
         # --- validate ---------------------------------------------------------------------------
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None,
-               "learning_rate": rate, "epoch_s": round(time.perf_counter() - epoch_started, 3),
-               "videos_per_s": round(epoch_videos * place.world_size / (time.perf_counter() - epoch_started), 2)}
+        row = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)) if losses else None,
+            "learning_rate": rate,
+            "epoch_s": round(time.perf_counter() - epoch_started, 3),
+            "videos_per_s": round(epoch_videos * place.world_size / (time.perf_counter() - epoch_started), 2),
+        }
         if place.writer and data.validation_shards:
             model.eval()
-            metrics = validate(lambda b: _predict(model, b, device), data.validation_shards,
-                               data.options, config.batch_size)
+            metrics = validate(
+                lambda b: _predict(model, b, device), data.validation_shards, data.options, config.batch_size
+            )
             row.update(val_loss=metrics["loss"], val_gap_at_20=metrics["gap_at_20"], val_hit_at_1=metrics["hit_at_1"])
         history.add(row, (epoch + 1) * steps)
         _checkpoint(run, place, model, optimizer, scaler, {**state, "epoch": epoch + 1, "history": history.rows})
@@ -157,10 +183,20 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
     progress.close()
     record.log.info("rank %d final weights sha256 %s", place.rank, weights_digest(model))
     history.close()
-    result = record.result_record(config, data, place, history, telemetry.summary(), state["videos"],
-                                  state["train_seconds"], started, trainable_parameters(model),
-                                  first_step, config.batch_size * place.world_size,
-                                  {"device": str(device), "amp": amp, "steps_per_epoch": steps})
+    result = record.result_record(
+        config,
+        data,
+        place,
+        history,
+        telemetry.summary(),
+        state["videos"],
+        state["train_seconds"],
+        started,
+        trainable_parameters(model),
+        first_step,
+        config.batch_size * place.world_size,
+        {"device": str(device), "amp": amp, "steps_per_epoch": steps},
+    )
     if place.writer:
         torch.save(model.state_dict(), run.path(runs.MODEL_FILES["torch"]))
         run.write_json(RESULT, result)
@@ -180,8 +216,15 @@ def _checkpoint(run: RunDir, place: Place, model, optimizer, scaler, state: dict
         return
     path = run.path(CHECKPOINT)
     # The CPU generator's state too (dropout masks): a resumed run draws what the uninterrupted one would have.
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                "rng": torch.get_rng_state()}, path + ".partial")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": torch.get_rng_state(),
+        },
+        path + ".partial",
+    )
     os.replace(path + ".partial", path)
     run.write_json(CHECKPOINT_STATE, state)
     run.sync()
@@ -201,8 +244,10 @@ def _resume(run: RunDir, model, optimizer, scaler, device) -> dict:
         state = run.read_json(CHECKPOINT_STATE)
     except (pickle.UnpicklingError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise runs.RunError(f"{run.uri}/{CHECKPOINT}: not a checkpoint this run can resume from ({reason[:200]}); "
-                            f"remove checkpoints/ to train from scratch") from None
+        raise runs.RunError(
+            f"{run.uri}/{CHECKPOINT}: not a checkpoint this run can resume from ({reason[:200]}); "
+            f"remove checkpoints/ to train from scratch"
+        ) from None
     return state
 
 

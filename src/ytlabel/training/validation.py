@@ -13,5 +13,8 @@ def validate(predict: Callable[[dict], np.ndarray], shards: list[str], options: 
     evaluation = Evaluation(genres=False, target=options.target)
     result = evaluate_predictions(predict, shards, options, batch_size, evaluation).result()
     # A genre-trained run is validated on its own outputs: GAP over every genre in the GAP@20 column.
-    return {"loss": result["loss"], "gap_at_20": result.get("gap_at_20", result.get("genre_gap")),
-            "hit_at_1": result.get("hit_at_1", result.get("genre_hit_at_1"))}
+    return {
+        "loss": result["loss"],
+        "gap_at_20": result.get("gap_at_20", result.get("genre_gap")),
+        "hit_at_1": result.get("hit_at_1", result.get("genre_hit_at_1")),
+    }

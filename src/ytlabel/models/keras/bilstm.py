@@ -16,4 +16,10 @@ def build(spec: BiLSTMSpec) -> keras.Model:
     sequence = lstm_stack("lstm", frames, mask, spec.hidden, spec.layers, bidirectional=True, last_only=False)
     pooled = masked_mean(sequence, inputs["num_frames"])  # (batch, 2H)
     pooled = layers.Dropout(spec.dropout, name="dropout")(pooled)
-    return keras.Model(inputs, layers.Dense(spec.num_classes, name="logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(pooled), name="bilstm")
+    return keras.Model(
+        inputs,
+        layers.Dense(
+            spec.num_classes, name="logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes))
+        )(pooled),
+        name="bilstm",
+    )

@@ -23,16 +23,23 @@ def fc_classifier(spec: FCSpec, rgb, audio, prefix: str = "fc"):
 
     rgb = layers.Dropout(spec.input_dropout, name=f"{prefix}_rgb_input_dropout")(norm("rgb_input_norm", rgb))
     audio = layers.Dropout(spec.input_dropout, name=f"{prefix}_audio_input_dropout")(norm("audio_input_norm", audio))
-    towers = ops.concatenate([
-        hidden_layer("rgb_tower", spec.rgb_hidden, rgb),
-        hidden_layer("audio_tower", spec.audio_hidden, audio),
-    ], axis=-1)
+    towers = ops.concatenate(
+        [
+            hidden_layer("rgb_tower", spec.rgb_hidden, rgb),
+            hidden_layer("audio_tower", spec.audio_hidden, audio),
+        ],
+        axis=-1,
+    )
     hidden = hidden_layer("head_hidden", spec.head_hidden, towers)
     if spec.gating:  # context gating: hidden * sigmoid(batchnorm(W hidden + b))
         gate = norm("gate_norm", layers.Dense(spec.head_hidden, name=f"{prefix}_gate")(hidden))
         hidden = ops.multiply(hidden, ops.sigmoid(gate))
     hidden = layers.Dropout(spec.dropout, name=f"{prefix}_dropout")(hidden)
-    return layers.Dense(spec.num_classes, name=f"{prefix}_logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(hidden)
+    return layers.Dense(
+        spec.num_classes,
+        name=f"{prefix}_logits",
+        bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)),
+    )(hidden)
 
 
 def build(spec: FCSpec) -> keras.Model:

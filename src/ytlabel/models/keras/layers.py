@@ -10,20 +10,23 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers, ops  # noqa: E402
+import keras
+import numpy as np
+from keras import layers, ops
 
-from ytlabel.data import schema  # noqa: E402
-from ytlabel.features.encoder import load_encoder  # noqa: E402
-from ytlabel.models.spec import VIDEO, EncoderRef  # noqa: E402
-from ytlabel.models.weight_fit import check_fit  # noqa: E402
+from ytlabel.data import schema
+from ytlabel.features.encoder import load_encoder
+from ytlabel.models.spec import VIDEO, EncoderRef
+from ytlabel.models.weight_fit import check_fit
 
 
 def model_inputs(level: str) -> dict[str, keras.KerasTensor]:
     """Named inputs matching the batch stream's keys."""
     if level == VIDEO:
-        return {"rgb": keras.Input((schema.RGB_DIM,), name="rgb"), "audio": keras.Input((schema.AUDIO_DIM,), name="audio")}
+        return {
+            "rgb": keras.Input((schema.RGB_DIM,), name="rgb"),
+            "audio": keras.Input((schema.AUDIO_DIM,), name="audio"),
+        }
     return {
         "rgb": keras.Input((None, schema.RGB_DIM), name="rgb"),
         "audio": keras.Input((None, schema.AUDIO_DIM), name="audio"),
@@ -37,8 +40,10 @@ def encode_inputs(ref: EncoderRef | None, rgb, audio):
         return rgb, audio
     encoder = load_encoder(ref.path)
     coded = []
-    for modality, features, kernel, bias in (("rgb", rgb, encoder.rgb_kernel, encoder.rgb_bias),
-                                             ("audio", audio, encoder.audio_kernel, encoder.audio_bias)):
+    for modality, features, kernel, bias in (
+        ("rgb", rgb, encoder.rgb_kernel, encoder.rgb_bias),
+        ("audio", audio, encoder.audio_kernel, encoder.audio_bias),
+    ):
         dense = layers.Dense(kernel.shape[1], name=f"inputs_encoder_{modality}", trainable=ref.finetune)
         dense.build((None, kernel.shape[0]))
         dense.set_weights([kernel, bias])
@@ -145,7 +150,9 @@ def import_weights(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
             layer.set_weights([weights[f"{layer.name}.{part}"] for part in BATCH_NORM_PARTS])
         elif isinstance(layer, (layers.LSTM, layers.Bidirectional)):
             for direction, cell in _lstm_parts(layer):
-                cell.set_weights([weights[f"{layer.name}.{direction}.{part}"] for part in ("kernel", "recurrent_kernel", "bias")])
+                cell.set_weights(
+                    [weights[f"{layer.name}.{direction}.{part}"] for part in ("kernel", "recurrent_kernel", "bias")]
+                )
 
 
 def trainable_parameters(model: keras.Model) -> int:

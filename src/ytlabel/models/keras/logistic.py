@@ -11,5 +11,7 @@ def build(spec: LogisticSpec) -> keras.Model:
     """rgb (batch, 1024), audio (batch, 128) -> logits (batch, classes)."""
     inputs = model_inputs("video")
     rgb, audio = encode_inputs(spec.encoder, inputs["rgb"], inputs["audio"])
-    logits = layers.Dense(spec.num_classes, name="logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(ops.concatenate([rgb, audio], axis=-1))
+    logits = layers.Dense(
+        spec.num_classes, name="logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes))
+    )(ops.concatenate([rgb, audio], axis=-1))
     return keras.Model(inputs, logits, name="logistic")

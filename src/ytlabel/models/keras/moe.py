@@ -14,7 +14,9 @@ def build(spec: MoeSpec) -> keras.Model:
     features = ops.concatenate([rgb, audio], axis=-1)
     classes, mixtures = spec.num_classes, spec.mixtures
     gates = layers.Dense(classes * (mixtures + 1), name="gates")(features)
-    experts = layers.Dense(classes * mixtures, name="experts", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(features)
+    experts = layers.Dense(
+        classes * mixtures, name="experts", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes))
+    )(features)
     log_gates = ops.log_softmax(ops.reshape(gates, (-1, classes, mixtures + 1)), axis=-1)
     experts = ops.reshape(experts, (-1, classes, mixtures))
     expert_gates, null_gate = log_gates[..., :mixtures], log_gates[..., mixtures:]

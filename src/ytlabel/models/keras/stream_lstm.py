@@ -12,8 +12,18 @@ def streams(spec: StreamLSTMSpec, rgb, audio, num_frames, prefix: str = "streams
     mask = frame_mask(num_frames, rgb)
     rgb_state = lstm_stack(f"{prefix}_rgb_lstm", rgb, mask, spec.rgb_hidden, spec.layers, False, last_only=True)
     audio_state = lstm_stack(f"{prefix}_audio_lstm", audio, mask, spec.audio_hidden, spec.layers, False, last_only=True)
-    return [layers.Dense(spec.num_classes, name=f"{prefix}_rgb_logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(rgb_state),
-            layers.Dense(spec.num_classes, name=f"{prefix}_audio_logits", bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)))(audio_state)]
+    return [
+        layers.Dense(
+            spec.num_classes,
+            name=f"{prefix}_rgb_logits",
+            bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)),
+        )(rgb_state),
+        layers.Dense(
+            spec.num_classes,
+            name=f"{prefix}_audio_logits",
+            bias_initializer=keras.initializers.Constant(output_bias(spec.num_classes)),
+        )(audio_state),
+    ]
 
 
 def build(spec: StreamLSTMSpec) -> keras.Model:

@@ -92,7 +92,9 @@ def average_probabilities(logits: list[torch.Tensor]) -> torch.Tensor:
     log(1 - p) = logsumexp(log sigmoid(-z_k)) - log K; the log K terms cancel.
     """
     stacked = torch.stack(logits)
-    return torch.logsumexp(nn.functional.logsigmoid(stacked), 0) - torch.logsumexp(nn.functional.logsigmoid(-stacked), 0)
+    return torch.logsumexp(nn.functional.logsigmoid(stacked), 0) - torch.logsumexp(
+        nn.functional.logsigmoid(-stacked), 0
+    )
 
 
 class InputEncoder(nn.Module):
@@ -107,8 +109,10 @@ class InputEncoder(nn.Module):
         self.encoder_rgb = dense(*encoder.rgb_kernel.shape)
         self.encoder_audio = dense(*encoder.audio_kernel.shape)
         with torch.no_grad():
-            for layer, kernel, bias in ((self.encoder_rgb, encoder.rgb_kernel, encoder.rgb_bias),
-                                        (self.encoder_audio, encoder.audio_kernel, encoder.audio_bias)):
+            for layer, kernel, bias in (
+                (self.encoder_rgb, encoder.rgb_kernel, encoder.rgb_bias),
+                (self.encoder_audio, encoder.audio_kernel, encoder.audio_bias),
+            ):
                 layer.weight.copy_(torch.from_numpy(kernel.T))
                 layer.bias.copy_(torch.from_numpy(bias))
                 layer.requires_grad_(ref.finetune)
@@ -153,7 +157,9 @@ def export_weights(model: nn.Module) -> dict[str, np.ndarray]:
             for layer, direction, suffix in _lstm_parts(module):
                 key = f"{name}_l{layer}.{direction}"
                 weights[f"{key}.kernel"] = getattr(module, f"weight_ih_l{layer}{suffix}").detach().T.numpy().copy()
-                weights[f"{key}.recurrent_kernel"] = getattr(module, f"weight_hh_l{layer}{suffix}").detach().T.numpy().copy()
+                weights[f"{key}.recurrent_kernel"] = (
+                    getattr(module, f"weight_hh_l{layer}{suffix}").detach().T.numpy().copy()
+                )
                 bias = getattr(module, f"bias_ih_l{layer}{suffix}") + getattr(module, f"bias_hh_l{layer}{suffix}")
                 weights[f"{key}.bias"] = bias.detach().numpy().copy()
     return weights
@@ -175,7 +181,9 @@ def import_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
             for layer, direction, suffix in _lstm_parts(module):
                 key = f"{name}_l{layer}.{direction}"
                 getattr(module, f"weight_ih_l{layer}{suffix}").copy_(torch.from_numpy(weights[f"{key}.kernel"].T))
-                getattr(module, f"weight_hh_l{layer}{suffix}").copy_(torch.from_numpy(weights[f"{key}.recurrent_kernel"].T))
+                getattr(module, f"weight_hh_l{layer}{suffix}").copy_(
+                    torch.from_numpy(weights[f"{key}.recurrent_kernel"].T)
+                )
                 getattr(module, f"bias_ih_l{layer}{suffix}").copy_(torch.from_numpy(weights[f"{key}.bias"]))
                 getattr(module, f"bias_hh_l{layer}{suffix}").zero_()
 
