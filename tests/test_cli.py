@@ -19,6 +19,15 @@ def test_inspect_json_on_the_real_sample(sample_shards, capsys):
     assert summary["top_genres"][0] == ["Arts & Entertainment", 215]
 
 
+def test_inspect_takes_file_uris_as_it_takes_paths(sample_shards, capsys):
+    assert main(["data", "inspect", f"file://{sample_shards[0]}", "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert main(["data", "inspect", sample_shards[0], "--json"]) == 0
+    assert one == json.loads(capsys.readouterr().out) and one["shards"] == 1
+    assert main(["data", "inspect", f"file://{os.path.dirname(sample_shards[0])}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["videos"] == 589
+
+
 def test_inspect_frame_level_text(synth_dir, capsys):
     assert main(["data", "inspect", os.path.join(synth_dir, "frame")]) == 0
     out = capsys.readouterr().out

@@ -3,6 +3,7 @@ operations on a real S3 server (SeaweedFS), including a read that resumes after 
 
 import math
 import os
+import tempfile
 
 import pytest
 
@@ -56,6 +57,65 @@ def test_local_writes_are_atomic_and_listings_skip_partials_and_links(tmp_path):
     with pytest.raises(StorageError, match="non-finite"):
         storage.write_json(str(root / "nan.json"), {"loss": math.nan})
     assert not (root / "nan.json").exists()
+
+
+def test_an_atomic_target_appears_whole_or_not_at_all_under_the_one_partial_name(tmp_path):
+    target = tmp_path / "run" / "model.weights.h5"
+    with storage.AtomicTarget(str(target)) as partial:
+        name = os.path.basename(partial)
+        # The one partial-name rule: the prefix, then the target's own name (Keras picks a format by suffix).
+        assert name.startswith(storage.PARTIAL_PREFIX) and name.endswith("-model.weights.h5")
+        assert storage.is_partial(f"run/{name}") and not storage.is_partial("run/model.weights.h5")
+        assert os.stat(partial).st_mode & 0o777 == 0o666 & ~_umask()  # what open() would have made
+        with open(partial, "wb") as out:
+            out.write(b"weights")
+        assert not target.exists() and storage.listdir(str(tmp_path)) == []
+    assert target.read_bytes() == b"weights" and os.listdir(target.parent) == ["model.weights.h5"]
+    with pytest.raises(RuntimeError), storage.AtomicTarget(str(target)) as partial:
+        with open(partial, "wb") as out:
+            out.write(b"half")
+        raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"weights" and os.listdir(target.parent) == ["model.weights.h5"]
+    folder = tmp_path / "ensemble"
+    folder.mkdir()  # an empty directory is replaced; the staging one is named by the same rule
+    with storage.AtomicTarget(str(folder), directory=True) as staging:
+        assert os.path.basename(staging).startswith(storage.PARTIAL_PREFIX)
+        (tmp_path / staging / "spec.json").write_text("{}")
+    assert os.listdir(folder) == ["spec.json"] and sorted(os.listdir(tmp_path)) == ["ensemble", "run"]
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+@pytest.mark.slow
+def test_a_run_directory_never_uploads_an_unfinished_write(bucket, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the run's local mirror goes under tmp_path
+    run = runs.RunDir(f"{bucket}/runs/partial")
+    run.write_json("result.json", {"done": True})
+    target = storage.AtomicTarget(run.path("model", "model.pt"))  # a save the trainer is in the middle of
+    run.sync()
+    assert storage.listdir(f"{bucket}/runs/partial") == [f"{bucket}/runs/partial/result.json"]
+    target.commit()
+    run.sync()
+    assert storage.listdir(f"{bucket}/runs/partial") == [
+        f"{bucket}/runs/partial/model/model.pt",
+        f"{bucket}/runs/partial/result.json",
+    ]
+
+
+def test_file_uris_list_and_read_like_paths(tmp_path):
+    storage.write_bytes(f"file://{tmp_path}/d/a.tfrecord", b"a")
+    storage.write_bytes(str(tmp_path / "d" / "e" / "b.tfrecord"), b"b")
+    assert storage.listdir(f"file://{tmp_path}/d") == [
+        f"file://{tmp_path}/d/a.tfrecord",
+        f"file://{tmp_path}/d/e/b.tfrecord",
+    ]
+    assert storage.is_file(f"file://{tmp_path}/d/a.tfrecord") and not storage.is_file(f"file://{tmp_path}/d")
+    with pytest.raises(StorageError, match=f"file://{tmp_path}/d: not a regular file"):
+        storage.read_bytes(f"file://{tmp_path}/d")
 
 
 def test_sync_up_publishes_regular_files_only(tmp_path):
@@ -132,6 +192,11 @@ def test_s3_round_trip(bucket, tmp_path):
         "a.bin",
         "b/c.json",
     ]
+    with storage.local_copy(f"{bucket}/t", keep=lambda key: key.endswith(".json")) as copied:
+        assert sorted(os.path.relpath(os.path.join(d, f), copied) for d, _, fs in os.walk(copied) for f in fs) == [
+            "b/c.json"
+        ]
+    assert not os.path.exists(copied)  # a temporary copy does not outlive its block
     storage.delete(f"{bucket}/t/a.bin")
     storage.delete(f"{bucket}/t/a.bin")  # already gone: not an error
     with pytest.raises(NotFound, match=f"cannot read {bucket}/t/a.bin: NoSuchKey"):
@@ -175,7 +240,7 @@ def test_s3_read_resumes_at_the_byte_reached_when_the_connection_breaks(bucket, 
             response = real_client.get_object(bucket_name, key, offset=offset)
             return Breaking(response, 1 << 20 if len(offsets) == 1 else None)
 
-    monkeypatch.setattr(storage, "s3_client", lambda: Client())
+    monkeypatch.setattr(storage.s3, "s3_client", lambda: Client())  # the S3 backend's client
     with storage.open_read(f"{bucket}/big.bin", buffering=1 << 16) as stream:
         assert stream.read() == payload
     assert offsets == [0, 1 << 20]

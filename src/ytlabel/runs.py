@@ -67,8 +67,7 @@ class RunDir:
             self.local = uri
         try:  # fail now, not after an epoch: the directory must exist and take files
             os.makedirs(self.local, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.local, prefix=storage.PARTIAL_PREFIX):
-                pass
+            storage.AtomicTarget(os.path.join(self.local, "write-probe")).discard()
         except OSError as error:
             raise RunError(f"cannot write the run directory {self.local} ({error.strerror})") from error
 
@@ -103,7 +102,7 @@ class RunDir:
     def sync(self) -> None:
         """Uploads the local mirror to S3 (no-op for local runs). Called by the writer only."""
         if self.remote:
-            storage.sync_up(self.local, self.uri.rstrip("/"), skip=lambda key: key.endswith(".partial"))
+            storage.sync_up(self.local, self.uri.rstrip("/"))  # partial writes are never uploaded
 
 
 def _dumps(value, where: str) -> str:
@@ -161,7 +160,7 @@ def write_metrics(run: str, metrics: dict) -> str:
 
 
 def _file(run: str, name: str) -> str:
-    return storage.join(run, name) if storage.is_remote(run) else os.path.join(run, *name.split("/"))
+    return storage.join(run, name)
 
 
 def read_spec(run: str) -> dict:

@@ -27,6 +27,15 @@ def test_files_directories_and_globs(synth_dir, tmp_path):
         sources.resolve_shards(synth_dir)
 
 
+def test_file_uris_resolve_like_paths_and_stay_file_uris(synth_dir):
+    frame_dir = os.path.join(synth_dir, "frame")
+    paths = sources.resolve_shards(frame_dir)
+    assert sources.resolve_shards(f"file://{frame_dir}") == [f"file://{path}" for path in paths]
+    assert sources.resolve_shards(f"file://{frame_dir}/*-00001-*") == [f"file://{paths[1]}"]
+    first = reader.read_shard(f"file://{paths[0]}", "frame")
+    assert [record.id for record in first] == [record.id for record in reader.read_shard(paths[0], "frame")]
+
+
 def test_missing_or_empty_sources_are_named(tmp_path):
     with pytest.raises(DataError, match=f"{tmp_path}/nope: no such file or directory"):
         sources.resolve_shards(str(tmp_path / "nope"))

@@ -33,28 +33,37 @@ def resolve_shards(sources: str | Sequence[str]) -> list[str]:
         sources = [source for source in sources.split(",") if source]
     shards: list[str] = []
     for source in sources:
-        found = _s3_list(source) if source.startswith("s3://") else _local_list(source)
+        found = _list(source)
         if not found:
             raise DataError(f"no {SHARD_SUFFIX} shards found", source=source)
         shards.extend(found)
     return sorted(dict.fromkeys(shards))
 
 
-def _local_list(source: str) -> list[str]:
-    if any(char in source for char in _GLOB_CHARS):
-        return sorted(path for path in glob.glob(source, recursive=True) if os.path.isfile(path))
-    if os.path.isdir(source):
-        if os.path.exists(os.path.join(source, SYNTH_TRUTH)):
+def _list(source: str) -> list[str]:
+    """The file or object `source` names, else every shard under it as a directory or prefix, listed through
+    storage (a plain path, file:// or s3://; directories recursively, symbolic links to directories not
+    followed). A local source with glob characters is a pattern."""
+    location = storage.parse(source)
+    if not location.remote and any(char in location.path for char in _GLOB_CHARS):
+        scheme = source[: len(source) - len(location.path)]  # "" or "file://": results are spelled like the source
+        return sorted(scheme + path for path in glob.glob(location.path, recursive=True) if os.path.isfile(path))
+    try:
+        if storage.is_file(source):
+            return [source]
+        if storage.exists(storage.join(source, SYNTH_TRUTH)):
             raise DataError(
-                f"this is the root of `ytlabel data synth` output; pass {os.path.join(source, 'video')} "
-                f"(video-level models) or {os.path.join(source, 'frame')} (frame-level models)",
+                f"this is the root of `ytlabel data synth` output; pass {storage.join(source, 'video')} "
+                f"(video-level models) or {storage.join(source, 'frame')} (frame-level models)",
                 source=source,
             )
-        pattern = os.path.join(source, "**", "*" + SHARD_SUFFIX)
-        return sorted(glob.glob(pattern, recursive=True))
-    if os.path.isfile(source):
-        return [source]
-    raise DataError("no such file or directory", source=source)
+        found = storage.listdir(source, suffix=SHARD_SUFFIX)
+    except storage.StorageError as error:
+        what = "S3 objects" if location.remote else "files"
+        raise DataError(f"cannot list {what} ({error.reason})", source=source) from error
+    if not found and not location.remote and not os.path.isdir(location.path):
+        raise DataError("no such file or directory", source=source)
+    return found
 
 
 def every_nth(shards: Sequence[str], n: int, offset: int = 0) -> list[str]:
@@ -95,20 +104,11 @@ def split_shards(shards: Sequence[str], validation_fraction: float) -> tuple[lis
 @contextlib.contextmanager
 def open_shard(uri: str) -> Iterator[BinaryIO]:
     """Opens a shard for sequential binary reading, locally or streamed from S3 (resumed if the link drops)."""
-    if not storage.is_remote(uri) and os.path.exists(uri) and not os.path.isfile(uri):
+    location = storage.parse(uri)
+    if not location.remote and os.path.exists(location.path) and not os.path.isfile(location.path):
         raise DataError("not a regular file", source=uri)
     try:
         with storage.open_read(uri) as stream:
             yield stream
     except storage.StorageError as error:
         raise DataError(f"cannot open shard ({error.reason})", source=uri) from error
-
-
-def _s3_list(uri: str) -> list[str]:
-    """The object `uri` names, or else every shard under it as a prefix."""
-    try:
-        if storage.parse(uri).key and not uri.endswith("/") and storage.exists(uri):
-            return [uri]
-        return storage.listdir(uri, suffix=SHARD_SUFFIX)
-    except storage.StorageError as error:
-        raise DataError(f"cannot list S3 objects ({error.reason})", source=uri) from error

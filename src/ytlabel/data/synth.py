@@ -30,6 +30,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ytlabel import storage
 from ytlabel.data import records, schema, wire
 from ytlabel.data.sources import SYNTH_TRUTH
 from ytlabel.data.tfrecord import TFRecordWriter
@@ -269,10 +270,7 @@ def generate(config: SynthConfig, out_dir: str, vocabulary: Vocabulary | None = 
         "labels_per_video_observed": label_count / config.videos,
         "kinds": {kind: np.flatnonzero(world.kinds == k).tolist() for k, kind in enumerate(KINDS)},
     }
-    partial = os.path.join(out_dir, TRUTH + ".partial")
-    with open(partial, "w") as handle:
-        json.dump(truth, handle)
-    os.replace(partial, os.path.join(out_dir, TRUTH))
+    storage.atomic_write(os.path.join(out_dir, TRUTH), json.dumps(truth))
     return truth
 
 

@@ -16,6 +16,7 @@ from typing import BinaryIO, Self
 
 import google_crc32c
 
+from ytlabel import storage
 from ytlabel.errors import ConfigError, DataError
 
 _HEADER = struct.Struct("<QI")
@@ -152,8 +153,8 @@ def _skip(stream: BinaryIO, count: int) -> bool:
 class TFRecordWriter:
     """Writes records to `path` atomically: readers see the file only once it is complete.
 
-    Data goes to `path + ".partial"` and is renamed on a clean close; on an exception the partial
-    file is removed, so a failed run never leaves a half-written shard behind.
+    Data goes to a temporary name beside `path` (storage.AtomicTarget) and is renamed on a clean close; on
+    an exception the partial file is removed, so a failed run never leaves a half-written shard behind.
 
     Example:
         with TFRecordWriter("out/shard-00000.tfrecord") as writer:
@@ -163,9 +164,8 @@ class TFRecordWriter:
     def __init__(self, path: str | os.PathLike, *, atomic: bool = True):
         """`atomic=False` writes in place and flushes each record (live logs such as event files)."""
         self.path = os.fspath(path)
-        self._atomic = atomic
-        self._partial = self.path + ".partial" if atomic else self.path
-        self._file = open(self._partial, "wb")  # noqa: SIM115 - the handle outlives this statement; closed by its owner
+        self._target = storage.AtomicTarget(self.path) if atomic else None
+        self._file = open(self._target.partial if self._target else self.path, "wb")  # noqa: SIM115 - closed by close()/abort()
         self.count = 0
 
     def write(self, payload: bytes) -> None:
@@ -175,18 +175,18 @@ class TFRecordWriter:
         self._file.write(payload)
         self._file.write(_FOOTER.pack(masked_crc32c(payload)))
         self.count += 1
-        if not self._atomic:
+        if self._target is None:
             self._file.flush()
 
     def close(self) -> None:
         self._file.close()
-        if self._atomic:
-            os.replace(self._partial, self.path)
+        if self._target:
+            self._target.commit()
 
     def abort(self) -> None:
         self._file.close()
-        if self._atomic:
-            os.remove(self._partial)
+        if self._target:
+            self._target.discard()
 
     def __enter__(self) -> Self:
         return self

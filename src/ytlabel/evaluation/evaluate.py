@@ -1,13 +1,12 @@
 """Evaluate a trained run over a dataset: YT8M metrics, genre metrics, loss, and for synthetic data the
 generator's oracle ceiling and a breakdown by class kind (temporal / audio / rgb / both)."""
 
-import json
-import os
 import time
 from collections.abc import Callable
 
 import numpy as np
 
+from ytlabel import storage
 from ytlabel.data import reader, sources, stream, synth
 from ytlabel.data.examples import CLASSES, InputOptions
 from ytlabel.data.tfrecord import read_records
@@ -135,7 +134,9 @@ def evaluate_run(run_dir: str, data: str | list[str], batch_size: int = 64) -> d
         if genres.class_positives[g]
     }
     truth = synthetic_truth(shards)
-    if truth and predictor.options.target == CLASSES:  # the oracle and the kinds are per class
+    oracles = [oracle_shard(shard) for shard in shards]
+    usable = truth and all(storage.exists(oracle) for oracle in oracles)
+    if usable and predictor.options.target == CLASSES:  # the oracle and the kinds are per class
         oracle = oracle_evaluation(shards, evaluation.vocabulary)
         result["oracle"] = oracle.result()
         result["by_kind"] = kind_breakdown(truth, evaluation, oracle)
@@ -144,19 +145,21 @@ def evaluate_run(run_dir: str, data: str | list[str], batch_size: int = 64) -> d
 
 def synthetic_truth(shards: list[str]) -> dict | None:
     """The generator's synth.json when `shards` come from `ytlabel data synth` (…/DIR/{video,frame}/*)."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(shards[0]))), synth.TRUTH)
-    if shards[0].startswith("s3://") or not os.path.exists(path):
-        return None
-    with open(path) as handle:
-        return json.load(handle)
+    truth = storage.join(storage.parent(storage.parent(shards[0])), synth.TRUTH)
+    return storage.read_json(truth) if storage.exists(truth) else None
+
+
+def oracle_shard(shard: str) -> str:
+    """Where the generator put its own scores for the videos of `shard`: …/DIR/oracle/<the shard's name>."""
+    return storage.join(storage.parent(storage.parent(shard)), "oracle", storage.basename(shard))
 
 
 def oracle_evaluation(shards: list[str], vocabulary: Vocabulary) -> Evaluation:
     """The same metrics for the generator's own scores of the same videos (the attainable ceiling)."""
     evaluation = Evaluation(vocabulary)
     for shard in shards:
-        oracle_path = os.path.join(os.path.dirname(os.path.dirname(shard)), "oracle", os.path.basename(shard))
-        with open(oracle_path, "rb") as stream_:
+        oracle_path = oracle_shard(shard)
+        with storage.open_read(oracle_path) as stream_:
             oracle = [synth.decode_oracle(payload) for _, payload in read_records(stream_, source=oracle_path)]
         records = list(reader.read_shard(shard))
         for start in range(0, len(records), 256):

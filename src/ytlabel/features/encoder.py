@@ -86,9 +86,8 @@ def save_encoder(out_dir: str, weights: dict[str, np.ndarray], metadata: dict) -
     os.makedirs(out_dir, exist_ok=True)
     _check_shapes(weights, out_dir)
     path = os.path.join(out_dir, WEIGHTS)
-    with open(path + ".partial", "wb") as handle:
-        np.savez(handle, **{key: np.asarray(value, np.float32) for key, value in weights.items()})
-    os.replace(path + ".partial", path)
+    with storage.AtomicTarget(path) as partial:
+        np.savez(partial, **{key: np.asarray(value, np.float32) for key, value in weights.items()})
     metadata = {
         **metadata,
         "format_version": FORMAT_VERSION,
@@ -97,22 +96,25 @@ def save_encoder(out_dir: str, weights: dict[str, np.ndarray], metadata: dict) -
         "activation": "relu",
         "weights_sha256": _sha256(path),
     }
-    with open(os.path.join(out_dir, METADATA + ".partial"), "w") as handle:
-        json.dump(metadata, handle, indent=2, sort_keys=True, allow_nan=False)
-    os.replace(os.path.join(out_dir, METADATA + ".partial"), os.path.join(out_dir, METADATA))
+    storage.atomic_write(
+        os.path.join(out_dir, METADATA), json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False)
+    )
 
 
 def load_encoder(path: str) -> Encoder:
-    """Reads and verifies an encoder directory, local or s3:// (copied to a local mirror first).
+    """Reads and verifies an encoder directory, local or s3:// (copied to a temporary directory first).
 
     Raises:
         YtlabelError: missing files, a checksum mismatch or shapes that do not fit the features.
     """
-    if storage.is_remote(path):
-        try:
-            path = storage.local_mirror(path)
-        except storage.NotFound:
-            raise YtlabelError(f"{path}: not an encoder artifact (nothing stored there)") from None
+    try:
+        with storage.local_copy(path) as local:
+            return _load_local(local)
+    except storage.NotFound:
+        raise YtlabelError(f"{path}: not an encoder artifact (nothing stored there)") from None
+
+
+def _load_local(path: str) -> Encoder:
     metadata_path, weights_path = os.path.join(path, METADATA), os.path.join(path, WEIGHTS)
     if not os.path.exists(metadata_path):
         raise YtlabelError(f"{path}: not an encoder artifact (no {METADATA}; was `ytlabel expand` interrupted?)")

@@ -34,9 +34,7 @@ def build_ensemble(members: list[str], out: str) -> dict:
     if os.path.exists(out) and os.listdir(out):
         raise RegistryError(f"{out}: not empty; an ensemble is written into a new directory")
     packed, records, results = [], [], []
-    staging = out + ".partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with storage.AtomicTarget(out, directory=True) as staging:  # the ensemble appears whole or not at all
         for number, member in enumerate(members):
             files, record = collect_run(member)
             spec = json.loads(files[runs.SPEC])  # the member's spec.json as packed (its encoder path inside)
@@ -90,11 +88,4 @@ def build_ensemble(members: list[str], out: str) -> dict:
                 "params": sum(result.get("params") or 0 for result in results),
             },
         )
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        if os.path.exists(out):
-            os.rmdir(out)
-        os.replace(staging, out)  # the ensemble appears whole or not at all
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return spec_record

@@ -1,6 +1,7 @@
 """Locations: URIs parsed, keys checked to stay inside their root, and the errors of the storage layer."""
 
 import dataclasses
+import os
 
 from ytlabel.errors import YtlabelError
 
@@ -85,6 +86,15 @@ def join(root: str, *keys: str) -> str:
 
 def basename(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def parent(uri: str) -> str:
+    """The directory (prefix) holding `uri`, spelled like it; a relative local path is made absolute."""
+    location = parse(uri)
+    if location.remote:
+        return uri.rstrip("/").rsplit("/", 1)[0]
+    scheme = uri[: len(uri) - len(location.path)]
+    return scheme + os.path.dirname(os.path.abspath(location.path))
 
 
 def relative(uri: str, root: str) -> str:

@@ -5,7 +5,9 @@ import contextlib
 import io
 import os
 import urllib.parse
+from typing import BinaryIO
 
+from ytlabel.storage.local import AtomicTarget
 from ytlabel.storage.paths import Location, NotFound, StorageError
 
 READ_RETRIES = 3  # reopen attempts of a broken S3 stream, each resuming at the byte reached
@@ -126,3 +128,69 @@ class ResumingReader(io.RawIOBase):
         if not self.closed:
             self._release()
         super().close()
+
+
+# --- the backend: the operations storage/__init__.py dispatches for s3:// locations ------------------------
+# S3 never shows a half-written object: an object appears when its upload completes, so writes need no
+# temporary name here; a download is written locally through an AtomicTarget.
+
+
+def open_read(location: Location, buffering: int) -> BinaryIO:
+    return io.BufferedReader(ResumingReader(s3_client(), location), buffer_size=buffering)
+
+
+def exists(location: Location) -> bool:
+    try:
+        _stat(location)
+        return True
+    except NotFound:
+        return False
+
+
+def is_file(location: Location) -> bool:
+    """An object by this exact key (a prefix holding objects is not one)."""
+    return bool(location.key) and not location.key.endswith("/") and exists(location)
+
+
+def size(location: Location) -> int:
+    return _stat(location).size
+
+
+def _stat(location: Location):
+    client = s3_client()
+    return s3_call("stat", location.uri, lambda: client.stat_object(location.bucket, location.key))
+
+
+def listdir(location: Location, suffix: str) -> list[str]:
+    """Every object under the prefix, as s3:// URIs."""
+    prefix = location.key.rstrip("/") + "/" if location.key else ""
+    client = s3_client()
+    names = s3_call(
+        "list",
+        location.uri,
+        lambda: [obj.object_name for obj in client.list_objects(location.bucket, prefix=prefix, recursive=True)],
+    )
+    return sorted(f"s3://{location.bucket}/{name}" for name in names if name.endswith(suffix))
+
+
+def write_bytes(location: Location, data: bytes) -> None:
+    client = s3_client()
+    s3_call(
+        "write", location.uri, lambda: client.put_object(location.bucket, location.key, io.BytesIO(data), len(data))
+    )
+
+
+def put_file(path: str, location: Location) -> None:
+    client = s3_client()
+    s3_call("write", location.uri, lambda: client.fput_object(location.bucket, location.key, path))
+
+
+def get_file(location: Location, path: str) -> None:
+    client = s3_client()
+    with AtomicTarget(path) as partial:
+        s3_call("read", location.uri, lambda: client.fget_object(location.bucket, location.key, partial))
+
+
+def delete(location: Location) -> None:
+    client = s3_client()
+    s3_call("delete", location.uri, lambda: client.remove_object(location.bucket, location.key))

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from ytlabel import runs
+from ytlabel import runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
 from ytlabel.errors import TrainingError
@@ -168,7 +168,8 @@ class _EpochEnd(keras.callbacks.Callback):
             row.update(val_loss=metrics["loss"], val_gap_at_20=metrics["gap_at_20"], val_hit_at_1=metrics["hit_at_1"])
         self.history.add(row, (epoch + 1) * self.steps)
         if self.place.writer:
-            self.model.save_weights(self.run.path(CHECKPOINT_DIR, "last.weights.h5"))
+            with storage.AtomicTarget(self.run.path(CHECKPOINT_DIR, "last.weights.h5")) as partial:
+                self.model.save_weights(partial)
             self.run.write_json(
                 os.path.join(CHECKPOINT_DIR, "state.json"),
                 {
@@ -299,7 +300,8 @@ def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
         {"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "amp": amp, "steps_per_epoch": steps},
     )
     if place.writer:
-        inner.save(run.path(runs.MODEL_FILES["keras"]))
+        with storage.AtomicTarget(run.path(runs.MODEL_FILES["keras"])) as partial:
+            inner.save(partial)
         run.write_json(RESULT, result)
         run.sync()
     return result

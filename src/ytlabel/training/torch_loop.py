@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from ytlabel import runs
+from ytlabel import runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
 from ytlabel.data.readahead import ReadAhead
@@ -198,7 +198,8 @@ def _train(config, run, place, data, device, telemetry, started) -> dict:
         {"device": str(device), "amp": amp, "steps_per_epoch": steps},
     )
     if place.writer:
-        torch.save(model.state_dict(), run.path(runs.MODEL_FILES["torch"]))
+        with storage.AtomicTarget(run.path(runs.MODEL_FILES["torch"])) as partial:
+            torch.save(model.state_dict(), partial)
         run.write_json(RESULT, result)
         run.sync()
     return result
@@ -216,16 +217,14 @@ def _checkpoint(run: RunDir, place: Place, model, optimizer, scaler, state: dict
         return
     path = run.path(CHECKPOINT)
     # The CPU generator's state too (dropout masks): a resumed run draws what the uninterrupted one would have.
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": torch.get_rng_state(),
-        },
-        path + ".partial",
-    )
-    os.replace(path + ".partial", path)
+    state_dicts = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": torch.get_rng_state(),
+    }
+    with storage.AtomicTarget(path) as partial:
+        torch.save(state_dicts, partial)
     run.write_json(CHECKPOINT_STATE, state)
     run.sync()
 
