@@ -2,7 +2,8 @@
 
 `ytlabel serve` runs KServe's own `ModelServer`; `conform(server)` adjusts it before it binds:
 
-- **bind address**: KServe hard-codes host 0.0.0.0 in its uvicorn config; the server binds `host`.
+- **bind address**: KServe hard-codes host 0.0.0.0 in its uvicorn config; the server binds `host` (the hook into
+  KServe's private REST server object is in compat.py, with every other private-API use).
 - **a JSON body without a JSON content type** (NVIDIA Triton's client sends none, nor does `curl -d` without
   `-H`): KServe keeps such a body as bytes and refuses it for lacking `Inference-Header-Content-Length`.
   Under the binary tensor extension a missing header means the whole body is the JSON header, so it is
@@ -25,6 +26,7 @@ import os
 
 from starlette.requests import Request
 
+from ytlabel import compat
 from ytlabel.serving.metrics import REJECTED
 
 log = logging.getLogger("ytlabel.serve")
@@ -39,23 +41,7 @@ def conform(server, host: str, listen_fd: int | None = None) -> None:
     _decode_headerless_and_malformed_bodies(dataplane)
     _list_extensions(dataplane)
     _describe_versions(dataplane)
-    setup = server.setup_event_loop
-
-    def setup_event_loop():
-        # Runs after ModelServer.start() built the REST server and before the event loop binds it.
-        rest = server._rest_server
-        rest.config.host = host
-        rest.config.fd = listen_fd
-        add_handlers = rest._add_exception_handlers
-
-        def handlers(app):
-            add_handlers(app)
-            _add_protocol_handlers(app)
-
-        rest._add_exception_handlers = handlers
-        setup()
-
-    server.setup_event_loop = setup_event_loop
+    compat.kserve_before_serving(server, host, listen_fd, _add_protocol_handlers)
 
 
 def _decode_headerless_and_malformed_bodies(dataplane) -> None:

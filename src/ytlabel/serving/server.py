@@ -13,21 +13,10 @@ import sys
 import tempfile
 import time
 
-from ytlabel import storage
+from ytlabel import compat, storage
 from ytlabel.errors import YtlabelError
 
 log = logging.getLogger("ytlabel.serve")
-
-
-@contextlib.contextmanager
-def _kserve_import():
-    """kserve parses sys.argv when first imported; our own flags (e.g. --model) must not leak into it."""
-    saved = sys.argv
-    sys.argv = saved[:1]
-    try:
-        yield
-    finally:
-        sys.argv = saved
 
 
 def resolve_model_dir(model: str, registry: str | None, cache_dir: str | None = None) -> str:
@@ -55,7 +44,7 @@ def resolve_model_dir(model: str, registry: str | None, cache_dir: str | None = 
 
 def build_model(model_dir: str, name: str | None = None, top_k: int = 20, batching=None):
     """A loaded, ready YT8MModel; its name defaults to the registry name in the manifest."""
-    with _kserve_import():
+    with compat.kserve_import():
         from ytlabel.serving.batching import BatchingOptions
         from ytlabel.serving.model import YT8MModel
 
@@ -85,7 +74,7 @@ def serve(
         exit_with_parent(os.getppid())
     share_cores(1)
     model = build_model(model_dir, name, top_k, batching)
-    with _kserve_import():
+    with compat.kserve_import():
         from kserve import ModelServer
 
     from ytlabel.serving.protocol import conform

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from ytlabel import runs, storage
+from ytlabel import compat, runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
 from ytlabel.errors import TrainingError
@@ -308,17 +308,8 @@ def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
 
 
 def _build_before_fit(model, strategy, plan: stream.StreamPlan) -> None:
-    """Works around keras-team/keras#20329 (Keras 3, MultiWorkerMirroredStrategy, dict inputs).
-
-    Under a strategy, `fit` first pulls one distributed batch and calls `strategy.reduce` on the
-    whole (inputs, labels) structure, which TensorFlow rejects for nested structures. That step only
-    builds the loss and optimizer state symbolically, so we do exactly that from one plain batch of
-    our own stream, inside the strategy scope, and skip the failing hook for this model.
-    """
-    inputs, labels = next(keras_feed.Feed(plan, start_epoch=0, read_ahead=0).batches())
-    with strategy.scope():
-        model._symbolic_build(data_batch=(inputs, labels))
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    """Builds the loss and optimizer state from one plain batch of our own stream before `fit` (compat.py)."""
+    compat.keras_build_before_fit(model, strategy, next(keras_feed.Feed(plan, start_epoch=0, read_ahead=0).batches()))
 
 
 def _average_across_workers(variables, strategy) -> None:
