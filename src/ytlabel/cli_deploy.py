@@ -309,7 +309,7 @@ def _platform_render(args) -> None:
         if not args.arch or not args.framework:
             raise ConfigError("platform render needs --arch and --framework (or --serve NAME@ALIAS)")
         image = args.image or images.trainer(args.framework)
-        settings = manifests.TrainJobSettings(
+        settings = manifests.JobSettings(
             args.arch,
             args.framework,
             args.data,

@@ -148,7 +148,7 @@ def test_network_policies_are_off_by_default_and_select_our_pods_when_on():
         if runtime["kind"] == "ClusterTrainingRuntime"
     ]
     job = manifests.training_job(
-        manifests.TrainJobSettings(
+        manifests.JobSettings(
             arch="fc", framework="torch", data="s3://d/train", out="s3://d/runs/fc", image="t:1", workers=2
         )
     )

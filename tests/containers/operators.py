@@ -17,7 +17,7 @@ import time
 from pods import Pod, run_pod
 
 from tools.engine import Engine
-from ytlabel.platform.launch import KINDS
+from ytlabel.platform.jobs import KINDS
 from ytlabel.platform.trainer_v2 import cluster_training_runtime
 from ytlabel.training.distributed import NODE
 

@@ -5,15 +5,13 @@ job and InferenceService conditions, its deadline, log tail and clean-up. A real
 import pytest
 from fake_kube_api import fake_kube_api
 
-from ytlabel.platform import cluster, launch
+from ytlabel.platform import cluster, deploy, jobs
 from ytlabel.platform import manifests as M
 
 
 def _job(framework: str, name: str = "ytlabel-fc-run", labels: dict | None = None) -> dict:
     return M.training_job(
-        M.TrainJobSettings(
-            "fc", framework, "s3://data/video", "s3://runs/fc", "img:1", workers=2, name=name, labels=labels
-        )
+        M.JobSettings("fc", framework, "s3://data/video", "s3://runs/fc", "img:1", workers=2, name=name, labels=labels)
     )
 
 
@@ -41,7 +39,7 @@ def test_a_failed_job_raises_with_its_log_tail_and_is_still_deleted():
     with (
         fake_kube_api(outcome="Failed", polls_until_done=2) as (api, client),
         pytest.raises(
-            launch.JobFailed,
+            jobs.JobFailed,
             match="PyTorchJob kubeflow/ytlabel-fc-run failed; last log lines:\nytlabel-fc-run-master-0 line 10",
         ),
     ):
@@ -51,7 +49,7 @@ def test_a_failed_job_raises_with_its_log_tail_and_is_still_deleted():
 
 def test_the_deadline_is_real():
     with fake_kube_api(polls_until_done=10_000) as (api, client):  # noqa: SIM117 - nested: the inner block needs the outer one running
-        with pytest.raises(launch.JobFailed, match="did not finish within 0 s \\(last state Running\\)"):
+        with pytest.raises(jobs.JobFailed, match="did not finish within 0 s \\(last state Running\\)"):
             cluster.KubernetesBackend(timeout_s=0.05, poll_s=0.01, api_client=client).run(_job("torch"))
     assert api.objects == {}  # deleted on the way out
 
@@ -60,7 +58,7 @@ def test_an_invalid_body_is_what_the_fake_refuses():
     job = _job("torch")
     job["spec"]["runPolicyy"] = {}  # a typo the strict CRD schema catches
     with fake_kube_api() as (api, client):  # noqa: SIM117 - nested: the inner block needs the outer one running
-        with pytest.raises(launch.JobFailed, match="cannot create PyTorchJob kubeflow/ytlabel-fc-run: 422"):
+        with pytest.raises(jobs.JobFailed, match="cannot create PyTorchJob kubeflow/ytlabel-fc-run: 422"):
             cluster.KubernetesBackend(poll_s=0.01, api_client=client).run(job)
     assert api.invalid == ["spec: Additional properties are not allowed ('runPolicyy' was unexpected)"]
 
@@ -69,7 +67,7 @@ def test_cleanup_deletes_only_the_jobs_of_its_pipeline_run():
     with fake_kube_api(polls_until_done=10_000) as (api, client):
         backend = cluster.KubernetesBackend(timeout_s=0.02, poll_s=0.01, keep=True, api_client=client)
         for name, run in (("ytlabel-a", "run-1"), ("ytlabel-b", "run-2")):
-            with pytest.raises(launch.JobFailed):  # left running (keep=True) when its step is cut short
+            with pytest.raises(jobs.JobFailed):  # left running (keep=True) when its step is cut short
                 backend.run(_job("keras", name, {"ytlabel.io/pipeline-run": run}))
         assert cluster.delete_run_jobs("kubeflow", "run-1", api_client=client) == 1
         assert [key[2] for key in api.objects] == ["ytlabel-b"]
@@ -78,11 +76,11 @@ def test_cleanup_deletes_only_the_jobs_of_its_pipeline_run():
 
 def test_an_inference_service_is_created_then_replaced_and_waited_for():
     with fake_kube_api() as (api, client):
-        url = cluster.apply_inference_service(
+        url = deploy.apply_inference_service(
             "yt8m", "s3://ytlabel/registry/yt8m/3", "kubeflow", poll_s=0.01, api_client=client
         )
         assert url == "http://yt8m.kubeflow.example.com"
-        cluster.apply_inference_service(
+        deploy.apply_inference_service(
             "yt8m", "s3://ytlabel/registry/yt8m/4", "kubeflow", poll_s=0.01, api_client=client
         )
     base = "/apis/serving.kserve.io/v1beta1/namespaces/kubeflow/inferenceservices"
@@ -97,9 +95,7 @@ def _train_job(framework: str, name: str = "ytlabel-fc-run", labels: dict | None
     from ytlabel.platform import trainer_v2
 
     return trainer_v2.train_job(
-        M.TrainJobSettings(
-            "fc", framework, "s3://data/video", "s3://runs/fc", "img:1", workers=2, name=name, labels=labels
-        )
+        M.JobSettings("fc", framework, "s3://data/video", "s3://runs/fc", "img:1", workers=2, name=name, labels=labels)
     )
 
 
@@ -122,7 +118,7 @@ def test_a_failed_train_job_raises_with_node_0s_log():
     with (
         fake_kube_api(outcome="Failed") as (api, client),
         pytest.raises(
-            launch.JobFailed,
+            jobs.JobFailed,
             match="TrainJob kubeflow/ytlabel-fc-run failed; last log lines:\nytlabel-fc-run-node-0-0-x7k2p line 10",
         ),
     ):
@@ -142,16 +138,16 @@ def test_api_discovery_picks_the_trainer(served, trainer):
     with fake_kube_api(served=served) as (_, client):
         assert cluster.trainer_api(client) == trainer
     with fake_kube_api(served=("serving.kserve.io/v1beta1",)) as (_, client):  # noqa: SIM117 - nested: the inner block needs the outer one running
-        with pytest.raises(launch.JobFailed, match="serves neither Kubeflow Trainer"):
+        with pytest.raises(jobs.JobFailed, match="serves neither Kubeflow Trainer"):
             cluster.trainer_api(client)
 
 
 def test_cleanup_deletes_the_train_jobs_of_its_run_too():
     with fake_kube_api(polls_until_done=10_000) as (api, client):
         backend = cluster.KubernetesBackend(timeout_s=0.02, poll_s=0.01, keep=True, api_client=client)
-        with pytest.raises(launch.JobFailed):
+        with pytest.raises(jobs.JobFailed):
             backend.run(_train_job("torch", "ytlabel-v2", {"ytlabel.io/pipeline-run": "run-1"}))
-        with pytest.raises(launch.JobFailed):
+        with pytest.raises(jobs.JobFailed):
             backend.run(_job("torch", "ytlabel-v1", {"ytlabel.io/pipeline-run": "run-1"}))
         assert cluster.delete_run_jobs("kubeflow", "run-1", api_client=client) == 2
         assert api.objects == {}

@@ -18,7 +18,7 @@ IMAGE = "ghcr.io/ytlabel/ytlabel-trainer:0.1.0"
 
 
 def _job(arch="fc", framework="torch", **fields):
-    return M.training_job(M.TrainJobSettings(arch, framework, "s3://data/train", "s3://runs/x", IMAGE, **fields))
+    return M.training_job(M.JobSettings(arch, framework, "s3://data/train", "s3://runs/x", IMAGE, **fields))
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -140,12 +140,12 @@ def test_shipped_crds_cover_the_rendered_kinds():
 
 def test_settings_are_checked():
     with pytest.raises(ConfigError, match="gpus=2: PyTorchJob pods run one training process each; use workers=6"):
-        M.TrainJobSettings("fc", "torch", "s3://d", "s3://o", IMAGE, workers=3, gpus=2)
-    assert M.TrainJobSettings("fc", "keras", "s3://d", "s3://o", IMAGE, gpus=4).gpus == 4  # one process, all GPUs
+        M.JobSettings("fc", "torch", "s3://d", "s3://o", IMAGE, workers=3, gpus=2)
+    assert M.JobSettings("fc", "keras", "s3://d", "s3://o", IMAGE, gpus=4).gpus == 4  # one process, all GPUs
     with pytest.raises(ConfigError, match="arch='cnn'"):
-        M.TrainJobSettings("cnn", "torch", "s3://d", "s3://o", IMAGE)
+        M.JobSettings("cnn", "torch", "s3://d", "s3://o", IMAGE)
     with pytest.raises(ConfigError, match="job name 'x_y'"):
-        M.TrainJobSettings("fc", "torch", "s3://d", "s3://o", IMAGE, name="x_y")
+        M.JobSettings("fc", "torch", "s3://d", "s3://o", IMAGE, name="x_y")
     with pytest.raises(ConfigError, match="must be s3://"):
         I.inference_service("yt8m-fc", "/mnt/models")
 

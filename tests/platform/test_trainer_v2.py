@@ -15,8 +15,8 @@ from ytlabel.training.distributed import keras_place, torch_place
 IMAGE = "ghcr.io/ytlabel/ytlabel-trainer:0.1.0"
 
 
-def _settings(arch="fc", framework="torch", **fields) -> M.TrainJobSettings:
-    return M.TrainJobSettings(arch, framework, "s3://data/train", "s3://runs/x", IMAGE, **fields)
+def _settings(arch="fc", framework="torch", **fields) -> M.JobSettings:
+    return M.JobSettings(arch, framework, "s3://data/train", "s3://runs/x", IMAGE, **fields)
 
 
 def _pod_patch(job: dict) -> dict:

@@ -22,7 +22,7 @@ def deploy(model_ref: str, registry: str, backend: str, namespace: str, data: Da
     name, version = store.resolve(model_ref)
     manifest = store.manifest(name, version)
     if backend == "kubernetes":
-        from ytlabel.platform.cluster import apply_inference_service
+        from ytlabel.platform.deploy import apply_inference_service
 
         url = apply_inference_service(name, f"{registry.rstrip('/')}/{name}/{version}", namespace)
         return f"Serving **{name}:{version}** at `{url}`\n", url

@@ -72,12 +72,12 @@ def train(
     """Renders the job of one grid cell (trainer v1: PyTorchJob or TFJob; v2: TrainJob; auto: what the cluster
     serves), runs it on `backend` to the end, and returns (the job manifest, what the run is: run_dir, arch,
     framework, expansion and its figures)."""
-    from ytlabel.platform import launch, manifests, trainer_v2
+    from ytlabel.platform import manifests, trainer_v2
 
     name = runs.run_name(arch, framework, expansion)
     out = run_folder(run_root, pipeline_run, name)
     overrides = train_overrides(arch, epochs, settings, encoder if expansion else "")
-    job_settings = manifests.TrainJobSettings(
+    job_settings = manifests.JobSettings(
         arch,
         framework,
         ",".join(data.train[ARCHITECTURES[arch].level]),
@@ -90,9 +90,9 @@ def train(
         namespace=namespace,
         labels={"ytlabel.io/pipeline-run": pipeline_run[:63]},
     )
-    v2 = launch.resolve_trainer(trainer, backend) == "v2"
+    v2 = resolve_trainer(trainer, backend) == "v2"
     job = trainer_v2.train_job(job_settings) if v2 else manifests.training_job(job_settings)
-    outcome = launch.backend(backend).run(job)
+    outcome = job_backend(backend).run(job)
     result = runs.read_result(out)
     return job, {
         "run_dir": out,
@@ -104,6 +104,37 @@ def train(
         "train_loss": result.get("train_loss"),
         "videos_per_s": result.get("videos_per_s"),
     }
+
+
+BACKENDS = ("kubernetes", "local")
+
+
+def job_backend(name: str):
+    """Where the pipeline runs its training jobs: `local` (platform/local.py, this machine's processes with the
+    pods' env contract) or `kubernetes` (platform/cluster.py, through the API). Both return a JobOutcome."""
+    if name == "local":
+        from ytlabel.platform.local import LocalBackend
+
+        return LocalBackend()
+    if name == "kubernetes":
+        from ytlabel.platform.cluster import KubernetesBackend
+
+        return KubernetesBackend()
+    raise YtlabelError(f"backend {name!r}: choose one of {list(BACKENDS)}")
+
+
+def resolve_trainer(trainer: str, backend: str) -> str:
+    """ "v1" or "v2": as given, or for "auto" what the cluster serves (API discovery; Trainer v2 first).
+    The local backend reproduces either contract; "auto" picks v1 there."""
+    if trainer in ("v1", "v2"):
+        return trainer
+    if trainer != "auto":
+        raise YtlabelError(f"trainer {trainer!r}: choose auto, v1 (PyTorchJob/TFJob) or v2 (TrainJob)")
+    if backend == "kubernetes":
+        from ytlabel.platform.cluster import trainer_api
+
+        return trainer_api()
+    return "v1"
 
 
 def evaluate(data: DatasetSplit, run: dict, batch_size: int = 64) -> dict:

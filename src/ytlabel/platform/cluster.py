@@ -1,4 +1,4 @@
-"""The Kubernetes API side: training jobs (v1 operator or Trainer v2), their clean-up, and the InferenceService.
+"""The Kubernetes backend: training jobs (v1 operator or Trainer v2) through the Kubernetes API, and their clean-up.
 
 KubernetesBackend creates the job, polls its conditions until it succeeds or fails (with a real
 deadline), streams the leader's log once it runs (the v1 master/chief pod; a TrainJob's node 0, found
@@ -10,12 +10,13 @@ import sys
 import threading
 import time
 
-from ytlabel.platform.launch import KINDS, TERMINAL, JobFailed, JobOutcome, job_state
+from ytlabel.platform.jobs import KINDS, TERMINAL, JobFailed, JobOutcome, job_state
 
 TRAINER_GROUPS = {"v2": ("trainer.kubeflow.org", "v1alpha1"), "v1": ("kubeflow.org", "v1")}
 
 
-def _clients(api_client=None):
+def clients(api_client=None):
+    """The API client and the custom-object and core APIs: in a pod its service account, else the kubeconfig."""
     from kubernetes import client, config
 
     if api_client is None:
@@ -32,7 +33,7 @@ def trainer_api(api_client=None) -> str:
     the training operator (kubeflow.org/v1); Trainer v2 wins where both are installed."""
     from kubernetes import client
 
-    api_client, _, _ = _clients(api_client)
+    api_client, _, _ = clients(api_client)
     served = {
         (group.name, version.version)
         for group in client.ApisApi(api_client).get_api_versions().groups
@@ -55,7 +56,7 @@ class KubernetesBackend:
         self._api_client = api_client
 
     def _clients(self):
-        self._api_client, custom, core = _clients(self._api_client)
+        self._api_client, custom, core = clients(self._api_client)
         return custom, core
 
     def run(self, job: dict) -> JobOutcome:
@@ -155,7 +156,7 @@ def delete_run_jobs(namespace: str, pipeline_run: str, api_client=None) -> int:
     A kind the cluster does not serve (404) has nothing to delete."""
     from kubernetes.client.exceptions import ApiException
 
-    _, custom, _ = _clients(api_client)
+    _, custom, _ = clients(api_client)
     deleted = 0
     for kind in KINDS.values():
         try:
@@ -176,41 +177,3 @@ def delete_run_jobs(namespace: str, pipeline_run: str, api_client=None) -> int:
             )
             deleted += 1
     return deleted
-
-
-def service_ready(status: dict | None) -> bool:
-    """An InferenceService is ready when its `Ready` condition is "True"."""
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (status or {}).get("conditions") or [])
-
-
-def apply_inference_service(
-    name: str, storage_uri: str, namespace: str, timeout_s: float = 900.0, poll_s: float = 5.0, api_client=None
-) -> str:
-    """Creates the InferenceService (or replaces its spec) and waits until Ready; returns its URL."""
-    from kubernetes.client.exceptions import ApiException
-
-    from ytlabel.platform.inference import inference_service
-    from ytlabel.platform.validate import validate
-
-    service = inference_service(name, storage_uri, namespace=namespace)
-    validate(service)
-    _, custom, _ = _clients(api_client)
-    group, version, plural = "serving.kserve.io", "v1beta1", "inferenceservices"
-    try:
-        custom.create_namespaced_custom_object(group, version, namespace, plural, service)
-    except ApiException as error:
-        if error.status != 409:
-            raise JobFailed(
-                f"cannot create InferenceService {namespace}/{name}: {error.status} {error.reason}"
-            ) from error
-        current = custom.get_namespaced_custom_object(group, version, namespace, plural, name)
-        service["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        custom.replace_namespaced_custom_object(group, version, namespace, plural, name, service)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        current = custom.get_namespaced_custom_object(group, version, namespace, plural, name)
-        if service_ready(current.get("status")):
-            return current["status"].get("url", "")
-        if time.monotonic() > deadline:
-            raise JobFailed(f"InferenceService {namespace}/{name} not Ready after {timeout_s:.0f} s")
-        time.sleep(poll_s)

@@ -27,7 +27,7 @@ SHM_SIZE = "2Gi"  # trainers' /dev/shm (counted against the pod's memory limit a
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainJobSettings:
+class JobSettings:
     """One training job. Every field is validated.
 
     Attributes:
@@ -130,7 +130,7 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
-def train_command(settings: TrainJobSettings) -> list[str]:
+def train_command(settings: JobSettings) -> list[str]:
     """The `ytlabel train` command every training pod runs (v1 jobs and v2 TrainJobs alike)."""
     return [
         "ytlabel",
@@ -151,7 +151,7 @@ def train_command(settings: TrainJobSettings) -> list[str]:
     ]
 
 
-def resources(settings: TrainJobSettings) -> dict:
+def resources(settings: JobSettings) -> dict:
     """Requests and limits of one training pod (GPUs as limits)."""
     out = {
         "requests": {"cpu": settings.cpu, "memory": settings.memory},
@@ -162,7 +162,7 @@ def resources(settings: TrainJobSettings) -> dict:
     return out
 
 
-def training_job(settings: TrainJobSettings) -> dict:
+def training_job(settings: JobSettings) -> dict:
     """A PyTorchJob (torch) or TFJob (keras) running `ytlabel train` in every pod."""
     command = train_command(settings)
     if settings.framework == "torch":
@@ -196,7 +196,7 @@ def training_job(settings: TrainJobSettings) -> dict:
     }
 
 
-def trainer_pod_metadata(settings: TrainJobSettings) -> dict:
+def trainer_pod_metadata(settings: JobSettings) -> dict:
     """Labels and Prometheus scrape annotations of every training pod (v1 replicas and v2 nodes)."""
     from ytlabel import __version__
 
@@ -212,7 +212,7 @@ def trainer_pod_metadata(settings: TrainJobSettings) -> dict:
     return {"labels": labels, "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}}
 
 
-def _replica(settings: TrainJobSettings, container: str, command: list[str], count: int) -> dict:
+def _replica(settings: JobSettings, container: str, command: list[str], count: int) -> dict:
     return {
         "replicas": count,
         "restartPolicy": "OnFailure",
@@ -240,7 +240,7 @@ def _replica(settings: TrainJobSettings, container: str, command: list[str], cou
     }
 
 
-def placement(settings: TrainJobSettings) -> dict:
+def placement(settings: JobSettings) -> dict:
     """The pods' nodeSelector and tolerations, where there are any."""
     out = {}
     if settings.node_selector:

@@ -21,7 +21,7 @@ ServiceAccount, the /tmp volume, labels and the Prometheus annotations.
 from ytlabel.platform.manifests import (
     LABELS,
     METRICS_PORT,
-    TrainJobSettings,
+    JobSettings,
     container_security,
     placement,
     pod_security,
@@ -46,7 +46,7 @@ S3_KEYS = (
 )
 
 
-def train_job(settings: TrainJobSettings, runtime: str | None = None) -> dict:
+def train_job(settings: JobSettings, runtime: str | None = None) -> dict:
     """A TrainJob running `ytlabel train` on `workers` nodes of the framework's runtime (or `runtime`)."""
     labels = {
         **LABELS,

@@ -5,7 +5,9 @@ import os
 
 import pytest
 
-from ytlabel.platform import cluster, launch
+from ytlabel.errors import YtlabelError
+from ytlabel.pipeline import stages
+from ytlabel.platform import deploy, jobs, local
 from ytlabel.platform import manifests as M
 
 
@@ -28,15 +30,15 @@ from ytlabel.platform import manifests as M
     ],
 )
 def test_job_state_follows_the_operator_conditions(conditions, state):
-    assert launch.job_state({"conditions": conditions} if conditions is not None else None) == state
+    assert jobs.job_state({"conditions": conditions} if conditions is not None else None) == state
 
 
 def test_service_ready():
-    assert cluster.service_ready(
+    assert deploy.service_ready(
         {"conditions": [{"type": "PredictorReady", "status": "True"}, {"type": "Ready", "status": "True"}]}
     )
-    assert not cluster.service_ready({"conditions": [{"type": "Ready", "status": "False"}]})
-    assert not cluster.service_ready(None)
+    assert not deploy.service_ready({"conditions": [{"type": "Ready", "status": "False"}]})
+    assert not deploy.service_ready(None)
 
 
 @pytest.mark.slow
@@ -45,7 +47,7 @@ def test_local_backend_runs_the_rendered_job_with_two_workers(synth_dir, tmp_pat
     """The pods' own command, 2 replicas, the operator's env contract on 127.0.0.1."""
     out = str(tmp_path / "run")
     job = M.training_job(
-        M.TrainJobSettings(
+        M.JobSettings(
             "fc",
             framework,
             os.path.join(synth_dir, "video"),
@@ -55,8 +57,8 @@ def test_local_backend_runs_the_rendered_job_with_two_workers(synth_dir, tmp_pat
             overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8"),
         )
     )
-    assert launch.replicas(job) == 2
-    outcome = launch.LocalBackend().run(job)
+    assert jobs.replicas(job) == 2
+    outcome = local.LocalBackend().run(job)
     assert outcome.state == "Succeeded" and outcome.name == f"ytlabel-fc-{framework}"
     result = json.load(open(os.path.join(out, "result.json")))
     assert result["world_size"] == 2 and result["framework"] == framework
@@ -66,12 +68,12 @@ def test_local_backend_runs_the_rendered_job_with_two_workers(synth_dir, tmp_pat
 
 def test_local_backend_reports_a_failed_job(synth_dir, tmp_path):
     job = M.training_job(
-        M.TrainJobSettings(
+        M.JobSettings(
             "fc", "torch", os.path.join(synth_dir, "video"), str(tmp_path / "run"), "unused:0", overrides=("epochs=0",)
         )
     )
-    with pytest.raises(launch.JobFailed, match="ytlabel-fc-torch: a training process exited with 2"):
-        launch.LocalBackend().run(job)
+    with pytest.raises(jobs.JobFailed, match="ytlabel-fc-torch: a training process exited with 2"):
+        local.LocalBackend().run(job)
 
 
 @pytest.mark.parametrize(
@@ -85,13 +87,13 @@ def test_local_backend_reports_a_failed_job(synth_dir, tmp_path):
     ],
 )
 def test_a_train_jobs_state_follows_trainer_v2s_conditions(conditions, state):
-    assert launch.job_state({"conditions": conditions} if conditions is not None else None, "TrainJob") == state
+    assert jobs.job_state({"conditions": conditions} if conditions is not None else None, "TrainJob") == state
 
 
 def test_the_trainer_is_resolved_by_setting_or_for_the_local_backend():
-    assert [launch.resolve_trainer(t, "local") for t in ("v1", "v2", "auto")] == ["v1", "v2", "v1"]
-    with pytest.raises(launch.YtlabelError, match="trainer 'v3': choose auto, v1"):
-        launch.resolve_trainer("v3", "local")
+    assert [stages.resolve_trainer(t, "local") for t in ("v1", "v2", "auto")] == ["v1", "v2", "v1"]
+    with pytest.raises(YtlabelError, match="trainer 'v3': choose auto, v1"):
+        stages.resolve_trainer("v3", "local")
 
 
 @pytest.mark.slow
@@ -105,7 +107,7 @@ def test_local_backend_runs_a_two_node_train_job_whose_ranks_agree(synth_dir, tm
 
     out = str(tmp_path / "run")
     job = trainer_v2.train_job(
-        M.TrainJobSettings(
+        M.JobSettings(
             "fc",
             framework,
             os.path.join(synth_dir, "video"),
@@ -115,8 +117,8 @@ def test_local_backend_runs_a_two_node_train_job_whose_ranks_agree(synth_dir, tm
             overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8"),
         )
     )
-    assert (launch.replicas(job), launch.framework(job)) == (2, framework)
-    outcome = launch.LocalBackend().run(job)
+    assert (jobs.replicas(job), jobs.framework(job)) == (2, framework)
+    outcome = local.LocalBackend().run(job)
     assert outcome.state == "Succeeded" and outcome.name == f"ytlabel-fc-{framework}"
     digests = dict(re.findall(r"rank (\d+) final weights sha256 (\w+)", capfd.readouterr().out))
     assert set(digests) == {"0", "1"} and digests["0"] == digests["1"]
