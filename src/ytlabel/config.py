@@ -52,7 +52,7 @@ class TrainConfig:
     teacher: str | None = None  # distillation: a finished run or registry version whose probabilities soften the labels
     distill_weight: float = 0.5  # with a teacher: target = (1 - w) * labels + w * the teacher's probabilities
     amp: bool = False  # mixed precision (GPU only; ignored with a warning on CPU)
-    checkpoint_every_steps: int = 0  # extra checkpoints within an epoch (PyTorch); 0: once per epoch
+    checkpoint_every_steps: int = 0  # extra checkpoints within an epoch (PyTorch only); 0: once per epoch
     max_steps_per_epoch: int = 0  # cap on steps per epoch, for smoke runs and benchmarks; 0: no cap
     metrics_port: int = 0  # Prometheus exporter port (+ local rank when processes share a host); 0: none
     metrics_host: str = "127.0.0.1"  # bind address of the exporter; 0.0.0.0 inside a cluster pod
@@ -95,6 +95,12 @@ class TrainConfig:
             fail("validation_fraction", "must be in [0, 1)")
         if not 0.0 < self.distill_weight <= 1.0:
             fail("distill_weight", "must be in (0, 1]")
+        if self.framework == "keras" and self.checkpoint_every_steps:  # refused, never ignored
+            fail(
+                "checkpoint_every_steps",
+                "checkpoints within an epoch are the PyTorch loop's (Keras's fit resumes "
+                "only at an epoch's start); remove it for framework=keras",
+            )
         self.spec()  # validates `model` against the architecture
 
     @property

@@ -38,7 +38,8 @@ MODEL_DIR = "model"
 MODEL_FILES = {"torch": "model/model.pt", "keras": "model/model.keras"}
 TORCH_CHECKPOINT = "checkpoints/last.pt"  # tensors only: loads with torch.load(weights_only=True)
 TORCH_CHECKPOINT_STATE = "checkpoints/state.json"  # epoch, step, counters and curves of that checkpoint
-KERAS_CHECKPOINT_DIR = "checkpoints/keras"
+KERAS_CHECKPOINT = "checkpoints/keras/last.weights.h5"  # arrays only: loading it executes nothing from the file
+KERAS_CHECKPOINT_STATE = "checkpoints/keras/state.json"
 TENSORBOARD = "tensorboard/train"
 ENCODER_DIR = "encoder"  # where a registry version carries its encoder, relative to the version
 VERSION_MANIFEST = "manifest.json"  # a registry version's files and digests (written by the registry, last)

@@ -95,3 +95,9 @@ def test_every_architecture_ships_a_preset_that_loads_and_names_its_command():
 def test_the_fc_preset_turns_on_gating_and_input_dropout():
     spec = load_config("fc", "keras", "d", "o", "fc").spec()
     assert (spec.gating, spec.input_dropout, spec.dropout, spec.head_hidden) == (True, 0.2, 0.5, 2048)
+
+
+def test_a_setting_one_framework_cannot_honour_is_refused_not_ignored():
+    assert load_config("fc", "torch", "data", "out", None, ["checkpoint_every_steps=5"]).checkpoint_every_steps == 5
+    with pytest.raises(YtlabelError, match="checkpoint_every_steps=5: checkpoints within an epoch are the PyTorch"):
+        load_config("fc", "keras", "data", "out", None, ["checkpoint_every_steps=5"])

@@ -9,7 +9,7 @@ import pytest
 from ytlabel import processes
 from ytlabel.errors import YtlabelError
 from ytlabel.processes import free_port, stop_processes
-from ytlabel.training.distributed import Place, keras_place, torch_place, worker_environments
+from ytlabel.training.distributed import Place, keras_place, launch_local, torch_place, worker_environments
 
 
 def test_torch_contract_from_pytorchjob_variables():
@@ -23,8 +23,9 @@ def test_torch_contract_from_pytorchjob_variables():
 
 
 def test_torch_contract_from_elastic_variables(monkeypatch):
-    monkeypatch.delenv("MASTER_ADDR", raising=False)
-    monkeypatch.delenv("MASTER_PORT", raising=False)
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(name, "recorded")  # so that what torch_place sets is taken away after the test
+        monkeypatch.delenv(name)
     env = {"PET_NNODES": "1:2", "PET_NODE_RANK": "1", "PET_MASTER_ADDR": "m", "PET_MASTER_PORT": "29400"}
     assert torch_place(env) == Place(rank=1, world_size=2, local_rank=0, writer=False)
     import os
@@ -114,3 +115,15 @@ def test_the_unassigned_range_follows_the_kernels(tmp_path, monkeypatch, kernel_
         monkeypatch.setattr(processes, "_unassigned_ports", lambda: expected)
         with pytest.raises(YtlabelError, match="no room for 1 port\\(s\\) outside the kernel's ephemeral range"):
             free_port()
+
+
+def test_launched_processes_get_only_their_own_contract(monkeypatch):
+    """A rendezvous variable left in the launching shell never reaches a rank (a pod gets only its operator's)."""
+    monkeypatch.setenv("MASTER_ADDR", "stale-host")
+    monkeypatch.setenv("TF_CONFIG", "{}")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    probe = "import os, sys; sys.exit(0 if (os.environ.get('MASTER_ADDR'), os.environ.get('TF_CONFIG')) == {} else 3)"
+    v1 = [sys.executable, "-c", probe.replace("{}", "('127.0.0.1', None)")]
+    v2 = [sys.executable, "-c", probe.replace("{}", "(None, None)")]
+    assert launch_local(v1, 2, "torch", "v1") == 0
+    assert launch_local(v2, 2, "torch", "v2") == 0

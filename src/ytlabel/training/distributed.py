@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 
+from ytlabel.cores import usable_cores
 from ytlabel.errors import YtlabelError
 from ytlabel.processes import free_port, stop_processes
 
@@ -32,6 +33,13 @@ LAUNCHED = "YTLABEL_LAUNCHED"  # set in children of launch_local so they never l
 # The Trainer v2 Keras contract (platform/trainer_v2.py renders the runtime that provides it).
 JOBSET_ENV, NODE_INDEX_ENV, NUM_NODES_ENV = "YTLABEL_JOBSET_NAME", "YTLABEL_NODE_INDEX", "YTLABEL_NUM_NODES"
 ADDRESSES_ENV = "YTLABEL_WORKER_ADDRESSES"
+# Every variable of every contract above: a launched process gets only its own contract's, as a pod would (a
+# MASTER_ADDR left in the launching shell would otherwise steer a PET_* rank to the wrong rendezvous).
+CONTRACT_VARIABLES = (
+    *("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "TF_CONFIG"),
+    *("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"),
+    *(JOBSET_ENV, NODE_INDEX_ENV, NUM_NODES_ENV, ADDRESSES_ENV),
+)
 NODE = "node"  # Trainer v2's replicated job (and container) of training nodes
 TF_PORT = 2222
 
@@ -133,13 +141,12 @@ def worker_environments(
     """The variables a PyTorchJob / TFJob (trainer v1) or a TrainJob on our runtimes (v2, JobSet `job`) would
     give each of `workers` processes, on 127.0.0.1.
 
-    The machine's cores are also shared out, as torchrun does: OMP_NUM_THREADS (unless already set), since N
+    The cores this process may use (`cores.usable_cores`: affinity and the cgroup's CPU quota) are also shared
+    out, as torchrun does: OMP_NUM_THREADS (unless already set), since N
     processes each running a full-width thread pool oversubscribe the cores (measured 14x slower for 2 LSTM
     ranks on 2 cores), and LOCAL_WORLD_SIZE, from which each process sizes its readers (ytlabel/cores.py).
     """
-    threads = (
-        {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers))}
-    )
+    threads = {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, usable_cores() // workers))}
     contract = _contract(workers, framework) if trainer == "v1" else _trainer_v2_contract(workers, framework, job)
     return [{**threads, "LOCAL_WORLD_SIZE": str(workers), **env} for env in contract]
 
@@ -206,7 +213,8 @@ def launch_local(argv: list[str], workers: int, framework: str, trainer: str = "
     """
     processes = []
     for rank, extra in enumerate(worker_environments(workers, framework, trainer, job)):
-        env = {**os.environ, **extra, LAUNCHED: "1"}
+        inherited = {name: value for name, value in os.environ.items() if name not in CONTRACT_VARIABLES}
+        env = {**inherited, **extra, LAUNCHED: "1"}
         process = subprocess.Popen(
             argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
         )

@@ -4,8 +4,6 @@ It consumes the same batches as the PyTorch loop (through `keras_feed`) and repr
 summed over classes), optimizers and learning-rate schedule.
 """
 
-import math
-import os
 import time
 
 import keras
@@ -16,16 +14,13 @@ from keras import ops
 from ytlabel import compat, runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
-from ytlabel.errors import TrainingError
 from ytlabel.models import keras as keras_models
 from ytlabel.models.keras import layers as _layers
 from ytlabel.runs import RESULT, RunDir
-from ytlabel.training import distill, inputs, keras_feed, record, schedule
+from ytlabel.training import distill, inputs, keras_feed, record
 from ytlabel.training.distributed import Place
+from ytlabel.training.loop import CHECKPOINTS, Loop, optimizer_settings
 from ytlabel.training.telemetry import Telemetry
-from ytlabel.training.validation import validate
-
-CHECKPOINT_DIR = runs.KERAS_CHECKPOINT_DIR
 
 
 @keras.saving.register_keras_serializable(package="ytlabel")
@@ -102,99 +97,41 @@ class TrainingModel(keras.Model):
         return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
 
 
-class _EpochEnd(keras.callbacks.Callback):
-    """Per step: telemetry. Per epoch: validation and curves (chief), checkpoint (chief)."""
+class _LoopCallback(keras.callbacks.Callback):
+    """Hands `fit`'s steps and epochs to the shared Loop (training/loop.py): per step the loss check,
+    telemetry and curves; per epoch batch-norm averaging across workers, validation, the row and the
+    checkpoint."""
 
-    def __init__(self, config, run, place, data, history, telemetry, feed, steps, plain_model, strategy):
+    def __init__(self, loop: Loop, feed: keras_feed.Feed, plain_model, strategy):
         super().__init__()
-        self.strategy = strategy
-        self.config, self.run, self.place, self.data = config, run, place, data
-        self.history, self.telemetry, self.feed, self.steps = history, telemetry, feed, steps
-        self.plain_model = plain_model
-        self.videos = 0
-        self.train_seconds = 0.0
-        self.first_step_seconds = None
+        self.loop, self.feed, self.plain_model, self.strategy = loop, feed, plain_model, strategy
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.telemetry.set_epoch(epoch)
-        self.epoch_started = self.batch_started = time.perf_counter()
-        self.epoch_videos = 0
-        self.losses = []
+        self.loop.begin_epoch(epoch)
+        self.batch_started = time.perf_counter()
         self.waited_before = self.feed.wait_seconds
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
-        videos = self.config.batch_size
         wait = self.feed.wait_seconds - self.waited_before
         self.waited_before = self.feed.wait_seconds
-        loss = float(logs["step_loss"])  # this step's (TrainingModel.train_step), as the PyTorch loop logs it
-        if not math.isfinite(loss):
-            raise TrainingError(
-                f"the training loss became {loss} at epoch {self.epoch_index}, step {batch}: lower "
-                f"learning_rate (now {self.config.learning_rate}) or check the data; the last "
-                f"checkpoint in {self.config.out} is from before it"
-            )
-        self.telemetry.step(now - self.batch_started, min(wait, now - self.batch_started), videos, loss)
-        self.train_seconds += now - self.batch_started
-        if self.first_step_seconds is None:
-            self.first_step_seconds = now - self.batch_started
-        self.losses.append(loss)
-        self.epoch_videos += videos
-        self.history.step(self.epoch_index * self.steps + batch, loss, self._rate(batch))
+        seconds = now - self.batch_started
+        # This step's own loss (TrainingModel.train_step), as the PyTorch loop logs it.
+        self.loop.step_done(batch, seconds, min(wait, seconds), self.loop.config.batch_size, float(logs["step_loss"]))
         self.batch_started = now
 
     def on_epoch_end(self, epoch, logs=None):
-        elapsed = time.perf_counter() - self.epoch_started
-        videos = self.epoch_videos * self.place.world_size
-        self.videos += videos
-        # The mean of the epoch's step losses, as in the PyTorch loop (Keras's `loss` log is the same number).
-        row = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(self.losses)) if self.losses else None,
-            "learning_rate": self._rate(self.steps - 1),
-            "epoch_s": round(elapsed, 3),
-            "videos_per_s": round(videos / elapsed, 2),
-        }
-        if self.place.distributed:
+        loop = self.loop
+        if loop.place.distributed:
             _average_across_workers(self.model.non_trainable_variables, self.strategy)
-        if self.place.writer and self.data.validation_shards:
-            self.plain_model.set_weights(self.model.get_weights())
-            metrics = validate(
-                lambda b: np.asarray(self.plain_model(b, training=False)),
-                self.data.validation_shards,
-                self.data.options,
-                self.config.batch_size,
-            )
-            row.update(val_loss=metrics["loss"], val_gap_at_20=metrics["gap_at_20"], val_hit_at_1=metrics["hit_at_1"])
-        self.history.add(row, (epoch + 1) * self.steps)
-        if self.place.writer:
-            with storage.AtomicTarget(self.run.path(CHECKPOINT_DIR, "last.weights.h5")) as partial:
+        if self.plain_model is not None:
+            self.plain_model.set_weights(self.model.get_weights())  # validation runs outside the strategy
+        loop.end_epoch(lambda b: np.asarray(self.plain_model(b, training=False)))
+        if loop.place.writer:
+            with storage.AtomicTarget(loop.run.path(CHECKPOINTS["keras"].weights)) as partial:
                 self.model.save_weights(partial)
-            self.run.write_json(
-                os.path.join(CHECKPOINT_DIR, "state.json"),
-                {
-                    "epoch": epoch + 1,
-                    "history": self.history.rows,
-                    "videos": self.videos,
-                    "train_seconds": self.train_seconds,
-                },
-            )
-            self.run.sync()
-
-    @property
-    def epoch_index(self) -> int:
-        return self.history.rows[-1]["epoch"] + 1 if self.history.rows else 0
-
-    def _rate(self, batch: int) -> float:
-        step = self.epoch_index * self.steps + batch
-        return schedule.learning_rate(
-            self.config.schedule,
-            self.config.learning_rate,
-            step,
-            self.steps,
-            self.config.epochs,
-            self.config.decay_rate,
-        )
+            loop.run.write_json(CHECKPOINTS["keras"].state, loop.checkpoint_state(epoch + 1))
+            loop.run.sync()
 
 
 def train(config: TrainConfig, run: RunDir, place: Place, data: inputs.RunData) -> dict:
@@ -208,46 +145,33 @@ def train(config: TrainConfig, run: RunDir, place: Place, data: inputs.RunData) 
         record.log.warning("amp=true needs a GPU; training in float32 on CPU")
     telemetry = Telemetry(place.rank, config.exporter_port(place), config.metrics_host)
     try:
-        return _train(config, run, place, data, strategy, telemetry, started, bool(config.amp and gpus))
+        return _train(Loop(config, run, place, data, telemetry, started), strategy, bool(config.amp and gpus))
     finally:
         telemetry.close()
 
 
-def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
+def _train(loop: Loop, strategy, amp: bool) -> dict:
+    config, run, place, data = loop.config, loop.run, loop.place, loop.data
     # --- setup --------------------------------------------------------------------------------
-    plan = inputs.make_plan(config, data, place)
-    steps = plan.steps_per_epoch
     keras.utils.set_random_seed(config.seed)
     spec = config.spec()
     with strategy.scope():
         inner = keras_models.build(config.arch, spec)
         model = TrainingModel(inner)
-        rate = StepSchedule(config.schedule, config.learning_rate, steps, config.epochs, config.decay_rate)
-        optimizer = (
-            keras.optimizers.Adam(rate, epsilon=1e-7)
-            if config.optimizer == "adam"
-            else keras.optimizers.SGD(rate, momentum=0.9)
-        )
+        optimizer = _optimizer(config, loop.steps)
         model.compile(optimizer=optimizer, loss=SummedBinaryCrossentropy())
-    state = {"epoch": 0, "history": [], "videos": 0, "train_seconds": 0.0}
-    checkpoint = run.path(CHECKPOINT_DIR, "last.weights.h5")
-    if os.path.exists(checkpoint) and run.exists(os.path.join(CHECKPOINT_DIR, "state.json")):
-        try:  # an HDF5 weights file holds arrays only: loading it runs nothing from the file
-            state = run.read_json(os.path.join(CHECKPOINT_DIR, "state.json"))
-            with strategy.scope():
-                optimizer.build(model.trainable_variables)
-                model.load_weights(checkpoint)
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise runs.RunError(
-                f"{run.uri}/{CHECKPOINT_DIR}: not a checkpoint this run can resume from "
-                f"({reason[:200]}); remove checkpoints/ to train from scratch"
-            ) from None
-        record.log.info("resuming from epoch %d", state["epoch"])
+
+    def load_weights(path: str) -> None:  # an HDF5 weights file holds arrays only: loading it runs nothing
+        with strategy.scope():
+            optimizer.build(model.trainable_variables)
+            model.load_weights(path)
+
+    loop.resume(load_weights)
+    loop.start_curves()
     plain_model = keras_models.build(config.arch, spec) if place.writer else None  # validation outside the strategy
     feed = keras_feed.Feed(
-        plan,
-        state["epoch"],
+        loop.plan,
+        loop.state["epoch"],
         read_ahead=config.read_ahead,
         teacher=distill.load_teacher(config, data.options),
         workers=config.loader_workers,
@@ -259,20 +183,17 @@ def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
     dataset = dataset_fn()
     if place.distributed:
         dataset = strategy.distribute_datasets_from_function(dataset_fn)
-        _build_before_fit(model, strategy, plan)
-    history = record.History(run, place.writer, state["history"])
-    callback = _EpochEnd(config, run, place, data, history, telemetry, feed, steps, plain_model, strategy)
-    callback.videos, callback.train_seconds = state["videos"], state["train_seconds"]
+        _build_before_fit(model, strategy, loop.plan)
 
     # --- train --------------------------------------------------------------------------------
-    if state["epoch"] < config.epochs:
+    if loop.state["epoch"] < config.epochs:
         try:
             model.fit(
                 dataset,
                 epochs=config.epochs,
-                initial_epoch=state["epoch"],
-                steps_per_epoch=steps,
-                callbacks=[callback],
+                initial_epoch=loop.state["epoch"],
+                steps_per_epoch=loop.steps,
+                callbacks=[_LoopCallback(loop, feed, plain_model, strategy)],
                 verbose=1 if record.interactive(place.writer) else 0,
                 shuffle=False,
             )
@@ -282,29 +203,22 @@ def _train(config, run, place, data, strategy, telemetry, started, amp) -> dict:
             raise
 
     # --- save ------------------------------------------------------------------------------------
-    digest = _digest(inner)
-    record.log.info("rank %d final weights sha256 %s", place.rank, digest)
-    history.close()
-    result = record.result_record(
-        config,
-        data,
-        place,
-        history,
-        telemetry.summary(),
-        callback.videos,
-        callback.train_seconds,
-        started,
-        _layers.trainable_parameters(inner),
-        callback.first_step_seconds,
-        config.batch_size * place.world_size,
-        {"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "amp": amp, "steps_per_epoch": steps},
-    )
+    device = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    result = loop.finish(_named_weights(inner), _layers.trainable_parameters(inner), {"device": device, "amp": amp})
     if place.writer:
         with storage.AtomicTarget(run.path(runs.MODEL_FILES["keras"])) as partial:
             inner.save(partial)
         run.write_json(RESULT, result)
         run.sync()
     return result
+
+
+def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
+    rate = StepSchedule(config.schedule, config.learning_rate, steps, config.epochs, config.decay_rate)
+    kind, settings = optimizer_settings(config)
+    if kind == "adam":
+        return keras.optimizers.Adam(rate, epsilon=settings["epsilon"])
+    return keras.optimizers.SGD(rate, momentum=settings["momentum"])
 
 
 def _build_before_fit(model, strategy, plan: stream.StreamPlan) -> None:
@@ -324,12 +238,6 @@ def _average_across_workers(variables, strategy) -> None:
             variable.assign(strategy.reduce("MEAN", per_worker, axis=None))
 
 
-def _digest(model) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    # Every weight, batch-norm statistics included: equal across workers once they are averaged.
-    for weight in model.weights:
-        digest.update(weight.path.encode())
-        digest.update(np.asarray(weight.numpy()).tobytes())
-    return digest.hexdigest()
+def _named_weights(model) -> list[tuple[str, np.ndarray]]:
+    """Every weight, batch-norm statistics included: equal across workers once they are averaged."""
+    return [(weight.path, np.asarray(weight.numpy())) for weight in model.weights]

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 
+from ytlabel import storage
 from ytlabel.config import TrainConfig
 from ytlabel.runs import CURVES, TENSORBOARD, RunDir
 from ytlabel.training.distributed import Place
@@ -97,8 +98,7 @@ class History:
         table = csv.DictWriter(text, fieldnames=self.COLUMNS, extrasaction="ignore")
         table.writeheader()
         table.writerows(self.rows)
-        with open(self.run.path(CURVES), "w") as handle:
-            handle.write(text.getvalue())
+        storage.atomic_write(self.run.path(CURVES), text.getvalue())
         log.info("epoch %d: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float)), row["epoch"])
 
     def step(self, step: int, loss: float, learning_rate: float) -> None:

@@ -28,7 +28,7 @@ log = logging.getLogger("ytlabel.train")
 # (a restarted pod, the same shards copied elsewhere). The data itself is compared through data.json.
 OPERATIONAL = ("out", "data", "validation_data", "metrics_port", "metrics_host", "read_ahead")
 # A checkpoint's state file is written last: with it, the run has progress that a failed rerun must keep.
-PROGRESS = (runs.TORCH_CHECKPOINT_STATE, f"{runs.KERAS_CHECKPOINT_DIR}/state.json")
+PROGRESS = (runs.TORCH_CHECKPOINT_STATE, runs.KERAS_CHECKPOINT_STATE)
 
 
 def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, force: bool = False) -> dict | None:
