@@ -16,7 +16,7 @@ import typing
 import yaml
 
 from ytlabel.errors import ConfigError, YtlabelError
-from ytlabel.models.spec import ARCHITECTURES, PARTS
+from ytlabel.models.spec import ARCHITECTURES, settable_fields
 
 FRAMEWORKS = ("torch", "keras")
 OPTIMIZERS = ("adam", "sgd")
@@ -111,6 +111,25 @@ class TrainConfig:
         """This process's exporter port: one per pod in a cluster, port + local rank on a shared host."""
         return self.metrics_port + place.local_rank if self.metrics_port else 0
 
+    def input_options(self):
+        """How the run's inputs are prepared (data.examples.InputOptions)."""
+        from ytlabel.data.examples import InputOptions
+
+        return InputOptions(
+            level=self.level,
+            max_frames=self.max_frames,
+            stride=self.stride,
+            min_frames=self.min_frames,
+            l2_normalize=self.l2_normalize,
+            target=self.target,
+        )
+
+    def run_spec(self):
+        """What the run is for everything after training (models.runspec.RunSpec; spec.json is its record)."""
+        from ytlabel.models.runspec import RunSpec
+
+        return RunSpec(self.arch, self.framework, self.spec(), self.input_options())
+
     def spec(self):
         """The architecture spec with `model` overrides and the encoder applied."""
         from ytlabel.models.spec import EncoderRef, make_spec
@@ -199,7 +218,7 @@ def _set(values: dict, arch: str, key: str, value, source: str) -> None:
         return
     if key.startswith("model."):
         path = key.removeprefix("model.").split(".")
-        settings = _model_settings(ARCHITECTURES[arch].spec)
+        settings = settable_fields(arch)
         if ".".join(path) not in settings:
             known = sorted(f"model.{name}" for name in settings)
             raise YtlabelError(f"unknown setting {key!r} ({source}) for {arch}; known: {known}")
@@ -216,19 +235,6 @@ def _set(values: dict, arch: str, key: str, value, source: str) -> None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
         raise YtlabelError(f"unknown setting {key!r} ({source}){hint}")
     values[key] = _convert(key, value, fields[key].type)
-
-
-def _model_settings(spec_type: type, prefix: str = "") -> dict[str, type]:
-    """A spec's settable fields by dotted name, fc_stream_lstm's parts flattened (`fc.head_hidden`)."""
-    settings = {}
-    for field in dataclasses.fields(spec_type):
-        if field.name == "encoder" or (prefix and field.name == "num_classes"):
-            continue  # the encoder comes from `encoder=`; a part shares the outer label space
-        if field.name in PARTS and not prefix:
-            settings.update(_model_settings(PARTS[field.name], f"{field.name}."))
-        else:
-            settings[prefix + field.name] = field.type
-    return settings
 
 
 def _convert(key: str, value, annotation):

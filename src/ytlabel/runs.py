@@ -124,20 +124,6 @@ def _jsonable(value):
 # --- writing what later stages add --------------------------------------------------------------------
 
 
-def spec_record(config) -> dict:
-    """spec.json from a TrainConfig: what serving and evaluation need to rebuild the model."""
-    return {
-        "arch": config.arch,
-        "framework": config.framework,
-        "level": config.level,
-        "spec": dataclasses.asdict(config.spec()),
-        "max_frames": config.max_frames,
-        "stride": config.stride,
-        "l2_normalize": config.l2_normalize,
-        **({"target": config.target} if config.target != "classes" else {}),
-    }  # older records: classes
-
-
 def differences(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
     """Fields where two spec records disagree, as `field: stored -> wanted` (nested fields dotted)."""
     found = []

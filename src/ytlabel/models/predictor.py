@@ -13,10 +13,9 @@ import numpy as np
 from ytlabel import runs, storage
 from ytlabel.data import schema
 from ytlabel.data.examples import InputOptions
-from ytlabel.models.spec import EncoderRef, make_spec
+from ytlabel.models.runspec import ENSEMBLE, RunSpec
 from ytlabel.models.spec import probabilities as spec_probabilities
 
-ENSEMBLE = "ensemble"  # spec.json's arch of a run that averages other runs (registry/ensemble.py packs one)
 MEMBERS_DIR = "members"  # under model/: one folder per member run
 COMBINE = "mean_probability"  # the only rule: the mean of the members' probabilities, returned as logits
 BATCH_BUCKETS = (1, 4, 16, 64)  # Keras frame models: batch sizes compiled (a larger batch runs in chunks)
@@ -39,35 +38,23 @@ def load_predictor(run_dir: str) -> Predictor:
     Raises:
         RunError: not a run directory, or the model file is missing.
     """
-    record = runs.read_spec(run_dir)
     local = runs.local_run(run_dir)
-    if record["arch"] == ENSEMBLE:
-        return _ensemble(local, record)
-    fields = dict(record["spec"])
-    encoder = fields.pop("encoder", None)
-    if encoder:
-        encoder = {**encoder, "path": runs.encoder_location(local, encoder["path"])}
-    spec = make_spec(record["arch"], encoder=EncoderRef(**encoder) if encoder else None, **fields)
-    options = InputOptions(
-        level=record["level"],
-        max_frames=record["max_frames"],
-        stride=record["stride"],
-        l2_normalize=record["l2_normalize"],
-        target=record.get("target", "classes"),
-    )
-    model_path = runs.model_file(local, record["framework"])
-    if record["framework"] == "torch":
-        return Predictor(record["arch"], "torch", record["level"], options, _torch(model_path, record["arch"], spec))
-    forward = _keras(model_path, compiled=record["level"] == "frame")
-    if record["level"] != "frame":
-        return Predictor(record["arch"], "keras", record["level"], options, forward, lambda: _video_warm_up(forward))
-    predict, warm_up = _shape_buckets(forward, options.max_frames)
-    return Predictor(record["arch"], "keras", record["level"], options, predict, warm_up)
+    run = RunSpec.from_record(runs.read_spec(run_dir), lambda path: runs.encoder_location(local, path))
+    if run.arch == ENSEMBLE:
+        return _ensemble(local, run)
+    model_path = runs.model_file(local, run.framework)
+    if run.framework == "torch":
+        return Predictor(run.arch, "torch", run.level, run.options, _torch(model_path, run.arch, run.spec))
+    forward = _keras(model_path, compiled=run.level == "frame")
+    if run.level != "frame":
+        return Predictor(run.arch, "keras", run.level, run.options, forward, lambda: _video_warm_up(forward))
+    predict, warm_up = _shape_buckets(forward, run.options.max_frames)
+    return Predictor(run.arch, "keras", run.level, run.options, predict, warm_up)
 
 
-def _ensemble(local: str, record: dict) -> Predictor:
+def _ensemble(local: str, run: RunSpec) -> Predictor:
     """Each member's predictor; the answer is the logit of the mean of their probabilities."""
-    spec = record["spec"]
+    spec = run.spec
     if spec.get("combine") != COMBINE or not isinstance(spec.get("members"), list) or len(spec["members"]) < 2:
         raise runs.RunError(f"{local}: an ensemble spec needs combine={COMBINE!r} and two or more members")
     root = os.path.realpath(os.path.join(local, runs.MODEL_DIR, MEMBERS_DIR))
@@ -79,14 +66,7 @@ def _ensemble(local: str, record: dict) -> Predictor:
                 f"{local}: ensemble member {member!r} is not a folder under {runs.MODEL_DIR}/{MEMBERS_DIR}/"
             )
         members.append(load_predictor(path))
-    options = InputOptions(
-        level=record["level"],
-        max_frames=record["max_frames"],
-        stride=record["stride"],
-        l2_normalize=record["l2_normalize"],
-        target=record.get("target", "classes"),
-    )
-    if any(member.options != options for member in members):
+    if any(member.options != run.options for member in members):
         raise runs.RunError(f"{local}: the members read their inputs differently from the ensemble's spec")
 
     def predict(batch: dict) -> np.ndarray:
@@ -96,9 +76,9 @@ def _ensemble(local: str, record: dict) -> Predictor:
 
     return Predictor(
         ENSEMBLE,
-        record["framework"],
-        record["level"],
-        options,
+        run.framework,
+        run.level,
+        run.options,
         predict,
         lambda: sum(member.warm_up() for member in members),
     )

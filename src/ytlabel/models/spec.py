@@ -214,3 +214,22 @@ def make_spec(arch: str, **fields) -> _Spec:
                     raise ConfigError(f"{arch}.{name}: unknown setting(s) {unknown}")
                 fields[name] = part_type(**{**part, **shared})
     return spec_type(**fields)
+
+
+def settable_fields(arch: str) -> dict[str, type]:
+    """`arch`'s settable spec fields by dotted name (`model.<name>=` in a config), with their declared types:
+    fc_stream_lstm's parts flattened (`fc.head_hidden`). The encoder comes from `encoder=`, and a part shares
+    the outer label space, so neither is listed."""
+    return _fields(ARCHITECTURES[arch].spec)
+
+
+def _fields(spec_type: type, prefix: str = "") -> dict[str, type]:
+    settings: dict[str, type] = {}
+    for field in dataclasses.fields(spec_type):
+        if field.name == "encoder" or (prefix and field.name == "num_classes"):
+            continue
+        if field.name in PARTS and not prefix:
+            settings.update(_fields(PARTS[field.name], f"{field.name}."))
+        else:
+            settings[prefix + field.name] = field.type  # type: ignore[assignment]
+    return settings

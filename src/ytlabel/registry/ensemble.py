@@ -11,7 +11,8 @@ serve), so it is evaluated, published and served as one model:
 
 The members are packed with the registry's own `collect_run`, so a member gets every check a pushed run
 gets (finished, regular files only, finite figures, its encoder carried along). They must read their
-inputs the same way (level, frames, stride, normalisation): the ensemble prepares one batch for all.
+inputs the same way (level, frames, stride, normalisation) and output the same labels (target): the ensemble
+prepares one batch for all.
 """
 
 import json
@@ -19,11 +20,13 @@ import os
 import shutil
 
 from ytlabel import runs, storage
-from ytlabel.models.predictor import COMBINE, ENSEMBLE, MEMBERS_DIR
+from ytlabel.models.predictor import COMBINE, MEMBERS_DIR
+from ytlabel.models.runspec import ENSEMBLE, RECORDED_OPTIONS, RunSpec
 from ytlabel.registry.contents import collect_run
 from ytlabel.registry.store import RegistryError
 
-OPTIONS = ("level", "max_frames", "stride", "l2_normalize")  # how a member reads inputs: must agree
+# How a member reads inputs and what it outputs: must agree, since the ensemble feeds one batch to all.
+OPTIONS = ("level", *RECORDED_OPTIONS, "target")
 
 
 def build_ensemble(members: list[str], out: str) -> dict:
@@ -58,19 +61,18 @@ def build_ensemble(members: list[str], out: str) -> dict:
                     **record["training"],
                 }
             )
-        disagree = [key for key in OPTIONS if len({str(record.get(key)) for record in records}) > 1]
+        specs = [RunSpec.from_record(record) for record in records]
+        disagree = [key for key in OPTIONS if len({getattr(spec.options, key) for spec in specs}) > 1]
         if disagree:
             raise RegistryError(
                 f"the runs read their inputs differently ({', '.join(disagree)}: "
-                f"{[record.get(disagree[0]) for record in records]}); an ensemble feeds one batch to all"
+                f"{[getattr(spec.options, disagree[0]) for spec in specs]}); an ensemble feeds one batch to all"
             )
-        frameworks = sorted({record["framework"] for record in records})
-        spec_record = {
-            "arch": ENSEMBLE,
-            "framework": frameworks[0] if len(frameworks) == 1 else "+".join(frameworks),
-            "spec": {"members": packed, "combine": COMBINE},
-            **{key: records[0].get(key) for key in OPTIONS},
-        }
+        frameworks = sorted({spec.framework for spec in specs})
+        framework = frameworks[0] if len(frameworks) == 1 else "+".join(frameworks)
+        spec_record = RunSpec(
+            ENSEMBLE, framework, {"members": packed, "combine": COMBINE}, specs[0].options
+        ).to_record()
         writer = runs.RunDir(staging)
         writer.write_json(runs.SPEC, spec_record)
         writer.write_yaml(runs.CONFIG, {"members": list(members), "combine": COMBINE})

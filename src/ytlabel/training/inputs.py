@@ -54,15 +54,7 @@ def resolve_data(config: TrainConfig) -> RunData:
         train, validation = sources.split_shards(shards, config.validation_fraction)
     else:
         train, validation = shards, []
-    options = InputOptions(
-        level=config.level,
-        max_frames=config.max_frames,
-        stride=config.stride,
-        min_frames=config.min_frames,
-        l2_normalize=config.l2_normalize,
-        target=config.target,
-    )
-    return RunData(train, stream.count_records(train), validation, options)
+    return RunData(train, stream.count_records(train), validation, config.input_options())
 
 
 def make_plan(config: TrainConfig, data: RunData, place: Place) -> stream.StreamPlan:

@@ -19,7 +19,7 @@ import sys
 from ytlabel import cores, runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.errors import TrainingError, YtlabelError
-from ytlabel.runs import RESULT, RunDir, differences, spec_record
+from ytlabel.runs import RESULT, RunDir, differences
 from ytlabel.training import distributed, inputs
 
 log = logging.getLogger("ytlabel.train")
@@ -80,7 +80,7 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, 
     try:
         if place.writer:
             run.write_yaml(runs.CONFIG, config.to_dict())
-            run.write_json(runs.SPEC, spec_record(config))
+            run.write_json(runs.SPEC, config.run_spec().to_record())
             run.write_json(runs.DATA, data_record(data))
         result = loop.train(config, run, place, data)
     except BaseException:
@@ -127,7 +127,7 @@ def check_same_run(run: RunDir, config: TrainConfig, data: inputs.RunData) -> No
     stored, wanted = [], []
     if run.exists(runs.SPEC):
         stored.append(run.read_json(runs.SPEC))
-        wanted.append(json.loads(json.dumps(spec_record(config))))
+        wanted.append(json.loads(json.dumps(config.run_spec().to_record())))
     if run.exists(runs.CONFIG):
         settings = runs.read_config(run.local)
         ignored = OPERATIONAL
