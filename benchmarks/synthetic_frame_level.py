@@ -6,7 +6,7 @@ in both frameworks on all shards but the last, evaluates each on the last shard 
 ceiling and the per-kind breakdown (temporal / audio / rgb / both classes), and builds the
 comparison report (`ytlabel report`) into --report. bilstm and stream_lstm run with 64-unit LSTMs
 so the grid fits 2 CPU cores; fc_stream_lstm ran at its default widths (256/64-unit streams, a
-2048-unit fc head) when docs/synthetic_frame_level.json was recorded, a larger model than the
+2048-unit fc head) when docs/results/synthetic_frame_level.json was recorded, a larger model than the
 others; its parts can now be narrowed (model.fc.*, model.streams.*). It compares architectures at a small, fixed budget, not
 their best possible scores.
 

@@ -2,14 +2,10 @@
 
 import json
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))  # tests/seaweed.py
-
-from model_helpers import TINY_FC
-
+from tests.helpers.model_helpers import TINY_FC
 from ytlabel.data import synth
 
 SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "..", "src", "ytlabel", "data", "assets", "sample")
@@ -30,7 +26,7 @@ def sample_shards() -> list[str]:
 
 @pytest.fixture(scope="session")
 def s3_endpoint():
-    import seaweed
+    from tests.helpers import seaweed
 
     with seaweed.seaweedfs_s3() as endpoint:
         yield endpoint
@@ -39,8 +35,9 @@ def s3_endpoint():
 @pytest.fixture
 def s3_env(s3_endpoint, monkeypatch):
     """Points ytlabel's S3 settings at the test server; returns a MinIO client for setup."""
-    import seaweed
     from minio import Minio
+
+    from tests.helpers import seaweed
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.ACCESS_KEY)

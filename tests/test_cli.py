@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from cli_rule import one_error_line
 
+from tests.helpers.cli_rule import one_error_line
 from ytlabel.cli import main
 
 

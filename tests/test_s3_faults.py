@@ -13,8 +13,8 @@ import threading
 import time
 
 import pytest
-import seaweed
 
+from tests.helpers import seaweed
 from ytlabel import storage
 from ytlabel.cli import main
 from ytlabel.registry import Registry

@@ -10,8 +10,8 @@ import struct
 
 import numpy as np
 import pytest
-from cli_rule import one_error_line
 
+from tests.helpers.cli_rule import one_error_line
 from ytlabel import runs
 from ytlabel.cli import main
 from ytlabel.data import records, tfrecord

@@ -12,7 +12,7 @@
 3. Each images/Dockerfile.* FROM the base, tagged exactly as `ytlabel.platform.images` names it, labelled with
    its provenance (OCI labels: version, revision, base image ID, flavour).
 4. Provenance and figures: images/provenance/<name>.txt (image ID, base ID, Debian packages, pip freeze) and
-   docs/images.json (build seconds and size per image).
+   docs/results/images.json (build seconds and size per image).
 """
 
 import argparse
@@ -52,7 +52,7 @@ CLEAN_HOOK = 'rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/
 EXTRAS = {"cpu": "s3,torch,keras,report,serve,pipeline", "cuda": "s3,torch,keras-cuda,report,serve,pipeline"}
 WHEELHOUSE = os.path.join(ROOT, "build", "wheelhouse")
 PROVENANCE = os.path.join(ROOT, "images", "provenance")
-FIGURES = os.path.join(ROOT, "docs", "images.json")
+FIGURES = os.path.join(ROOT, "docs", "results", "images.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,7 +346,7 @@ def _revision() -> str:
             "--",
             ".",
             ":!images/provenance",
-            ":!docs/images.json",
+            ":!docs/results/images.json",
         ],
         capture_output=True,
         text=True,

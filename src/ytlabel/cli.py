@@ -9,6 +9,7 @@ import tempfile
 
 from ytlabel import cli_data, cli_deploy, runs, storage
 from ytlabel.errors import ConfigError, YtlabelError
+from ytlabel.kinds import FRAMEWORKS
 
 
 def run() -> None:
@@ -179,7 +180,7 @@ def _models_list(args) -> None:
         {
             "arch": name,
             "level": entry.level,
-            "frameworks": ["torch", "keras"],
+            "frameworks": list(FRAMEWORKS),
             "params": preset_params(name),
             "preset": default_preset(name, None),
             "summary": entry.summary,

@@ -8,6 +8,7 @@ import json
 import time
 
 from ytlabel.errors import ConfigError
+from ytlabel.kinds import FRAMEWORKS, TORCH
 
 
 def add_stage(stages) -> None:
@@ -60,7 +61,7 @@ def add_stage(stages) -> None:
         "peek", help="the first training batch through the PyTorch DataLoader or the Keras tf.data feed"
     )
     peek.add_argument("paths", nargs="+", metavar="PATH")
-    peek.add_argument("--framework", choices=("torch", "keras"), default="torch")
+    peek.add_argument("--framework", choices=FRAMEWORKS, default="torch")
     peek.add_argument("--batch-size", type=int, default=8)
     peek.add_argument("--max-frames", type=int, default=300)
     peek.add_argument("--stride", type=int, default=1)
@@ -151,7 +152,7 @@ def _peek(args) -> None:
     if plan.steps_per_epoch < 1:
         raise ConfigError(f"--batch-size {args.batch_size}: the data holds fewer videos than one batch")
     ids = next(stream.rank_batches(plan, epoch=0))["id"]
-    if args.framework == "torch":
+    if args.framework == TORCH:
         from ytlabel.training.torch_feed import data_loader
 
         batch = {key: value.numpy() for key, value in next(iter(data_loader(plan))).items()}

@@ -11,6 +11,7 @@ import sys
 import tempfile
 
 from ytlabel.errors import ConfigError, YtlabelError
+from ytlabel.kinds import FRAMEWORKS
 
 
 def add_stages(stages) -> None:
@@ -86,7 +87,7 @@ def add_stages(stages) -> None:
         help="print a validated PyTorchJob/TFJob (or TrainJob: --trainer v2), or an InferenceService (--serve)",
     )
     render.add_argument("--arch", help="architecture of the training job")
-    render.add_argument("--framework", choices=("torch", "keras"), help="torch -> PyTorchJob, keras -> TFJob")
+    render.add_argument("--framework", choices=FRAMEWORKS, help="torch -> PyTorchJob, keras -> TFJob")
     render.add_argument(
         "--trainer",
         choices=("v1", "v2"),

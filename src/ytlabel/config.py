@@ -16,9 +16,9 @@ import typing
 import yaml
 
 from ytlabel.errors import ConfigError, YtlabelError
+from ytlabel.kinds import FRAMEWORKS, KERAS
 from ytlabel.models.spec import ARCHITECTURES, settable_fields
 
-FRAMEWORKS = ("torch", "keras")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential")
 
@@ -95,7 +95,7 @@ class TrainConfig:
             fail("validation_fraction", "must be in [0, 1)")
         if not 0.0 < self.distill_weight <= 1.0:
             fail("distill_weight", "must be in (0, 1]")
-        if self.framework == "keras" and self.checkpoint_every_steps:  # refused, never ignored
+        if self.framework == KERAS and self.checkpoint_every_steps:  # refused, never ignored
             fail(
                 "checkpoint_every_steps",
                 "checkpoints within an epoch are the PyTorch loop's (Keras's fit resumes "

@@ -27,6 +27,7 @@ import yaml
 
 from ytlabel import storage
 from ytlabel.errors import YtlabelError
+from ytlabel.kinds import KERAS, TORCH
 
 CONFIG = "config.yaml"
 SPEC = "spec.json"
@@ -35,7 +36,7 @@ RESULT = "result.json"
 METRICS = "metrics.json"
 CURVES = "curves.csv"
 MODEL_DIR = "model"
-MODEL_FILES = {"torch": "model/model.pt", "keras": "model/model.keras"}
+MODEL_FILES = {TORCH: "model/model.pt", KERAS: "model/model.keras"}
 TORCH_CHECKPOINT = "checkpoints/last.pt"  # tensors only: loads with torch.load(weights_only=True)
 TORCH_CHECKPOINT_STATE = "checkpoints/state.json"  # epoch, step, counters and curves of that checkpoint
 KERAS_CHECKPOINT = "checkpoints/keras/last.weights.h5"  # arrays only: loading it executes nothing from the file

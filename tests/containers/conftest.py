@@ -17,10 +17,10 @@ import pytest
 from tools.engine import LABEL, Engine, remove_test_objects, running_engine
 from ytlabel.platform import images
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))  # tests/seaweed.py
 sys.path.insert(0, os.path.dirname(__file__))  # tests/containers/pods.py
-import seaweed
 from pods import Pod
+
+from tests.helpers import seaweed
 
 HERE = os.path.dirname(__file__)
 

@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
-from cli_rule import one_error_line
 from yt8m_mirror import Mirror, serving
 
+from tests.helpers.cli_rule import one_error_line
 from ytlabel import storage
 from ytlabel.cli import main
 from ytlabel.data import download, reader

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from cli_rule import one_error_line
 
+from tests.helpers.cli_rule import one_error_line
 from ytlabel.cli import main
 from ytlabel.errors import YtlabelError
 from ytlabel.evaluation.report import build_report, strengths_and_weaknesses

@@ -5,9 +5,9 @@ import os
 import numpy as np
 import pytest
 import torch
-from cli_rule import one_error_line
-from model_helpers import tiny_spec
 
+from tests.helpers.cli_rule import one_error_line
+from tests.helpers.model_helpers import tiny_spec
 from ytlabel.cli import main
 from ytlabel.data.reader import read_shard
 from ytlabel.errors import YtlabelError

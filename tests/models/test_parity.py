@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from model_helpers import tiny_spec
 
+from tests.helpers.model_helpers import tiny_spec
 from ytlabel.models import keras as keras_models
 from ytlabel.models import parity
 from ytlabel.models import spec as S

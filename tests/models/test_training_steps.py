@@ -6,8 +6,8 @@ import os
 import keras
 import numpy as np
 import torch
-from model_helpers import CLASSES, tiny_spec
 
+from tests.helpers.model_helpers import CLASSES, tiny_spec
 from ytlabel.data import stream
 from ytlabel.data.examples import InputOptions
 from ytlabel.models import keras as keras_models

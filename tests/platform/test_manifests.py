@@ -4,8 +4,8 @@ import json
 
 import pytest
 import yaml
-from cli_rule import one_error_line
 
+from tests.helpers.cli_rule import one_error_line
 from ytlabel.cli import main
 from ytlabel.errors import ConfigError
 from ytlabel.models.spec import ARCHITECTURES

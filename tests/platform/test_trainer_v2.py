@@ -143,8 +143,8 @@ def test_a_broken_keras_contract_is_named(env, message):
 
 def test_render_cli_prints_a_validated_train_job(capsys):
     import yaml
-    from cli_rule import one_error_line
 
+    from tests.helpers.cli_rule import one_error_line
     from ytlabel.cli import main
 
     assert (

@@ -8,9 +8,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-from cli_rule import one_error_line
-from model_helpers import TINY_FC
 
+from tests.helpers.cli_rule import one_error_line
+from tests.helpers.model_helpers import TINY_FC
 from ytlabel.cli import main
 from ytlabel.data.examples import InputOptions
 from ytlabel.evaluation.evaluate import evaluate_predictions

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from cli_rule import one_error_line
 
+from tests.helpers.cli_rule import one_error_line
 from ytlabel.cli import main
 from ytlabel.models.predictor import load_predictor
 from ytlabel.registry import Registry, RegistryError, parse_ref

@@ -48,7 +48,7 @@ def test_push_promote_pull_on_s3(fc_run, bucket, s3_env, tmp_path, capsys):
 
 
 def test_concurrent_pushes_on_s3_get_distinct_versions(fc_run, bucket, s3_endpoint):
-    import seaweed
+    from tests.helpers import seaweed
 
     env = {
         **os.environ,

@@ -164,8 +164,7 @@ def test_the_server_batches_concurrent_clients_and_answers_each_as_if_alone(fc_r
     ],
 )
 def test_serve_refuses_bad_batching_flags_in_one_line(tmp_path, capsys, flags, message):
-    from cli_rule import one_error_line
-
+    from tests.helpers.cli_rule import one_error_line
     from ytlabel.cli import main
 
     assert main(["serve", "--model", str(tmp_path), *flags]) == 2

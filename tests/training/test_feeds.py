@@ -155,7 +155,7 @@ def test_options_errors_name_the_field(kwargs, message):
     ],
 )
 def test_same_examples_as_tensorflows_own_parser(synth_dir, options):
-    from tf_reference import tf_examples
+    from tests.helpers.tf_reference import tf_examples
 
     shards = _shards(synth_dir, options.level)
     ours = _examples(_plan(shards, options, 1, shuffle_buffer=0))
@@ -169,7 +169,7 @@ def test_same_examples_as_tensorflows_own_parser(synth_dir, options):
 
 
 def test_l2_normalisation_agrees_with_tensorflow_to_float_rounding(synth_dir):
-    from tf_reference import tf_examples
+    from tests.helpers.tf_reference import tf_examples
 
     options = InputOptions(level="frame", max_frames=20, l2_normalize=True)
     shards = _shards(synth_dir, "frame")[:1]

@@ -10,8 +10,8 @@ import os
 import shutil
 
 import pytest
-from cli_rule import one_error_line
 
+from tests.helpers.cli_rule import one_error_line
 from ytlabel.cli import main
 
 

@@ -16,9 +16,7 @@ from google.protobuf.message import DecodeError
 
 from ytlabel.data import schema, wire
 from ytlabel.errors import NonFiniteError, SchemaError
-
-VIDEO = "video"
-FRAME = "frame"
+from ytlabel.kinds import FRAME, VIDEO  # re-exported: the data layer names the two levels
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

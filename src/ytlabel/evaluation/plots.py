@@ -9,6 +9,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ytlabel.kinds import TORCH
+
 
 def label(row: dict) -> str:
     return f"{row['arch']}/{row['framework']}{' + expansion' if row['expansion'] else ''}"
@@ -26,7 +28,7 @@ ARCH_COLORS = {
 
 def style(arch: str, framework: str) -> dict:
     """One colour per architecture; solid lines for PyTorch, dashed for Keras."""
-    return {"color": ARCH_COLORS.get(arch, "black"), "linestyle": "-" if framework == "torch" else "--"}
+    return {"color": ARCH_COLORS.get(arch, "black"), "linestyle": "-" if framework == TORCH else "--"}
 
 
 def save(figure, out_dir: str, name: str) -> str:
@@ -85,7 +87,7 @@ def speed_vs_gap(rows, out_dir) -> str:
     figure, axis = plt.subplots(figsize=(8, 4.5))
     for row, color in zip(rows, run_colors(rows)):
         point = (row["videos_per_s"] or 0, row["gap_at_20"] or 0)
-        axis.scatter(*point, color=color, marker="o" if row["framework"] == "torch" else "s", label=label(row))
+        axis.scatter(*point, color=color, marker="o" if row["framework"] == TORCH else "s", label=label(row))
     axis.set_xlim(left=0)
     axis.set_ylim(bottom=0, top=max([row["gap_at_20"] or 0 for row in rows] + [0.01]) * 1.15)
     axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))

@@ -14,6 +14,7 @@ import os
 from ytlabel import runs, storage
 from ytlabel.errors import YtlabelError
 from ytlabel.evaluation import plots
+from ytlabel.kinds import FRAMEWORKS, KERAS, TORCH
 
 COLUMNS = [
     ("run", "run"),
@@ -123,11 +124,11 @@ def strengths_and_weaknesses(rows: list[dict]) -> list[str]:
     for r in scored:
         pairs.setdefault((r["arch"], r["expansion"]), {})[r["framework"]] = r
     for (arch, expansion), by in sorted(pairs.items()):
-        if {"torch", "keras"} <= set(by):
-            gap = by["torch"]["gap_at_20"] - by["keras"]["gap_at_20"]
+        if set(FRAMEWORKS) <= set(by):
+            gap = by[TORCH]["gap_at_20"] - by[KERAS]["gap_at_20"]
             findings.append(f"{arch}{' + expansion' if expansion else ''}: PyTorch minus Keras GAP@20 = {gap:+.4f}.")
     for arch in sorted({r["arch"] for r in scored}):
-        for framework in ("torch", "keras"):
+        for framework in FRAMEWORKS:
             with_expansion = [r for r in scored if r["arch"] == arch and r["framework"] == framework and r["expansion"]]
             without = [r for r in scored if r["arch"] == arch and r["framework"] == framework and not r["expansion"]]
             if with_expansion and without:

@@ -13,6 +13,7 @@ import numpy as np
 from ytlabel import runs, storage
 from ytlabel.data import schema
 from ytlabel.data.examples import InputOptions
+from ytlabel.kinds import FRAME, TORCH
 from ytlabel.models.runspec import ENSEMBLE, RunSpec
 from ytlabel.models.spec import probabilities as spec_probabilities
 
@@ -43,10 +44,10 @@ def load_predictor(run_dir: str) -> Predictor:
     if run.arch == ENSEMBLE:
         return _ensemble(local, run)
     model_path = runs.model_file(local, run.framework)
-    if run.framework == "torch":
+    if run.framework == TORCH:
         return Predictor(run.arch, "torch", run.level, run.options, _torch(model_path, run.arch, run.spec))
-    forward = _keras(model_path, compiled=run.level == "frame")
-    if run.level != "frame":
+    forward = _keras(model_path, compiled=run.level == FRAME)
+    if run.level != FRAME:
         return Predictor(run.arch, "keras", run.level, run.options, forward, lambda: _video_warm_up(forward))
     predict, warm_up = _shape_buckets(forward, run.options.max_frames)
     return Predictor(run.arch, "keras", run.level, run.options, predict, warm_up)
@@ -127,7 +128,7 @@ def _keras(path: str, compiled: bool):
 
 def _video_warm_up(forward: Callable[[dict], np.ndarray]) -> int:
     """Traces a Keras video model for two batch sizes: reduce_retracing then keeps one graph for any batch, so
-    no request pays a trace (~100 ms) later."""
+    no request pays a trace later (docs/serving.md)."""
     for videos in (1, 2):
         forward(
             {

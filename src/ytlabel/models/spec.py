@@ -16,8 +16,8 @@ import numpy as np
 
 from ytlabel.data import schema
 from ytlabel.errors import ConfigError
+from ytlabel.kinds import FRAME, VIDEO
 
-VIDEO, FRAME = "video", "frame"
 AVERAGE = "average"
 LABELS_PER_VIDEO = 3.0  # the v2 data's mean, used only to start the output biases at the prior
 
@@ -96,20 +96,20 @@ class MoeSpec(_Spec):
 class FCSpec(_Spec):
     """Video level: batch-normalised [rgb, audio] features, optional per-modality towers, an MLP head.
 
-    The defaults are the best measured on the real 18k-video split (docs/benchmarks.md): no towers, one
-    2048-wide hidden layer, batch norm, dropout 0.5. Towers (e.g. rgb_hidden=512, audio_hidden=128)
-    scored lower there (0.66 against 0.68 GAP@20) but remain available.
+    The defaults are the best measured on the real 18k-video split: no towers, one 2048-wide hidden layer,
+    batch norm, dropout 0.5. Towers (e.g. rgb_hidden=512, audio_hidden=128) scored lower there but remain
+    available. The figures: docs/benchmarks.md, "Real YT8M video-level data", third run.
     """
 
     rgb_hidden: int = 0  # RGB tower width; 0 = no tower, the features go straight to the head
     audio_hidden: int = 0  # audio tower width; 0 = no tower
     head_hidden: int = 2048  # hidden layer of the head over the concatenated towers (or features)
-    dropout: float = 0.5  # before the output layer, training only; 0.2 overfits 18k videos
-    # Normalise each input feature and each hidden layer over the batch, as the starter's video models
-    # do. Without it the best measured fc on the real split reached 0.640 GAP@20; with it 0.682.
+    dropout: float = 0.5  # before the output layer, training only (0.2 overfitted the 18k-video split)
+    # Normalise each input feature and each hidden layer over the batch, as the starter's video models do
+    # (measured with and without: docs/benchmarks.md, third run).
     batch_norm: bool = True
     # Context gating (Miech et al. 2017) on the hidden layer: h * sigmoid(batchnorm(W h + b)), a learnt
-    # per-unit gate that depends on the whole hidden vector. +0.003 GAP@20 on the 47.8k-video split.
+    # per-unit gate that depends on the whole hidden vector (docs/benchmarks.md, stronger video-level models).
     gating: bool = False
     input_dropout: float = 0.0  # dropout on the (normalised) input features, training only
 

@@ -12,6 +12,7 @@ import urllib.parse
 from ytlabel import storage
 from ytlabel.data import download, reader, sources, stream, synth
 from ytlabel.errors import YtlabelError
+from ytlabel.kinds import FRAMEWORKS, LEVELS
 from ytlabel.models.spec import ARCHITECTURES
 
 SYNTHETIC = "synthetic"
@@ -87,7 +88,7 @@ def ingest(
         if storage.is_remote(publish_uri):
             storage.sync_up(out_dir, publish_uri)
             generated = publish_uri
-        synthetic = [level for level in ("video", "frame") if level not in levels]
+        synthetic = [level for level in LEVELS if level not in levels]
         levels.update({level: storage.join(generated, level) for level in synthetic})
     if not levels:
         raise YtlabelError(f"data_source {source!r} names no data")
@@ -131,7 +132,7 @@ def plan_runs(
     missing = sorted(arch for arch in architectures if ARCHITECTURES[arch].level not in levels)
     if missing:
         raise YtlabelError(f"{missing} need {ARCHITECTURES[missing[0]].level}-level data, the dataset has {levels}")
-    if set(frameworks) - {"torch", "keras"} or not frameworks:
+    if set(frameworks) - set(FRAMEWORKS) or not frameworks:
         raise YtlabelError(f"frameworks={frameworks}: choose from ['keras', 'torch']")
     runs = [
         {"arch": arch, "framework": framework, "expansion": False} for arch in architectures for framework in frameworks

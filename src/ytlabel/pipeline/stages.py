@@ -8,6 +8,7 @@ Everything a pipeline run writes lies under `<run_root>/<pipeline run>/` (s3:// 
 
 from ytlabel import runs, storage
 from ytlabel.errors import YtlabelError
+from ytlabel.kinds import FRAME, VIDEO
 from ytlabel.models.spec import ARCHITECTURES
 from ytlabel.pipeline.dataset import DatasetSplit
 
@@ -41,7 +42,7 @@ def expand(
     from ytlabel.features.autoencoder import ExpandConfig
     from ytlabel.features.autoencoder import expand as train_encoder
 
-    shards = data.train.get("video") or data.train["frame"]
+    shards = data.train.get(VIDEO) or data.train[FRAME]
     config = ExpandConfig(rgb_dim=rgb_dim, audio_dim=audio_dim, epochs=epochs, batch_size=64, l2_normalize=True)
     summary = train_encoder(shards, folder, config, log=log)
     uri = folder

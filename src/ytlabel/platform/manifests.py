@@ -17,6 +17,7 @@ import re
 
 from ytlabel.config import default_preset
 from ytlabel.errors import ConfigError
+from ytlabel.kinds import FRAMEWORKS, TORCH
 from ytlabel.models.spec import ARCHITECTURES
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -74,13 +75,13 @@ class JobSettings:
     def __post_init__(self):
         if self.arch not in ARCHITECTURES:
             raise ConfigError(f"arch={self.arch!r}: choose one of {sorted(ARCHITECTURES)}")
-        if self.framework not in ("torch", "keras"):
+        if self.framework not in FRAMEWORKS:
             raise ConfigError(f"framework={self.framework!r}: must be 'torch' or 'keras'")
         if self.workers < 1:
             raise ConfigError(f"workers={self.workers}: must be >= 1")
         if self.gpus < 0:
             raise ConfigError(f"gpus={self.gpus}: must be >= 0")
-        if self.framework == "torch" and self.gpus > 1:
+        if self.framework == TORCH and self.gpus > 1:
             raise ConfigError(
                 f"gpus={self.gpus}: PyTorchJob pods run one training process each; "
                 f"use workers={self.workers * self.gpus} with gpus=1"
@@ -165,7 +166,7 @@ def resources(settings: JobSettings) -> dict:
 def training_job(settings: JobSettings) -> dict:
     """A PyTorchJob (torch) or TFJob (keras) running `ytlabel train` in every pod."""
     command = train_command(settings)
-    if settings.framework == "torch":
+    if settings.framework == TORCH:
         container, kind, field, roles = "pytorch", "PyTorchJob", "pytorchReplicaSpecs", ("Master", "Worker")
     else:
         container, kind, field, roles = "tensorflow", "TFJob", "tfReplicaSpecs", ("Chief", "Worker")
@@ -176,7 +177,7 @@ def training_job(settings: JobSettings) -> dict:
         field: replicas,
         "runPolicy": {"backoffLimit": 3, "cleanPodPolicy": "None", "ttlSecondsAfterFinished": 86400},
     }
-    if settings.framework == "torch":
+    if settings.framework == TORCH:
         spec["nprocPerNode"] = "1"
     return {
         "apiVersion": "kubeflow.org/v1",

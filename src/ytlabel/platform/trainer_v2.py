@@ -18,6 +18,7 @@ secretKeyRef env: runtime patches carry env, not envFrom), the non-root security
 ServiceAccount, the /tmp volume, labels and the Prometheus annotations.
 """
 
+from ytlabel.kinds import KERAS, TORCH
 from ytlabel.platform.manifests import (
     LABELS,
     METRICS_PORT,
@@ -34,7 +35,7 @@ from ytlabel.platform.manifests import (
 from ytlabel.training.distributed import JOBSET_ENV, NODE, NODE_INDEX_ENV, NUM_NODES_ENV, TF_PORT
 
 API_VERSION = "trainer.kubeflow.org/v1alpha1"
-RUNTIMES = {"torch": "ytlabel-torch", "keras": "ytlabel-keras"}  # the ClusterTrainingRuntimes the chart ships
+RUNTIMES = {TORCH: "ytlabel-torch", KERAS: "ytlabel-keras"}  # the ClusterTrainingRuntimes the chart ships
 PATCH_MANAGER = "ytlabel.io/platform"
 S3_KEYS = (
     ("AWS_ACCESS_KEY_ID", False),
@@ -59,7 +60,7 @@ def train_job(settings: JobSettings, runtime: str | None = None) -> dict:
         {"name": key, "valueFrom": {"secretKeyRef": {"name": settings.s3_secret, "key": key, "optional": optional}}}
         for key, optional in S3_KEYS
     ]
-    if settings.framework == "keras":
+    if settings.framework == KERAS:
         env.append({"name": NUM_NODES_ENV, "value": str(settings.workers)})
     pod_patch = {
         "metadata": trainer_pod_metadata(settings),
@@ -112,7 +113,7 @@ def cluster_training_runtime(framework: str, image: str) -> dict:
         "securityContext": container_security(),
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
     }
-    if framework == "keras":
+    if framework == KERAS:
         container["ports"].append({"name": "tf-worker", "containerPort": TF_PORT})
         container["env"] = [
             {

@@ -9,8 +9,7 @@ straight through; with `max_wait_ms` > 0 the first request of a batch also waits
 
 Every call into the model (loading, the probe, warm-up, forwards) runs on that one worker thread:
 PyTorch's OpenMP thread team belongs to the thread that calls it, and once a second thread had
-called the model, both ran a 150-frame bilstm forward 5x slower (12 -> 62 ms on 2 cores; their idle
-teams stop spinning and every one of the LSTM's small parallel steps waits for threads to wake).
+called the model, both ran an LSTM forward several times slower (docs/serving.md has the figures).
 
 Each request gets back exactly its own rows. If a merged forward fails, each of its requests is run
 alone, so an error reaches only the request that causes it (the caller checks its own rows for

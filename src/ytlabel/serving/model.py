@@ -197,7 +197,7 @@ OUTPUTS = {"class_ids": "INT32", "scores": "FP32", "labels": "BYTES", "genres": 
 
 def _probe_batch(options) -> dict:
     """One all-zero video in the model's input layout (one frame for frame-level models)."""
-    if options.level == "video":
+    if options.level == VIDEO:
         return {"rgb": np.zeros((1, schema.RGB_DIM), np.float32), "audio": np.zeros((1, schema.AUDIO_DIM), np.float32)}
     return {
         "rgb": np.zeros((1, options.max_frames, schema.RGB_DIM), np.float32),

@@ -18,13 +18,14 @@ import numpy as np
 from ytlabel.data import schema
 from ytlabel.data.examples import VIDEO, InputOptions, l2_normalize_pair
 from ytlabel.data.vocabulary import Vocabulary
+from ytlabel.kinds import FRAME
 from ytlabel.models import spec
 from ytlabel.models.genre import genre_scores
 
 MAX_INSTANCES = 256  # per request; a bigger batch is the client's job to split
 FIELDS = {
     VIDEO: (("mean_rgb", schema.RGB_DIM), ("mean_audio", schema.AUDIO_DIM)),
-    "frame": (("rgb", schema.RGB_DIM), ("audio", schema.AUDIO_DIM)),
+    FRAME: (("rgb", schema.RGB_DIM), ("audio", schema.AUDIO_DIM)),
 }
 
 
@@ -173,7 +174,7 @@ def _expected(options: InputOptions, v2: bool = False) -> str:
 
 
 def _check_level(fields, options: InputOptions, where: str) -> None:
-    other = FIELDS["frame" if options.level == VIDEO else VIDEO][0][0]
+    other = FIELDS[FRAME if options.level == VIDEO else VIDEO][0][0]
     if other in fields and FIELDS[options.level][0][0] not in fields:
         kind = "video-level means" if options.level == VIDEO else "frames"
         raise PayloadError(f"{where}: this model reads {kind}; send {_expected(options)}")
@@ -223,7 +224,7 @@ def _quantized_frames(value: list, width: int, where: str, options: InputOptions
     others are checked for form ({"b64": text} of the length `width` bytes encode to) and left as zero
     rows, which the model's striding drops. A 300-frame request at stride 2 decodes half its frames.
     A vectorised numpy decoder we tried was no faster, so frames are decoded one by one. Under KServe 0.21
-    this is still the fast way to send frames: V2 raw bytes cost ~100 ms more in KServe's own decoding.
+    this is still the fast way to send frames: V2 raw bytes cost more in KServe's own decoding (docs/serving.md).
     """
     encoded_length = 4 * ((width + 2) // 3)
     codes = np.zeros((len(value), width), dtype=np.uint8)

@@ -131,7 +131,7 @@ def serve_processes(worker_argv: list[str], workers: int, host: str, port: int) 
     )
     # Accepted connections inherit TCP_NODELAY from the listener. Set here, because a worker's event loop sees
     # the inherited socket as a Unix one (uvicorn wraps the fd so) and would not set it: each small answer
-    # then waits for the client's delayed ACK, ~40 ms (measured: 52 ms p50 for a 3 ms request).
+    # then waits for the client's delayed ACK (docs/serving.md has the measurement).
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.set_inheritable(True)
     metrics_dir = tempfile.mkdtemp(prefix="ytlabel-serve-metrics-")

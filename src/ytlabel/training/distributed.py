@@ -27,6 +27,7 @@ import threading
 
 from ytlabel.cores import usable_cores
 from ytlabel.errors import YtlabelError
+from ytlabel.kinds import TORCH
 from ytlabel.processes import free_port, stop_processes
 
 LAUNCHED = "YTLABEL_LAUNCHED"  # set in children of launch_local so they never launch again
@@ -154,7 +155,7 @@ def worker_environments(
 def _trainer_v2_contract(workers: int, framework: str, job: str) -> list[dict[str, str]]:
     """Trainer v2's torch plugin variables, or what the ytlabel-keras runtime gives each pod. Local processes
     share one host, so Keras workers get loopback addresses instead of the JobSet's host names."""
-    if framework == "torch":
+    if framework == TORCH:
         port = str(free_port())
         return [
             {
@@ -182,7 +183,7 @@ def _trainer_v2_contract(workers: int, framework: str, job: str) -> list[dict[st
 
 
 def _contract(workers: int, framework: str) -> list[dict[str, str]]:
-    if framework == "torch":
+    if framework == TORCH:
         port = str(free_port())
         return [
             {

@@ -14,6 +14,7 @@ from keras import ops
 from ytlabel import compat, runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
+from ytlabel.kinds import KERAS
 from ytlabel.models import keras as keras_models
 from ytlabel.models.keras import layers as _layers
 from ytlabel.runs import RESULT, RunDir
@@ -128,9 +129,9 @@ class _LoopCallback(keras.callbacks.Callback):
             self.plain_model.set_weights(self.model.get_weights())  # validation runs outside the strategy
         loop.end_epoch(lambda b: np.asarray(self.plain_model(b, training=False)))
         if loop.place.writer:
-            with storage.AtomicTarget(loop.run.path(CHECKPOINTS["keras"].weights)) as partial:
+            with storage.AtomicTarget(loop.run.path(CHECKPOINTS[KERAS].weights)) as partial:
                 self.model.save_weights(partial)
-            loop.run.write_json(CHECKPOINTS["keras"].state, loop.checkpoint_state(epoch + 1))
+            loop.run.write_json(CHECKPOINTS[KERAS].state, loop.checkpoint_state(epoch + 1))
             loop.run.sync()
 
 
@@ -206,7 +207,7 @@ def _train(loop: Loop, strategy, amp: bool) -> dict:
     device = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
     result = loop.finish(_named_weights(inner), _layers.trainable_parameters(inner), {"device": device, "amp": amp})
     if place.writer:
-        with storage.AtomicTarget(run.path(runs.MODEL_FILES["keras"])) as partial:
+        with storage.AtomicTarget(run.path(runs.MODEL_FILES[KERAS])) as partial:
             inner.save(partial)
         run.write_json(RESULT, result)
         run.sync()

@@ -29,6 +29,7 @@ import numpy as np
 from ytlabel import runs
 from ytlabel.config import TrainConfig
 from ytlabel.errors import TrainingError
+from ytlabel.kinds import KERAS, TORCH
 from ytlabel.training import inputs, record, schedule
 from ytlabel.training.distributed import Place
 from ytlabel.training.telemetry import Telemetry
@@ -45,8 +46,8 @@ class Checkpoint:
 
 
 CHECKPOINTS = {
-    "torch": Checkpoint(runs.TORCH_CHECKPOINT, runs.TORCH_CHECKPOINT_STATE),
-    "keras": Checkpoint(runs.KERAS_CHECKPOINT, runs.KERAS_CHECKPOINT_STATE),
+    TORCH: Checkpoint(runs.TORCH_CHECKPOINT, runs.TORCH_CHECKPOINT_STATE),
+    KERAS: Checkpoint(runs.KERAS_CHECKPOINT, runs.KERAS_CHECKPOINT_STATE),
 }
 
 # What a checkpoint that cannot be loaded raises in either framework (a file that is not one, another model's).

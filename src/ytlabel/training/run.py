@@ -19,6 +19,7 @@ import sys
 from ytlabel import cores, runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.errors import TrainingError, YtlabelError
+from ytlabel.kinds import TORCH
 from ytlabel.runs import RESULT, RunDir, differences
 from ytlabel.training import distributed, inputs
 
@@ -48,7 +49,7 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, 
             raise YtlabelError(f"a training worker failed with exit code {code}; see the [rank N] lines above")
         run = RunDir(config.out)
         return run.read_json(RESULT) if run.exists(RESULT) else None
-    place = distributed.torch_place() if config.framework == "torch" else distributed.keras_place()
+    place = distributed.torch_place() if config.framework == TORCH else distributed.keras_place()
     if force and place.distributed and not launched:
         raise YtlabelError(
             "--force starts a run over by hand; a cluster job's pods restart into their run and must "
@@ -73,7 +74,7 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, 
         if place.writer:  # trained on to more epochs: until it finishes again it is not a finished run
             log.info("%s: continuing the finished run to epochs=%d", config.out, config.epochs)
             run.remove(RESULT)
-    if config.framework == "torch":
+    if config.framework == TORCH:
         from ytlabel.training import torch_loop as loop
     else:
         from ytlabel.training import keras_fit as loop

@@ -14,6 +14,7 @@ from ytlabel import runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.data import stream
 from ytlabel.data.readahead import ReadAhead
+from ytlabel.kinds import TORCH
 from ytlabel.models import torch as torch_models
 from ytlabel.models.torch.layers import trainable_parameters
 from ytlabel.runs import RESULT, RunDir
@@ -123,7 +124,7 @@ def _train(loop: Loop, device: torch.device) -> dict:
     progress.close()
     result = loop.finish(named_weights(model), trainable_parameters(model), {"device": str(device), "amp": amp})
     if place.writer:
-        with storage.AtomicTarget(run.path(runs.MODEL_FILES["torch"])) as partial:
+        with storage.AtomicTarget(run.path(runs.MODEL_FILES[TORCH])) as partial:
             torch.save(model.state_dict(), partial)
         run.write_json(RESULT, result)
         run.sync()
@@ -154,9 +155,9 @@ def _checkpoint(run: RunDir, place: Place, model, optimizer, scaler, state: dict
         "scaler": scaler.state_dict(),
         "rng": torch.get_rng_state(),
     }
-    with storage.AtomicTarget(run.path(CHECKPOINTS["torch"].weights)) as partial:
+    with storage.AtomicTarget(run.path(CHECKPOINTS[TORCH].weights)) as partial:
         torch.save(tensors, partial)
-    run.write_json(CHECKPOINTS["torch"].state, state)
+    run.write_json(CHECKPOINTS[TORCH].state, state)
     run.sync()
 
 

@@ -3,13 +3,14 @@
 import keras
 from keras import layers, ops
 
+from ytlabel.kinds import FRAME
 from ytlabel.models.keras.layers import encode_inputs, frame_mask, lstm_stack, masked_mean, model_inputs
 from ytlabel.models.spec import BiLSTMSpec, output_bias
 
 
 def build(spec: BiLSTMSpec) -> keras.Model:
     """rgb (batch, time, 1024), audio (batch, time, 128), num_frames (batch,) -> (batch, classes)."""
-    inputs = model_inputs("frame")
+    inputs = model_inputs(FRAME)
     rgb, audio = encode_inputs(spec.encoder, inputs["rgb"], inputs["audio"])
     frames = ops.concatenate([rgb, audio], axis=-1)
     mask = frame_mask(inputs["num_frames"], frames)

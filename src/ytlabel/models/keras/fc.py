@@ -3,6 +3,7 @@
 import keras
 from keras import layers, ops
 
+from ytlabel.kinds import VIDEO
 from ytlabel.models.keras.layers import batch_norm, encode_inputs, model_inputs
 from ytlabel.models.spec import FCSpec, output_bias
 
@@ -44,6 +45,6 @@ def fc_classifier(spec: FCSpec, rgb, audio, prefix: str = "fc"):
 
 def build(spec: FCSpec) -> keras.Model:
     """rgb (batch, 1024), audio (batch, 128) -> logits (batch, classes)."""
-    inputs = model_inputs("video")
+    inputs = model_inputs(VIDEO)
     rgb, audio = encode_inputs(spec.encoder, inputs["rgb"], inputs["audio"])
     return keras.Model(inputs, fc_classifier(spec, rgb, audio), name="fc")

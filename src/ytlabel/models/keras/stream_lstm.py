@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from ytlabel.kinds import FRAME
 from ytlabel.models.keras.layers import average_probabilities, encode_inputs, frame_mask, lstm_stack, model_inputs
 from ytlabel.models.spec import StreamLSTMSpec, output_bias
 
@@ -28,7 +29,7 @@ def streams(spec: StreamLSTMSpec, rgb, audio, num_frames, prefix: str = "streams
 
 def build(spec: StreamLSTMSpec) -> keras.Model:
     """rgb (batch, time, 1024), audio (batch, time, 128), num_frames (batch,) -> (batch, classes)."""
-    inputs = model_inputs("frame")
+    inputs = model_inputs(FRAME)
     rgb, audio = encode_inputs(spec.encoder, inputs["rgb"], inputs["audio"])
     logits = average_probabilities(streams(spec, rgb, audio, inputs["num_frames"]))
     return keras.Model(inputs, logits, name="stream_lstm")

@@ -4,12 +4,13 @@ import torch
 from torch import nn
 
 from ytlabel.data import schema
+from ytlabel.kinds import FRAME
 from ytlabel.models.spec import BiLSTMSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, dense, lstm, masked_mean, run_lstm
 
 
 class BiLSTM(nn.Module):
-    level = "frame"
+    level = FRAME
 
     def __init__(self, spec: BiLSTMSpec):
         super().__init__()

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from ytlabel.data import schema
+from ytlabel.kinds import VIDEO
 from ytlabel.models.spec import FCSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, batch_norm, dense
 
@@ -54,7 +55,7 @@ class FCClassifier(nn.Module):
 
 
 class FC(nn.Module):
-    level = "video"
+    level = VIDEO
 
     def __init__(self, spec: FCSpec):
         super().__init__()

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ytlabel.data import schema
+from ytlabel.kinds import FRAME
 from ytlabel.models.spec import FCStreamLSTMSpec
 from ytlabel.models.torch.fc import FCClassifier
 from ytlabel.models.torch.layers import InputEncoder, average_probabilities, masked_mean
@@ -12,7 +13,7 @@ from ytlabel.models.torch.stream_lstm import Streams
 
 
 class FCStreamLSTM(nn.Module):
-    level = "frame"
+    level = FRAME
 
     def __init__(self, spec: FCStreamLSTMSpec):
         super().__init__()

@@ -4,12 +4,13 @@ import torch
 from torch import nn
 
 from ytlabel.data import schema
+from ytlabel.kinds import VIDEO
 from ytlabel.models.spec import LogisticSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, dense
 
 
 class Logistic(nn.Module):
-    level = "video"
+    level = VIDEO
 
     def __init__(self, spec: LogisticSpec):
         super().__init__()

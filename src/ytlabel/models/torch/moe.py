@@ -10,12 +10,13 @@ from torch import nn
 from torch.nn import functional
 
 from ytlabel.data import schema
+from ytlabel.kinds import VIDEO
 from ytlabel.models.spec import MoeSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, dense
 
 
 class Moe(nn.Module):
-    level = "video"
+    level = VIDEO
 
     def __init__(self, spec: MoeSpec):
         super().__init__()

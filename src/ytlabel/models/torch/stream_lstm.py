@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from ytlabel.data import schema
+from ytlabel.kinds import FRAME
 from ytlabel.models.spec import StreamLSTMSpec, output_bias
 from ytlabel.models.torch.layers import InputEncoder, average_probabilities, dense, lstm, run_lstm
 
@@ -25,7 +26,7 @@ class Streams(nn.Module):
 
 
 class StreamLSTM(nn.Module):
-    level = "frame"
+    level = FRAME
 
     def __init__(self, spec: StreamLSTMSpec):
         super().__init__()
