@@ -95,7 +95,9 @@ def test_batch_norm_statistics_are_averaged_across_ranks(frames_dir, tmp_path, f
     assert set(digests) == {0, 1} and digests[0] == digests[1]
 
 
-@pytest.mark.parametrize("framework, marker", [("torch", "last.pt"), ("keras", os.path.join("keras", "state.json"))])
+# The marker is each checkpoint's state file, written after its tensors: killed once it exists, the run has a
+# whole checkpoint to resume from (killed between last.pt and state.json, it would rightly start over).
+@pytest.mark.parametrize("framework, marker", [("torch", "state.json"), ("keras", os.path.join("keras", "state.json"))])
 def test_killed_run_resumes_to_the_same_weights(frames_dir, tmp_path, framework, marker):
     extra = ["checkpoint_every_steps=10"] if framework == "torch" else []
     reference = _train(framework, frames_dir, str(tmp_path / "reference"), *extra)
