@@ -104,6 +104,7 @@ def test_models_check_json_reports_parity(capsys):
     assert "--arch 'cnn' is not an architecture" in one_error_line(capsys)
 
 
+@pytest.mark.slow  # a fresh process importing TensorFlow twice
 def test_tensorflows_start_up_chatter_is_kept_off_the_terminal_unless_verbose():
     import subprocess
     import sys

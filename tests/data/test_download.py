@@ -123,6 +123,7 @@ def test_shard_selects_the_same_files_as_the_official_script(mirror, tmp_path):
     assert got == expected and sorted(got[0] + got[1]) == sorted(download.local_name(n) for n in mirror.plan)
 
 
+@pytest.mark.slow  # a real S3 server
 def test_download_straight_to_s3_and_rerun_skips(mirror, s3_env, tmp_path):
     s3_env.make_bucket("yt8m-download")
     out = "s3://yt8m-download/video/validate"

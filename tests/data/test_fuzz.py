@@ -14,6 +14,7 @@ def test_the_seeds_read_cleanly(tmp_path):
     assert [check(path, skip_corrupt=False) for path in write_seed_shards(str(tmp_path))] == [3, 2]
 
 
+@pytest.mark.slow  # thousands of hypothesis cases
 @pytest.mark.parametrize("reframe", [True, False], ids=["valid-framing-hostile-payload", "hostile-framing"])
 def test_mutated_records_read_or_raise_data_error(tmp_path, reframe):
     outcomes = []

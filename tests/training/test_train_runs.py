@@ -30,6 +30,7 @@ def _run(synth_dir, tmp_path, arch, framework, *extra):
     return config, train(config)
 
 
+@pytest.mark.slow  # whole training runs of both levels in both frameworks
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 @pytest.mark.parametrize("arch", ["fc", "bilstm"])
 def test_run_writes_a_complete_result(synth_dir, tmp_path, arch, framework):
@@ -107,6 +108,7 @@ def test_not_enough_data_is_a_clear_error(synth_dir, tmp_path):
         _run(synth_dir, tmp_path, "fc", "torch", "batch_size=64")
 
 
+@pytest.mark.slow  # a Keras run up to its first epoch
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_min_frames_that_empties_an_epoch_is_a_clear_error(synth_dir, tmp_path, framework):
     """Videos of 10..20 frames with min_frames=18: the step count (made before filtering) cannot be met."""
