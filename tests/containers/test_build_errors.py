@@ -14,17 +14,24 @@ from ytlabel.platform import images
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 
+def _build(engine, tmp_path, dockerfile: str, reference: str) -> str:
+    """Builds `dockerfile` (its text) from the base as the serving image would be, tagged `reference`."""
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    return build_image(
+        engine,
+        "ytlabel-serving",
+        str(tmp_path),
+        engine.image_id(images.BASE),
+        "cpu",
+        dockerfile=str(tmp_path / "Dockerfile"),
+        reference=reference,
+    )
+
+
 def test_a_failed_step_names_the_image_and_the_step(engine, tmp_path):
-    (tmp_path / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nRUN echo preparing && exit 3\n")
     with pytest.raises(EngineError) as failed:
-        build_image(
-            engine,
-            "ytlabel-serving",
-            str(tmp_path),
-            engine.image_id(images.BASE),
-            "cpu",
-            dockerfile=str(tmp_path / "Dockerfile"),
-            reference="localhost/ytlabel-broken:test",
+        _build(
+            engine, tmp_path, "ARG BASE\nFROM ${BASE}\nRUN echo preparing && exit 3\n", "localhost/ytlabel-broken:test"
         )
     message = str(failed.value)
     assert message.startswith("building ytlabel-serving failed at Step 3/")
@@ -36,31 +43,16 @@ def test_a_rebuild_deletes_the_image_it_replaced_and_a_failed_build_leaves_nothi
     reference = "localhost/ytlabel-rebuilt:test"
     built = []
     for content in ("first", "second"):
-        (tmp_path / "Dockerfile").write_text(f"ARG BASE\nFROM ${{BASE}}\nRUN echo {content} > /made\n")
-        built.append(
-            build_image(
-                engine,
-                "ytlabel-serving",
-                str(tmp_path),
-                engine.image_id(images.BASE),
-                "cpu",
-                dockerfile=str(tmp_path / "Dockerfile"),
-                reference=reference,
-            )
-        )
+        built.append(_build(engine, tmp_path, f"ARG BASE\nFROM ${{BASE}}\nRUN echo {content} > /made\n", reference))
     try:
         assert built[0] != built[1] and engine.image_id(reference) == built[1]
         assert engine.image_id(built[0]) is None  # untagged by the rebuild, then deleted
-        (tmp_path / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nRUN echo kept > /step\nRUN exit 3\n")
         with pytest.raises(EngineError):
-            build_image(
+            _build(
                 engine,
-                "ytlabel-serving",
-                str(tmp_path),
-                engine.image_id(images.BASE),
-                "cpu",
-                dockerfile=str(tmp_path / "Dockerfile"),
-                reference="localhost/ytlabel-broken:test",
+                tmp_path,
+                "ARG BASE\nFROM ${BASE}\nRUN echo kept > /step\nRUN exit 3\n",
+                "localhost/ytlabel-broken:test",
             )
         if engine.own:  # our own daemon: the failed build's finished step goes too
             remove_dangling(engine)
