@@ -47,3 +47,55 @@ def test_kserve_sees_only_the_program_name_while_imported(monkeypatch):
     with compat.kserve_import():
         assert sys.argv == ["ytlabel"]
     assert sys.argv == ["ytlabel", "serve", "--model", "/models/yt8m"]
+
+
+_SIGNAL_BEFORE_UVICORN = """
+import os, signal, sys
+
+from ytlabel import compat
+
+with compat.kserve_import():
+    import kserve
+    from kserve.protocol.rest.server import RESTServer
+
+
+class Echo(kserve.Model):
+    def __init__(self):
+        super().__init__("echo")
+        self.ready = True
+
+
+build_app = RESTServer.create_application
+
+
+def build_app_after_a_sigterm(self):
+    os.kill(os.getpid(), signal.SIGTERM)  # kserve's handler is in place, uvicorn's is not yet
+    build_app(self)
+
+
+RESTServer.create_application = build_app_after_a_sigterm
+server = kserve.ModelServer(http_port=int(sys.argv[1]), enable_grpc=False, workers=1)
+compat.kserve_before_serving(server, "127.0.0.1", None, lambda app: None)
+server.start([Echo()])
+print("server.start returned")
+"""
+
+
+def test_a_sigterm_before_uvicorn_handles_signals_still_stops_the_server():
+    """kserve 0.21 alone serves on after a SIGTERM that lands while it builds the app (its handler leaves a
+    single-process REST server running): `ytlabel serve --workers 2` then outlived its supervisor's grace."""
+    import subprocess
+
+    from ytlabel.processes import free_port
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _SIGNAL_BEFORE_UVICORN, str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"the server did not stop after its SIGTERM: {error.stderr}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "server.start returned"

@@ -7,6 +7,7 @@ a silent break. Nothing here imports the libraries: callers pass their objects i
 keep TensorFlow on the Keras side, and this module sits in the bottom layer).
 """
 
+import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
@@ -60,7 +61,8 @@ def kserve_before_serving(server, host: str, listen_fd: int | None, add_handlers
     """Adjusts a `kserve.ModelServer` that has not started: its REST server binds `host` (kserve 0.21 hard-codes
     0.0.0.0), or accepts on the inherited socket `listen_fd`; and `add_handlers(app)` runs after KServe adds
     its own exception handlers to the FastAPI app. KServe builds the REST server inside `start()`, so this
-    hooks `setup_event_loop`, which runs between building it and binding it."""
+    hooks `setup_event_loop`, which runs between building it and binding it. And a SIGTERM/SIGINT stops the
+    server whenever it lands once kserve handles signals (see `stop` below)."""
     setup = server.setup_event_loop
 
     def setup_event_loop():
@@ -77,3 +79,21 @@ def kserve_before_serving(server, host: str, listen_fd: int | None, add_handlers
         setup()
 
     server.setup_event_loop = setup_event_loop
+
+    # kserve's SIGTERM/SIGINT handler calls `server.stop`, which stops only a multi-process REST server: a
+    # single-process one relies on uvicorn catching the signal, and uvicorn installs its handler only when it
+    # starts serving. A signal in between (while kserve builds the app) was consumed and the server then served
+    # on until SIGKILL. So `stop` also asks uvicorn to exit; uvicorn checks the flag before and while serving.
+    kserve_stop = server.stop
+
+    def stop(signum: int) -> None:
+        rest = server._rest_server
+        if rest is not None:
+            rest._server.should_exit = True
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # before the event loop runs: kserve's stop would fail to schedule its shutdown
+            return
+        kserve_stop(signum)
+
+    server.stop = stop

@@ -59,7 +59,7 @@ def _bindable(port: int) -> bool:
 
 
 def stop_processes(processes, grace_s: float = 20.0, group: bool = False) -> None:
-    """SIGTERM to every running process, then SIGKILL to those still alive after `grace_s`.
+    """SIGTERM to every running process, then SIGKILL to those still alive `grace_s` later.
 
     `group`: signal each process's whole process group (started with start_new_session=True), so
     that what it started goes too. None entries are skipped.
@@ -75,9 +75,10 @@ def stop_processes(processes, grace_s: float = 20.0, group: bool = False) -> Non
     for process in processes:
         if process.poll() is None:
             send(process, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s  # one grace for all: n slow processes take grace_s, not n times it
     for process in processes:
         try:
-            process.wait(timeout=grace_s)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             send(process, signal.SIGKILL)
             process.wait()

@@ -98,6 +98,34 @@ def test_stop_processes_terminates_then_kills_what_ignores_sigterm():
     assert (polite.returncode, stubborn.returncode) == (-signal.SIGTERM, -signal.SIGKILL)
 
 
+def test_stop_processes_gives_all_of_them_one_grace(monkeypatch):
+    """Two processes that ignore SIGTERM are killed `grace_s` after the signal, not one grace after another: a
+    supervisor stopping n workers must stay within the grace its own parent gives it."""
+    clock = [100.0]
+    monkeypatch.setattr(processes.time, "monotonic", lambda: clock[0])
+
+    class Stubborn:
+        def __init__(self):
+            self.signals, self.timeouts = [], []
+
+        def poll(self):
+            return None
+
+        def send_signal(self, sig):
+            self.signals.append(sig)
+
+        def wait(self, timeout=None):
+            self.timeouts.append(timeout)
+            if timeout is not None:
+                clock[0] += timeout  # waits out the whole timeout
+                raise subprocess.TimeoutExpired("stubborn", timeout)
+
+    first, second = Stubborn(), Stubborn()
+    stop_processes([first, second], grace_s=5.0)
+    assert (first.timeouts, second.timeouts) == ([5.0, None], [0.0, None])
+    assert first.signals == second.signals == [signal.SIGTERM, signal.SIGKILL]
+
+
 @pytest.mark.parametrize(
     "kernel_range, expected",
     [

@@ -108,6 +108,11 @@ def share_cores(processes: int, env=None) -> str:
     return env.get(THREAD_SETTINGS[0], threads)
 
 
+# How long `serve_processes` waits for its workers to stop before killing them: under the 30 s a pod (and
+# `running` below) gives the whole server, so the supervisor always outlives its workers.
+WORKER_GRACE_S = 20.0
+
+
 def serve_processes(worker_argv: list[str], workers: int, host: str, port: int) -> int:
     """Runs `workers` server processes that accept on one listening socket, as a pre-forking server does, until
     SIGTERM/SIGINT or until one of them exits (then the others are stopped too); returns the exit code.
@@ -162,7 +167,7 @@ def serve_processes(worker_argv: list[str], workers: int, host: str, port: int) 
             time.sleep(0.2)
         return 0
     finally:
-        stop_processes(processes, grace_s=30)
+        stop_processes(processes, grace_s=WORKER_GRACE_S)
         listener.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
         for signum, handler in previous.items():
