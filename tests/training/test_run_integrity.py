@@ -149,3 +149,27 @@ def test_a_failed_start_leaves_nothing_behind(synth_dir, tmp_path, capsys, case,
     assert out.exists() == folder_existed
     if folder_existed:
         assert os.listdir(out) == []
+
+
+def test_a_run_record_round_trips_and_names_its_first_difference(tmp_path):
+    from ytlabel.runs import RunDir, RunRecord
+
+    data = {"train": [{"shard": "a.tfrecord", "videos": 8}], "validation": ["v.tfrecord"], "sha256": "ab" * 32}
+    record = RunRecord(spec={"arch": "fc", "spec": {"hidden": (8, 4)}}, settings={"lr": 0.1, "out": "x"}, data=data)
+    run = RunDir(str(tmp_path / "run"))
+    record.write(run)
+    stored = RunRecord.read(run)
+    assert stored.spec == {"arch": "fc", "spec": {"hidden": [8, 4]}}  # as it reads back: tuples are lists
+    assert stored.first_difference(record) is None
+    assert stored.first_difference(RunRecord({"arch": "fc", "spec": {"hidden": (8, 2)}}, {"lr": 0.2}, data)) == (
+        "spec.hidden: [8, 4] -> [8, 2]"  # the model is compared first
+    )
+    moved = RunRecord(record.spec, {"lr": 0.1, "out": "y"}, data)
+    assert stored.first_difference(moved) == "out: 'x' -> 'y'"
+    assert stored.first_difference(moved, ignored_settings=("out",)) is None
+    fewer = RunRecord(record.spec, record.settings, {**data, "train": []})
+    assert stored.first_difference(fewer) == (
+        f"training data: '1 shards, 8 videos, sha256 {'ab' * 6}' -> '0 shards, 0 videos, sha256 {'ab' * 6}'"
+    )
+    os.remove(os.path.join(run.local, "data.json"))  # a run from before data.json: its data is not compared
+    assert RunRecord.read(run).data is None and RunRecord.read(run).first_difference(fewer) is None

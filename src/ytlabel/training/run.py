@@ -1,7 +1,7 @@
 """`ytlabel train`: one entry point for both frameworks, locally or as one rank of a cluster job.
 
-A run directory holds one run and says what it is: spec.json (the model), config.yaml (every setting) and
-data.json (the shards it reads, with their record counts and a digest). A rerun into it continues exactly
+A run directory holds one run and says what it is (runs.RunRecord): spec.json (the model), config.yaml
+(every setting) and data.json (the shards it reads, with their record counts and a digest). A rerun into it continues exactly
 that run, or is refused naming the first difference; a finished run is left as it is, unless the rerun asks
 for more epochs under a schedule that does not span the whole run (constant, exponential), which trains
 it on exactly as if it had been asked for them from the start. `force=True` (the
@@ -10,7 +10,6 @@ checkpoint takes away whatever it wrote.
 """
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -20,7 +19,7 @@ from ytlabel import cores, runs, storage
 from ytlabel.config import TrainConfig
 from ytlabel.errors import TrainingError, YtlabelError
 from ytlabel.kinds import TORCH
-from ytlabel.runs import RESULT, RunDir, differences
+from ytlabel.runs import RESULT, RunDir, RunRecord
 from ytlabel.training import distributed, inputs
 
 log = logging.getLogger("ytlabel.train")
@@ -80,9 +79,7 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, 
         from ytlabel.training import keras_fit as loop
     try:
         if place.writer:
-            run.write_yaml(runs.CONFIG, config.to_dict())
-            run.write_json(runs.SPEC, config.run_spec().to_record())
-            run.write_json(runs.DATA, data_record(data))
+            run_record(config, data).write(run)
         result = loop.train(config, run, place, data)
     except BaseException:
         if place.writer and not any(run.exists(name) for name in PROGRESS):
@@ -106,6 +103,11 @@ def choose_readers(config: TrainConfig, run: RunDir) -> TrainConfig:
     return dataclasses.replace(config, loader_workers=count)
 
 
+def run_record(config: TrainConfig, data: inputs.RunData) -> RunRecord:
+    """What this run is: its spec, its settings and its data (runs.RunRecord)."""
+    return RunRecord(spec=config.run_spec().to_record(), settings=config.to_dict(), data=data_record(data))
+
+
 def data_record(data: inputs.RunData) -> dict:
     """data.json: the shards a run reads (names and record counts for training, names for validation)."""
     return {
@@ -125,42 +127,19 @@ def check_same_run(run: RunDir, config: TrainConfig, data: inputs.RunData) -> No
     Raises:
         TrainingError: what differs, and the two ways out (--force, a new --out).
     """
-    stored, wanted = [], []
-    if run.exists(runs.SPEC):
-        stored.append(run.read_json(runs.SPEC))
-        wanted.append(json.loads(json.dumps(config.run_spec().to_record())))
-    if run.exists(runs.CONFIG):
-        settings = runs.read_config(run.local)
-        ignored = OPERATIONAL
-        if config.schedule != "cosine" and settings.get("epochs", config.epochs) <= config.epochs:
-            # More epochs continue the same run: with no schedule over the whole run, epoch k's batches and
-            # learning rates do not depend on how many epochs there are in all.
-            ignored = (*OPERATIONAL, "epochs")
-        stored.append({key: value for key, value in settings.items() if key not in ignored})
-        wanted.append(
-            {key: value for key, value in json.loads(json.dumps(config.to_dict())).items() if key not in ignored}
+    stored = RunRecord.read(run)
+    ignored = OPERATIONAL
+    recorded_epochs = (stored.settings or {}).get("epochs", config.epochs)
+    if config.schedule != "cosine" and isinstance(recorded_epochs, int) and recorded_epochs <= config.epochs:
+        # More epochs continue the same run: with no schedule over the whole run, epoch k's batches and
+        # learning rates do not depend on how many epochs there are in all.
+        ignored = (*OPERATIONAL, "epochs")
+    changed = stored.first_difference(run_record(config, data), ignored_settings=ignored)
+    if changed:
+        raise TrainingError(
+            f"{config.out} holds another run ({changed}); nothing was changed: pass --force "
+            f"to start over in it, or a new --out"
         )
-    if run.exists(runs.DATA):
-        stored.append(_data_summary(run.read_json(runs.DATA)))
-        wanted.append(_data_summary(data_record(data)))
-    for old, new in zip(stored, wanted):
-        changed = differences(old, new)
-        if changed:
-            raise TrainingError(
-                f"{config.out} holds another run ({changed[0]}); nothing was changed: pass --force "
-                f"to start over in it, or a new --out"
-            )
-
-
-def _data_summary(record: dict) -> dict:
-    """What data.json compares on: the training shards and counts in one line, then the validation shards."""
-    train = record.get("train", [])
-    return {
-        "training data": f"{len(train)} shards, {sum(item['videos'] for item in train)} videos, "
-        f"sha256 {record.get('sha256', '?')[:12]}",
-        "validation data": f"{len(record.get('validation', []))} shards "
-        f"{', '.join(record.get('validation', [])[:3])}".strip(),
-    }
 
 
 def start_over(out: str) -> None:
