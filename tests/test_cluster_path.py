@@ -112,7 +112,7 @@ def test_pipeline_with_data_runs_and_registry_on_s3(s3_dataset, s3_env, tmp_path
     assert text.startswith("yt8m:1 (") and "asked about 3 real videos" in text and text.count("\n- video `") == 3
 
 
-def test_cli_trains_evaluates_pushes_and_serves_on_s3(s3_dataset, s3_env, capsys):
+def test_cli_trains_evaluates_pushes_and_serves_on_s3(s3_dataset, s3_env, capsys, tmp_path):
     from ytlabel.serving.server import running
 
     run = f"s3://{BUCKET}/cli-runs/fc-keras"
@@ -143,6 +143,9 @@ def test_cli_trains_evaluates_pushes_and_serves_on_s3(s3_dataset, s3_env, capsys
     assert stored["gap_at_20"] == printed["gap_at_20"] and stored["videos"] == 24
     assert main(["registry", "push", run, "--name", "yt8m-fc", "--registry", registry]) == 0
     assert capsys.readouterr().out.strip() == "yt8m-fc:1"
+    # Evaluate and push read the run through temporary copies that go when they are done: only the
+    # training's staging directory (kept for a resume) is left in the scratch directory.
+    assert [name for name in os.listdir(tmp_path / "scratch") if name.startswith("ytlabel-")] == ["ytlabel-runs"]
     assert main(["registry", "promote", "yt8m-fc", "1", "--alias", "champion", "--registry", registry]) == 0
     with running("--model", "yt8m-fc@champion", "--registry", registry) as url:
         import urllib.request
@@ -159,5 +162,5 @@ def test_cli_trains_evaluates_pushes_and_serves_on_s3(s3_dataset, s3_env, capsys
     # A version directory on S3, as an InferenceService's storageUri names it, serves too.
     from ytlabel.serving.server import build_model, resolve_model_dir
 
-    model = build_model(resolve_model_dir(f"{registry}/yt8m-fc/1", None))
+    model = build_model(resolve_model_dir(f"{registry}/yt8m-fc/1", None, cache_dir=str(tmp_path / "serve")))
     assert model.ready and model.name == "yt8m-fc"

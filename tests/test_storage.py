@@ -187,7 +187,7 @@ def test_s3_round_trip(bucket, tmp_path):
     storage.copy(f"{bucket}/t/a.bin", f"{bucket}/u/a.bin")
     storage.copy(f"{bucket}/u/a.bin", str(tmp_path / "a.bin"))
     assert (tmp_path / "a.bin").read_bytes() == b"abc"
-    mirror = storage.local_mirror(f"{bucket}/t")
+    mirror = storage.local_mirror(f"{bucket}/t", into=str(tmp_path / "mirror"))
     assert sorted(os.path.relpath(os.path.join(d, f), mirror) for d, _, fs in os.walk(mirror) for f in fs) == [
         "a.bin",
         "b/c.json",
@@ -202,7 +202,7 @@ def test_s3_round_trip(bucket, tmp_path):
     with pytest.raises(NotFound, match=f"cannot read {bucket}/t/a.bin: NoSuchKey"):
         storage.read_bytes(f"{bucket}/t/a.bin")
     with pytest.raises(NotFound, match="nothing stored under this prefix"):
-        storage.local_mirror(f"{bucket}/empty")
+        storage.local_mirror(f"{bucket}/empty", into=str(tmp_path / "empty"))
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ Training writes through `RunDir`; the predictor, evaluate, report, the registry,
 pipeline read through the functions below, so every verb that takes a run accepts a local path or s3://.
 """
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -22,6 +23,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 
 import yaml
 
@@ -255,9 +257,11 @@ def read_curves(run: str) -> list[dict]:
         return []
 
 
-def local_run(run: str) -> str:
-    """A local directory with the run's files: the run itself, or a fresh copy of what a reader needs from
-    an s3:// run (the published files, model/ and a version's encoder/; not checkpoints or TensorBoard).
+@contextlib.contextmanager
+def local_run(run: str) -> Iterator[str]:
+    """A local directory with the run's files for the duration of the block: the run itself, or a fresh copy
+    of what a reader needs from an s3:// run (the published files, model/ and a version's encoder/; not
+    checkpoints or TensorBoard), removed after the block.
 
     Raises:
         RunError: an s3:// prefix with nothing under it.
@@ -266,10 +270,14 @@ def local_run(run: str) -> str:
     def needed(key: str) -> bool:
         return key in PUBLISHED or key.startswith((f"{MODEL_DIR}/", f"{ENCODER_DIR}/")) or key == VERSION_MANIFEST
 
-    try:
-        return storage.local_mirror(run, keep=needed)
-    except storage.NotFound:
-        raise RunError(f"{run}: not a training run (nothing stored there); pass the --out of `ytlabel train`") from None
+    with contextlib.ExitStack() as stack:
+        try:  # only the download's NotFound is this error, not one raised inside the caller's block
+            local = stack.enter_context(storage.local_copy(run, keep=needed))
+        except storage.NotFound:
+            raise RunError(
+                f"{run}: not a training run (nothing stored there); pass the --out of `ytlabel train`"
+            ) from None
+        yield local
 
 
 def model_file(local_dir: str, framework: str) -> str:

@@ -39,14 +39,14 @@ def load_predictor(run_dir: str) -> Predictor:
     Raises:
         RunError: not a run directory, or the model file is missing.
     """
-    local = runs.local_run(run_dir)
-    run = RunSpec.from_record(runs.read_spec(run_dir), lambda path: runs.encoder_location(local, path))
-    if run.arch == ENSEMBLE:
-        return _ensemble(local, run)
-    model_path = runs.model_file(local, run.framework)
-    if run.framework == TORCH:
-        return Predictor(run.arch, "torch", run.level, run.options, _torch(model_path, run.arch, run.spec))
-    forward = _keras(model_path, compiled=run.level == FRAME)
+    with runs.local_run(run_dir) as local:  # everything is read into memory before the copy goes
+        run = RunSpec.from_record(runs.read_spec(run_dir), lambda path: runs.encoder_location(local, path))
+        if run.arch == ENSEMBLE:
+            return _ensemble(local, run)
+        model_path = runs.model_file(local, run.framework)
+        if run.framework == TORCH:
+            return Predictor(run.arch, "torch", run.level, run.options, _torch(model_path, run.arch, run.spec))
+        forward = _keras(model_path, compiled=run.level == FRAME)
     if run.level != FRAME:
         return Predictor(run.arch, "keras", run.level, run.options, forward, lambda: _video_warm_up(forward))
     predict, warm_up = _shape_buckets(forward, run.options.max_frames)

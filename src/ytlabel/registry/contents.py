@@ -3,21 +3,29 @@
 The publish protocol (version claims, files first, manifest last, verified pulls) is in registry.py.
 """
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import subprocess
+from collections.abc import Iterator
 
 import ytlabel
 from ytlabel import runs, storage
 from ytlabel.registry.store import RegistryError
 
 
-def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
+@contextlib.contextmanager
+def collected_run(run_dir: str) -> Iterator[tuple[dict[str, str | bytes], dict]]:
     """The files of a finished run (local or s3://) to publish (relative path -> local path or bytes) and
-    the manifest's fields. Only regular files are published: a symbolic link in the run is refused."""
-    local = runs.local_run(run_dir)
+    the manifest's fields, for the duration of the block: an s3:// run (or encoder) is read from a temporary
+    copy that goes after it. Only regular files are published: a symbolic link in the run is refused."""
+    with contextlib.ExitStack() as copies:
+        yield _collect(run_dir, copies.enter_context(runs.local_run(run_dir)), copies)
+
+
+def _collect(run_dir: str, local: str, copies: contextlib.ExitStack) -> tuple[dict[str, str | bytes], dict]:
     missing = [name for name in runs.PUBLISHED[:3] if not os.path.exists(os.path.join(local, name))]
     if missing:
         raise RegistryError(
@@ -39,7 +47,7 @@ def collect_run(run_dir: str) -> tuple[dict[str, str | bytes], dict]:
     if spec.get("encoder"):
         source = runs.encoder_location(local, spec["encoder"]["path"])
         try:
-            source = storage.local_mirror(source)
+            source = copies.enter_context(storage.local_copy(source))
         except storage.NotFound:
             source = ""
         if not os.path.isdir(source):

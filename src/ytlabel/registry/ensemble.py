@@ -9,7 +9,7 @@ serve), so it is evaluated, published and served as one model:
     model/members/<NN>-<run name>/   each member as a registry version holds it (spec, config, result,
                                      metrics, model/ and its encoder/), so the ensemble travels whole
 
-The members are packed with the registry's own `collect_run`, so a member gets every check a pushed run
+The members are packed with the registry's own `collected_run`, so a member gets every check a pushed run
 gets (finished, regular files only, finite figures, its encoder carried along). They must read their
 inputs the same way (level, frames, stride, normalisation) and output the same labels (target): the ensemble
 prepares one batch for all.
@@ -22,11 +22,35 @@ import shutil
 from ytlabel import runs, storage
 from ytlabel.models.predictor import COMBINE, MEMBERS_DIR
 from ytlabel.models.runspec import ENSEMBLE, RECORDED_OPTIONS, RunSpec
-from ytlabel.registry.contents import collect_run
+from ytlabel.registry.contents import collected_run
 from ytlabel.registry.store import RegistryError
 
 # How a member reads inputs and what it outputs: must agree, since the ensemble feeds one batch to all.
 OPTIONS = ("level", *RECORDED_OPTIONS, "target")
+
+
+def _pack_member(member: str, number: int, staging: str) -> tuple[str, dict, dict]:
+    """Copies the finished run `member` into `staging`'s members folder; returns that folder (relative), the
+    member's spec record as packed (its encoder path inside) and its line of the ensemble's result."""
+    with collected_run(member) as (files, record):
+        spec = json.loads(files[runs.SPEC])
+        name = runs.run_name(spec["arch"], spec["framework"], bool(record["encoder"]))
+        folder = f"{runs.MODEL_DIR}/{MEMBERS_DIR}/{number:02d}-{name}"
+        for relative, source in files.items():
+            target = os.path.join(staging, *folder.split("/"), *relative.split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if isinstance(source, bytes):
+                storage.atomic_write(target, source)
+            else:
+                shutil.copyfile(source, target)
+    result = {
+        "run": member,
+        "arch": spec["arch"],
+        "framework": spec["framework"],
+        "metrics": record["metrics"],
+        **record["training"],
+    }
+    return folder, spec, result
 
 
 def build_ensemble(members: list[str], out: str) -> dict:
@@ -39,28 +63,10 @@ def build_ensemble(members: list[str], out: str) -> dict:
     packed, records, results = [], [], []
     with storage.AtomicTarget(out, directory=True) as staging:  # the ensemble appears whole or not at all
         for number, member in enumerate(members):
-            files, record = collect_run(member)
-            spec = json.loads(files[runs.SPEC])  # the member's spec.json as packed (its encoder path inside)
-            name = runs.run_name(spec["arch"], spec["framework"], bool(record["encoder"]))
-            folder = f"{runs.MODEL_DIR}/{MEMBERS_DIR}/{number:02d}-{name}"
-            for relative, source in files.items():
-                target = os.path.join(staging, *folder.split("/"), *relative.split("/"))
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                if isinstance(source, bytes):
-                    storage.atomic_write(target, source)
-                else:
-                    shutil.copyfile(source, target)
+            folder, spec, result = _pack_member(member, number, staging)
             packed.append(folder)
             records.append(spec)
-            results.append(
-                {
-                    "run": member,
-                    "arch": spec["arch"],
-                    "framework": spec["framework"],
-                    "metrics": record["metrics"],
-                    **record["training"],
-                }
-            )
+            results.append(result)
         specs = [RunSpec.from_record(record) for record in records]
         disagree = [key for key in OPTIONS if len({getattr(spec.options, key) for spec in specs}) > 1]
         if disagree:

@@ -25,7 +25,7 @@ import time
 import uuid
 
 from ytlabel import runs
-from ytlabel.registry.contents import code_version, collect_run, digest_bytes, file_digest, headline
+from ytlabel.registry.contents import code_version, collected_run, digest_bytes, file_digest, headline
 from ytlabel.registry.store import RegistryError, Store, open_store
 
 MANIFEST = runs.VERSION_MANIFEST
@@ -72,7 +72,12 @@ class Registry:
         version never becomes visible.
         """
         check_name(name, "model name")
-        files, record = collect_run(run_dir)
+        with collected_run(run_dir) as (files, record):
+            return self._publish(name, files, record)
+
+    def _publish(self, name: str, files: dict[str, str | bytes], record: dict) -> dict:
+        """Writes `files` (relative path -> local path or bytes) as the next version of `name`, the manifest
+        last, and returns the manifest; takes back what it wrote when anything fails."""
         self.store.create()
         version = self._claim(name)  # its claim object stays: the number is never handed out again
         prefix = f"{name}/{version}/"

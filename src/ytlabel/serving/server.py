@@ -19,14 +19,15 @@ from ytlabel.errors import YtlabelError
 log = logging.getLogger("ytlabel.serve")
 
 
-def resolve_model_dir(model: str, registry: str | None, cache_dir: str | None = None) -> str:
+def resolve_model_dir(model: str, registry: str | None, cache_dir: str) -> str:
     """A directory to serve: `model` itself if it is one, a copy of an s3:// version directory (as KServe's
-    storage initializer makes one), else a registry reference pulled (and verified)."""
+    storage initializer makes one), else a registry reference pulled (and verified); copies go under
+    `cache_dir`, which the caller removes when the server stops."""
     if os.path.isdir(model):
         return model
     if storage.is_remote(model):
         try:
-            return storage.local_mirror(model, into=os.path.join(cache_dir, "model") if cache_dir else None)
+            return storage.local_mirror(model, into=os.path.join(cache_dir, "model"))
         except storage.NotFound:
             raise YtlabelError(f"--model {model}: nothing stored there (pass a registry version's directory)") from None
     if not registry:
@@ -36,7 +37,7 @@ def resolve_model_dir(model: str, registry: str | None, cache_dir: str | None = 
         )
     from ytlabel.registry import Registry
 
-    target = os.path.join(cache_dir or tempfile.mkdtemp(prefix="ytlabel-serve-"), "model")
+    target = os.path.join(cache_dir, "model")
     manifest = Registry(registry).pull(model, target)
     log.info("pulled %s:%s from %s into %s", manifest["name"], manifest["version"], registry, target)
     return target

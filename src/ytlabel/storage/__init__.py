@@ -255,10 +255,9 @@ def local_copy(uri: str, keep: Callable[[str], bool] = lambda key: True) -> Iter
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def local_mirror(uri: str, keep: Callable[[str], bool] = lambda key: True, into: str | None = None) -> str:
-    """Like `local_copy`, for a caller whose copy must outlive one block (a run's files handed on to the
-    registry, a served model): the path itself when local, else `into` (created) or a new temporary
-    directory, which the caller owns.
+def local_mirror(uri: str, into: str, keep: Callable[[str], bool] = lambda key: True) -> str:
+    """Like `local_copy`, for a caller whose copy must outlive one block (a served model): the path itself
+    when local, else a download into `into` (created), a directory the caller owns and removes.
 
     Raises:
         NotFound: nothing (kept) under the prefix.
@@ -266,10 +265,7 @@ def local_mirror(uri: str, keep: Callable[[str], bool] = lambda key: True, into:
     location = parse(uri)
     if not location.remote:
         return location.path
-    folder = into or tempfile.mkdtemp(prefix="ytlabel-mirror-")
-    os.makedirs(folder, exist_ok=True)
-    if not sync_down(uri, folder, keep):
-        if not into:
-            shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(into, exist_ok=True)
+    if not sync_down(uri, into, keep):
         raise NotFound(f"{uri}: nothing stored under this prefix")
-    return folder
+    return into
