@@ -111,91 +111,17 @@ class RunDir:
 
 def _dumps(value, where: str) -> str:
     try:
-        return json.dumps(value, indent=2, sort_keys=True, default=_jsonable, allow_nan=False)
+        return json.dumps(value, indent=2, sort_keys=True, default=jsonable, allow_nan=False)
     except ValueError as error:
         raise RunError(f"refusing to write {where}: {error} (a non-finite number)") from error
 
 
-def _jsonable(value):
+def jsonable(value):
     if dataclasses.is_dataclass(value):
         return dataclasses.asdict(value)
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-@dataclasses.dataclass(frozen=True)
-class RunRecord:
-    """What a run is, as one value: the model (`spec`, spec.json: models.runspec.RunSpec's record), every
-    setting (`settings`, config.yaml: the resolved TrainConfig) and the data it reads (`data`, data.json:
-    shards, record counts and a digest). Training writes it before its first step; a rerun into the same
-    directory builds its own and compares the two (`first_difference`). A part is None when a run directory
-    does not hold it (a start that failed early, a run from before data.json)."""
-
-    spec: dict | None
-    settings: dict | None
-    data: dict | None
-
-    def write(self, run: RunDir) -> None:
-        run.write_yaml(CONFIG, self.settings)
-        run.write_json(SPEC, self.spec)
-        run.write_json(DATA, self.data)
-
-    @classmethod
-    def read(cls, run: RunDir) -> "RunRecord":
-        return cls(
-            spec=run.read_json(SPEC) if run.exists(SPEC) else None,
-            settings=read_config(run.local) if run.exists(CONFIG) else None,
-            data=run.read_json(DATA) if run.exists(DATA) else None,
-        )
-
-    def first_difference(self, wanted: "RunRecord", ignored_settings: tuple[str, ...] = ()) -> str | None:
-        """The first way `wanted` is another run than this stored one, as `field: stored -> wanted`; None when
-        they are the same run. Compared in order: the model, the settings but `ignored_settings`, the data (as
-        one line of shards, videos and digest, then the validation shards). Parts this record lacks are skipped."""
-
-        def settings(record: RunRecord) -> dict:
-            return {key: value for key, value in _plain(record.settings).items() if key not in ignored_settings}
-
-        pairs = (
-            (self.spec, _plain(self.spec), _plain(wanted.spec)),
-            (self.settings, settings(self), settings(wanted)),
-            (self.data, _data_summary(self.data), _data_summary(wanted.data)),
-        )
-        for held, stored, new in pairs:
-            changed = differences(stored, new) if held is not None else []
-            if changed:
-                return changed[0]
-        return None
-
-
-def _plain(record: dict | None) -> dict:
-    """`record` as it reads back from its file (tuples become lists, dataclasses dicts)."""
-    return json.loads(json.dumps(record or {}, default=_jsonable))
-
-
-def _data_summary(record: dict | None) -> dict:
-    """What data.json compares on: the training shards and counts in one line, then the validation shards."""
-    record = record or {}
-    train = record.get("train", [])
-    validation = record.get("validation", [])
-    return {
-        "training data": f"{len(train)} shards, {sum(item['videos'] for item in train)} videos, "
-        f"sha256 {record.get('sha256', '?')[:12]}",
-        "validation data": f"{len(validation)} shards {', '.join(validation[:3])}".strip(),
-    }
-
-
-def differences(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
-    """Fields where two records disagree, as `field: stored -> wanted` (nested fields dotted)."""
-    found = []
-    for key in sorted(set(stored) | set(wanted)):
-        old, new = stored.get(key), wanted.get(key)
-        if isinstance(old, dict) and isinstance(new, dict):
-            found += differences(old, new, f"{prefix}{key}.")
-        elif old != new:
-            found.append(f"{prefix}{key}: {old!r} -> {new!r}")
-    return found
 
 
 # --- writing what later stages add --------------------------------------------------------------------

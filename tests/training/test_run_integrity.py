@@ -152,7 +152,8 @@ def test_a_failed_start_leaves_nothing_behind(synth_dir, tmp_path, capsys, case,
 
 
 def test_a_run_record_round_trips_and_names_its_first_difference(tmp_path):
-    from ytlabel.runs import RunDir, RunRecord
+    from ytlabel.runs import RunDir
+    from ytlabel.training.run_record import RunRecord
 
     data = {"train": [{"shard": "a.tfrecord", "videos": 8}], "validation": ["v.tfrecord"], "sha256": "ab" * 32}
     record = RunRecord(spec={"arch": "fc", "spec": {"hidden": (8, 4)}}, settings={"lr": 0.1, "out": "x"}, data=data)

@@ -38,10 +38,10 @@ def _collect(run_dir: str, local: str, copies: contextlib.ExitStack) -> tuple[di
     model_files = _model_files(run_dir, os.path.join(local, runs.MODEL_DIR))
     if not model_files:
         raise RegistryError(f"{run_dir}: no {runs.MODEL_DIR}/ files; the run did not save a model")
-    files: dict[str, str | bytes] = dict(model_files)
+    paths: dict[str, str] = dict(model_files)
     for name in runs.PUBLISHED[1:]:
         if os.path.lexists(os.path.join(local, name)):
-            files[name] = os.path.join(local, name)
+            paths[name] = os.path.join(local, name)
     encoder = None
     spec = dict(spec_record["spec"])
     if spec.get("encoder"):
@@ -55,12 +55,12 @@ def _collect(run_dir: str, local: str, copies: contextlib.ExitStack) -> tuple[di
                 f"{run_dir}: the model's encoder {spec['encoder']['path']} is gone; it must travel with the model"
             )
         for name in sorted(os.listdir(source)):
-            files[f"{runs.ENCODER_DIR}/{name}"] = os.path.join(source, name)
+            paths[f"{runs.ENCODER_DIR}/{name}"] = os.path.join(source, name)
         encoder = {"source": spec["encoder"]["path"], **file_digest(os.path.join(source, "encoder.npz"))}
         spec["encoder"] = {**spec["encoder"], "path": runs.ENCODER_DIR}
     run_root = os.path.realpath(local)
     encoder_root = os.path.realpath(source) if encoder else run_root
-    for relative, path in files.items():
+    for relative, path in paths.items():
         root = encoder_root if relative.startswith(f"{runs.ENCODER_DIR}/") else run_root
         inside = os.path.realpath(path).startswith(root + os.sep)
         if not os.path.isfile(path) or os.path.islink(path) or not inside:
@@ -68,7 +68,10 @@ def _collect(run_dir: str, local: str, copies: contextlib.ExitStack) -> tuple[di
                 f"{run_dir}: {relative} is not a regular file of the run (a symbolic link, a "
                 f"folder, or a path leading outside it); only the run's own files are published"
             )
-    files[runs.SPEC] = json.dumps({**spec_record, "spec": spec}, indent=2, sort_keys=True).encode()
+    files: dict[str, str | bytes] = {
+        **paths,
+        runs.SPEC: json.dumps({**spec_record, "spec": spec}, indent=2, sort_keys=True).encode(),
+    }
     record = {
         "arch": spec_record["arch"],
         "framework": spec_record["framework"],

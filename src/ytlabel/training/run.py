@@ -1,6 +1,6 @@
 """`ytlabel train`: one entry point for both frameworks, locally or as one rank of a cluster job.
 
-A run directory holds one run and says what it is (runs.RunRecord): spec.json (the model), config.yaml
+A run directory holds one run and says what it is (training/run_record.py): spec.json (the model), config.yaml
 (every setting) and data.json (the shards it reads, with their record counts and a digest). A rerun into it continues exactly
 that run, or is refused naming the first difference; a finished run is left as it is, unless the rerun asks
 for more epochs under a schedule that does not span the whole run (constant, exponential), which trains
@@ -17,16 +17,14 @@ import sys
 
 from ytlabel import cores, runs, storage
 from ytlabel.config import TrainConfig
-from ytlabel.errors import TrainingError, YtlabelError
+from ytlabel.errors import YtlabelError
 from ytlabel.kinds import TORCH
-from ytlabel.runs import RESULT, RunDir, RunRecord
+from ytlabel.runs import RESULT, RunDir
 from ytlabel.training import distributed, inputs
+from ytlabel.training.run_record import check_same_run, run_record
 
 log = logging.getLogger("ytlabel.train")
 
-# Settings that say where a run's files are and how it is watched, not what it trains: a rerun may change them
-# (a restarted pod, the same shards copied elsewhere). The data itself is compared through data.json.
-OPERATIONAL = ("out", "data", "validation_data", "metrics_port", "metrics_host", "read_ahead")
 # A checkpoint's state file is written last: with it, the run has progress that a failed rerun must keep.
 PROGRESS = (runs.TORCH_CHECKPOINT_STATE, runs.KERAS_CHECKPOINT_STATE)
 
@@ -101,45 +99,6 @@ def choose_readers(config: TrainConfig, run: RunDir) -> TrainConfig:
         count, why = cores.default_readers(usable), f"{usable} usable core(s)"
     log.info("loader_workers=auto: %d reader process(es) (%s)", count, why)
     return dataclasses.replace(config, loader_workers=count)
-
-
-def run_record(config: TrainConfig, data: inputs.RunData) -> RunRecord:
-    """What this run is: its spec, its settings and its data (runs.RunRecord)."""
-    return RunRecord(spec=config.run_spec().to_record(), settings=config.to_dict(), data=data_record(data))
-
-
-def data_record(data: inputs.RunData) -> dict:
-    """data.json: the shards a run reads (names and record counts for training, names for validation)."""
-    return {
-        "train": [
-            {"shard": os.path.basename(shard), "videos": count}
-            for shard, count in zip(data.train_shards, data.train_counts)
-        ],
-        "validation": [os.path.basename(shard) for shard in data.validation_shards],
-        **data.fingerprint(),
-    }
-
-
-def check_same_run(run: RunDir, config: TrainConfig, data: inputs.RunData) -> None:
-    """A run directory holds one run: rerunning into it continues that run, so a rerun that would train another
-    model, with other settings or on other data is refused, naming the first difference.
-
-    Raises:
-        TrainingError: what differs, and the two ways out (--force, a new --out).
-    """
-    stored = RunRecord.read(run)
-    ignored = OPERATIONAL
-    recorded_epochs = (stored.settings or {}).get("epochs", config.epochs)
-    if config.schedule != "cosine" and isinstance(recorded_epochs, int) and recorded_epochs <= config.epochs:
-        # More epochs continue the same run: with no schedule over the whole run, epoch k's batches and
-        # learning rates do not depend on how many epochs there are in all.
-        ignored = (*OPERATIONAL, "epochs")
-    changed = stored.first_difference(run_record(config, data), ignored_settings=ignored)
-    if changed:
-        raise TrainingError(
-            f"{config.out} holds another run ({changed}); nothing was changed: pass --force "
-            f"to start over in it, or a new --out"
-        )
 
 
 def start_over(out: str) -> None:
