@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 
-from ytlabel import cli_data, cli_deploy, runs, storage
+from ytlabel import cli_data, cli_deploy, cli_platform, runs, storage
 from ytlabel.errors import ConfigError, YtlabelError
 from ytlabel.kinds import FRAMEWORKS
 
@@ -19,8 +19,7 @@ def run() -> None:
     if "--verbose" in sys.argv[1:]:
         sys.exit(main())
     with quiet_native_stderr():
-        code = main()
-    sys.exit(code)
+        sys.exit(main())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--arch", action="append", help="only these architectures (repeatable)")
     check.set_defaults(run=_models_check)
 
-    cli_deploy.add_stages(stages)
+    for module in (cli_deploy, cli_platform):  # ensemble, registry, serve; platform
+        module.add_stages(stages)
     return parser
 
 
