@@ -25,7 +25,7 @@ test: setup test-deps lint
 test-fast: setup test-deps lint
 	$(BIN)/python -m pytest -q -m "not slow and not containers"
 
-# What .pre-commit-config.yaml runs too: lint, formatting, types (the modules [tool.mypy] lists), layers.
+# What .pre-commit-config.yaml runs too: lint, formatting, types (the whole package, [tool.mypy]), layers.
 lint: setup
 	$(BIN)/ruff check --quiet .
 	$(BIN)/ruff format --check --quiet .

@@ -48,8 +48,8 @@ def cpu_quota(root: str = CGROUP_ROOT, proc_cgroup: str = "/proc/self/cgroup") -
                     if quota and period and not quota.startswith("-"):
                         limits.append(_ratio(quota, period))
                 break
-    limits = [limit for limit in limits if limit is not None and limit > 0]
-    return min(limits) if limits else None
+    positive = [limit for limit in limits if limit is not None and limit > 0]
+    return min(positive) if positive else None
 
 
 def default_readers(cores: int | None = None, env=None) -> int:

@@ -120,7 +120,7 @@ def strengths_and_weaknesses(rows: list[dict]) -> list[str]:
         findings.append(f"Highest GAP@20: {plots.label(best)} with {best['gap_at_20']:.4f}.")
         fastest = max(rows, key=lambda r: r["videos_per_s"] or 0)
         findings.append(f"Fastest training: {plots.label(fastest)} at {fastest['videos_per_s']:.0f} videos/s.")
-    pairs = {}
+    pairs: dict[tuple, dict[str, dict]] = {}
     for r in scored:
         pairs.setdefault((r["arch"], r["expansion"]), {})[r["framework"]] = r
     for (arch, expansion), by in sorted(pairs.items()):

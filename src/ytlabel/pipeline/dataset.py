@@ -92,7 +92,9 @@ def ingest(
         levels.update({level: storage.join(generated, level) for level in synthetic})
     if not levels:
         raise YtlabelError(f"data_source {source!r} names no data")
-    train, evaluation, videos = {}, {}, {}
+    train: dict[str, list[str]] = {}
+    evaluation: dict[str, list[str]] = {}
+    videos: dict[str, int] = {}
     for level, location in levels.items():
         shards = sources.every_nth(sources.resolve_shards(location), max(1, round(1 / shard_fraction)))
         train[level], evaluation[level] = sources.split_shards(shards, eval_fraction)

@@ -243,7 +243,7 @@ def _replica(settings: JobSettings, container: str, command: list[str], count: i
 
 def placement(settings: JobSettings) -> dict:
     """The pods' nodeSelector and tolerations, where there are any."""
-    out = {}
+    out: dict[str, object] = {}
     if settings.node_selector:
         out["nodeSelector"] = dict(settings.node_selector)
     if settings.pod_tolerations:

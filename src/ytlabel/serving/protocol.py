@@ -131,7 +131,7 @@ async def _all_processes_metrics(request: Request):
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    encoder, content_type = exposition.choose_encoder(request.headers.get("accept"))
+    encoder, content_type = exposition.choose_encoder(request.headers.get("accept", ""))
     return Response(content=encoder(registry), headers={"content-type": content_type})
 
 

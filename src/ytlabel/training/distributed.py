@@ -241,6 +241,6 @@ def launch_local(argv: list[str], workers: int, framework: str, trainer: str = "
 
 
 def _relay(process: subprocess.Popen, rank: int) -> None:
-    for line in process.stdout:
+    for line in process.stdout or ():  # started with stdout=PIPE
         sys.stdout.write(f"[rank {rank}] {line}")
         sys.stdout.flush()

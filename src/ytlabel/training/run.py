@@ -72,13 +72,13 @@ def train(config: TrainConfig, workers: int = 1, argv: list[str] | None = None, 
             log.info("%s: continuing the finished run to epochs=%d", config.out, config.epochs)
             run.remove(RESULT)
     if config.framework == TORCH:
-        from ytlabel.training import torch_loop as loop
+        from ytlabel.training.torch_loop import train as train_loop
     else:
-        from ytlabel.training import keras_fit as loop
+        from ytlabel.training.keras_fit import train as train_loop
     try:
         if place.writer:
             run_record(config, data).write(run)
-        result = loop.train(config, run, place, data)
+        result = train_loop(config, run, place, data)
     except BaseException:
         if place.writer and not any(run.exists(name) for name in PROGRESS):
             _remove_new_files(run, existing)

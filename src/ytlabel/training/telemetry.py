@@ -152,7 +152,9 @@ class Telemetry:
         """Data wait over step time after the first step (a one-step run: that step's)."""
         if self._step_time:
             return round(self._data_wait / self._step_time, 4)
-        return round(self._first_wait / self._first_step, 4) if self._first_step else None
+        if self._first_step and self._first_wait is not None:
+            return round(self._first_wait / self._first_step, 4)
+        return None
 
     def close(self) -> None:
         self._stop.set()
