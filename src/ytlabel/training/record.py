@@ -88,7 +88,7 @@ class History:
 
     def add(self, row: dict, step: int) -> None:
         self.rows.append(row)
-        if not self.writer:
+        if self._events is None:  # not the writer rank
             return
         for key, value in row.items():
             if key != "epoch" and value is not None:
@@ -102,7 +102,7 @@ class History:
         log.info("epoch %d: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float)), row["epoch"])
 
     def step(self, step: int, loss: float, learning_rate: float) -> None:
-        if self.writer:
+        if self._events is not None:
             self._events.add_scalar("step/loss", loss, step)
             self._events.add_scalar("step/learning_rate", learning_rate, step)
 
