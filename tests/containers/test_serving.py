@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from pods import run_pod
 
+from tests.helpers.model_helpers import TINY_FC
 from ytlabel.platform import images, inference
 
 NAME = "yt8m-fc"
@@ -84,14 +85,7 @@ def test_runtime_serves_a_registry_version_from_s3(
                 os.path.join(synth_dir, "video"),
                 run,
                 None,
-                [
-                    "model.rgb_hidden=16",
-                    "model.audio_hidden=8",
-                    "model.head_hidden=16",
-                    "epochs=1",
-                    "batch_size=8",
-                    "validation_fraction=0",
-                ],
+                TINY_FC,
             )
         )
     registry = Registry("s3://ytlabel/registry")

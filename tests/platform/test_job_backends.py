@@ -41,22 +41,25 @@ def test_service_ready():
     assert not deploy.service_ready(None)
 
 
+def _two_workers(synth_dir: str, out: str, framework: str) -> M.JobSettings:
+    """A one-epoch fc job of two workers on the synthetic video shards (4 videos a batch)."""
+    return M.JobSettings(
+        "fc",
+        framework,
+        os.path.join(synth_dir, "video"),
+        out,
+        "unused:0",
+        workers=2,
+        overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8"),
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 def test_local_backend_runs_the_rendered_job_with_two_workers(synth_dir, tmp_path, framework):
     """The pods' own command, 2 replicas, the operator's env contract on 127.0.0.1."""
     out = str(tmp_path / "run")
-    job = M.training_job(
-        M.JobSettings(
-            "fc",
-            framework,
-            os.path.join(synth_dir, "video"),
-            out,
-            "unused:0",
-            workers=2,
-            overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8"),
-        )
-    )
+    job = M.training_job(_two_workers(synth_dir, out, framework))
     assert jobs.replicas(job) == 2
     outcome = local.LocalBackend().run(job)
     assert outcome.state == "Succeeded" and outcome.name == f"ytlabel-fc-{framework}"
@@ -106,17 +109,7 @@ def test_local_backend_runs_a_two_node_train_job_whose_ranks_agree(synth_dir, tm
     from ytlabel.platform import trainer_v2
 
     out = str(tmp_path / "run")
-    job = trainer_v2.train_job(
-        M.JobSettings(
-            "fc",
-            framework,
-            os.path.join(synth_dir, "video"),
-            out,
-            "unused:0",
-            workers=2,
-            overrides=("epochs=1", "batch_size=4", "validation_fraction=0", "model.head_hidden=8"),
-        )
-    )
+    job = trainer_v2.train_job(_two_workers(synth_dir, out, framework))
     assert (jobs.replicas(job), jobs.framework(job)) == (2, framework)
     outcome = local.LocalBackend().run(job)
     assert outcome.state == "Succeeded" and outcome.name == f"ytlabel-fc-{framework}"
